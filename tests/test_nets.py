@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from vqviz.errors import ConfigError
+from vqviz.nets import ARCHITECTURES, build_decoder, build_encoder
+
+SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_encoder_decoder_shapes_and_range(name, shape):
+    torch.manual_seed(0)
+    enc, dec = build_encoder(name, shape, 16), build_decoder(name, shape, 16)
+    x = torch.rand(3, *shape)
+    z = enc(x)
+    assert z.shape == (3, 16)
+    x_hat = dec(z)
+    assert x_hat.shape == (3, *shape)
+    assert x_hat.min() >= 0 and x_hat.max() <= 1
+
+
+def test_paper_layer_widths():
+    lae4 = [m.out_features for m in build_encoder("lae4", (1, 28, 28)) if isinstance(m, torch.nn.Linear)]
+    assert lae4 == [1024, 512, 256, 128]
+    mlp = [m.out_features for m in build_encoder("mlp", (1, 28, 28), 64) if isinstance(m, torch.nn.Linear)]
+    assert mlp == [500, 500, 2000, 64]
+    cae4 = build_encoder("cae4", (1, 28, 28))
+    convs = [(m.out_channels, m.kernel_size) for m in cae4 if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(32, (5, 5)), (64, (5, 5))]
+    assert [m.out_features for m in cae4 if isinstance(m, torch.nn.Linear)] == [1024, 128]
+
+
+def test_latent_relu_is_non_negative():
+    z = build_encoder("lae2", (1, 8, 8), 8, latent_activation="relu")(torch.randn(50, 1, 8, 8))
+    assert (z >= 0).all()
+
+
+@pytest.mark.parametrize("args", [("resnet", (1, 8, 8), 8), ("lae2", (8, 8), 8), ("lae2", (1, 8, 8), 0)])
+def test_bad_arguments_raise_config_error(args):
+    with pytest.raises(ConfigError):
+        build_encoder(*args)

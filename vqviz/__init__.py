@@ -1,0 +1,3 @@
+"""vqviz: train, load and explore quantized and clustered autoencoders."""
+
+__version__ = "0.1.0"

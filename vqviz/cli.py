@@ -1,0 +1,185 @@
+"""The command line: ``python -m vqviz train|eval|list``.
+
+Every model's flags are generated from its config dataclass, so a new model
+family appears here by registering it, with no code in this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from . import __version__, checkpoints, data, models
+from .errors import VqvizError
+from .train import StopTraining, TrainConfig
+from .workflow import DATA_FIELDS, default_out
+
+TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip=()) -> None:
+    """One ``--flag`` per dataclass field, typed from its annotation, default from the field."""
+    hints = typing.get_type_hints(cls)
+    doc = _attribute_docs(cls)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        kind = hints[f.name]
+        default = f.default if f.default is not MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{doc.get(f.name, '')} (default: {default})".strip()
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif typing.get_origin(kind) is tuple:
+            parser.add_argument(flag, type=_int_tuple, default=None, metavar="N,N,...", help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=help_text)
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """Parse the numpydoc ``Attributes`` section: ``name : text`` lines."""
+    out = {}
+    for line in (cls.__doc__ or "").splitlines():
+        name, sep, text = line.strip().partition(" : ")
+        if sep and name.isidentifier():
+            out[name] = text.strip()
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vqviz",
+        description="Train, evaluate and list vqviz models. Start the explorer with `streamlit run app.py`.")
+    parser.add_argument("--version", action="version", version=f"vqviz {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model and write its checkpoint",
+                           description="Train a model and write its checkpoint.")
+    families = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name in models.names():
+        cls = models.get(name)
+        p = families.add_parser(name, help=(cls.__doc__ or "").strip().splitlines()[0],
+                                description=(cls.__doc__ or "").strip())
+        g = p.add_argument_group("data and output")
+        g.add_argument("--dataset", default="digits",
+                       help=f"one of {', '.join(data.NAMES)} or folder:PATH (default: digits)")
+        g.add_argument("--data-dir", default=None, help="folder holding the data set's files")
+        g.add_argument("--out", default=None, help="checkpoint folder (default: checkpoints/MODEL-DATASET)")
+        g.add_argument("--quiet", action="store_true", help="no progress bar")
+        _add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
+        _add_dataclass_flags(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
+
+    ev = sub.add_parser("eval", help="print a checkpoint's metrics")
+    ev.add_argument("path", help="checkpoint folder")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    ls = sub.add_parser("list", help="list checkpoints under folders")
+    ls.add_argument("roots", nargs="*", default=["checkpoints"], help="folders to search (default: checkpoints)")
+    return parser
+
+
+def _progress_callbacks(quiet: bool):
+    if quiet:
+        return {}, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1000, mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+
+    def update(p):
+        bar.set_description(f"{p.stage}" + (f" {p.epoch}/{p.epochs}" if p.epochs else ""))
+        if p.terms:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in p.terms.items()}, refresh=False)
+        elif p.message:
+            bar.set_postfix_str(p.message, refresh=False)
+        bar.update(round(p.fraction * 1000) - bar.n)
+
+    return {"on_step": update, "on_stage": update, "on_epoch": update}, bar.close
+
+
+def _cmd_train(args) -> int:
+    from .workflow import train
+
+    cls = models.get(args.model)
+    pick = lambda names: {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}  # noqa: E731
+    train_config = TrainConfig(**pick(TRAIN_FIELDS))
+    config = pick(f.name for f in fields(cls.Config) if f.name not in DATA_FIELDS)
+    out = args.out or default_out(args.model, args.dataset)
+    callbacks, close = _progress_callbacks(args.quiet)
+    try:
+        ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
+                     train_config=train_config, callbacks=callbacks, **config)
+    except StopTraining:
+        print("training stopped; no checkpoint written", file=sys.stderr)
+        return 1
+    finally:
+        close()
+    print(f"wrote {ckpt.path}")
+    _print_metrics(ckpt.metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    curve = metrics.get("k_curve")
+    width = max((len(k) for k in metrics), default=0)
+    for key, value in metrics.items():
+        if key == "k_curve":
+            continue
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"  {key:<{width}}  {shown}")
+    if curve:
+        cols = [c for c in ("k", "train_accuracy", "test_accuracy") if c in curve[0]]
+        print("  accuracy against K:")
+        print("    " + "  ".join(f"{c:>14}" for c in cols))
+        for point in curve:
+            print("    " + "  ".join(f"{point[c]:>14.4f}" if isinstance(point[c], float) else f"{point[c]:>14}"
+                                     for c in cols))
+
+
+def _cmd_eval(args) -> int:
+    meta = checkpoints.read_meta(args.path)
+    if args.json:
+        print(json.dumps({"model": meta["model"], "dataset": meta.get("dataset"),
+                          "metrics": meta.get("metrics", {})}, indent=1))
+    else:
+        print(f"{Path(args.path)}: {meta['model']} on {meta.get('dataset')}")
+        _print_metrics(meta.get("metrics", {}))
+    return 0
+
+
+def _cmd_list(args) -> int:
+    found = checkpoints.find(*args.roots)
+    if not found:
+        print(f"no checkpoints under {', '.join(args.roots)}")
+    for folder in found:
+        try:
+            meta = checkpoints.read_meta(folder)
+            m = meta.get("metrics", {})
+            acc = m.get("quantizer_test_accuracy", m.get("test_accuracy"))
+            extra = f"  test accuracy {acc:.4f}" if isinstance(acc, float) else ""
+            print(f"{folder}  {meta['model']}  {meta.get('dataset')}{extra}")
+        except VqvizError as e:
+            print(f"{folder}  unreadable: {e}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list}[args.command](args)
+    except VqvizError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

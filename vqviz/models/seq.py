@@ -1,0 +1,261 @@
+"""SEQ, the Supervised-Encoding Quantizer (Le, Ko and Chen, arXiv 1910.11067).
+
+1. An encoder is pre-trained with a linear + softmax head and cross-entropy (section 2.1);
+   its test accuracy is P_E.
+2. k-means on the frozen training features; each cluster is labelled by majority vote and
+   a sample is classified by the label of its nearest centre (P_Q, section 2.2). K is the
+   smallest value of a sweep with P_Q > P_E - epsilon (the paper's rule; Fig. 3 is the sweep).
+3. A decoder is trained on the frozen features, L = ||X - D(sg[E(X)])||^2 (section 2.3).
+
+The k-means centres are the quantizer's codebook: ``quantize`` returns the nearest
+centre, and decoding the centres gives each cluster's "style" (Fig. 4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..nets import ARCHITECTURES, build_decoder, build_encoder
+from ..train import Trainer
+from ..utils import to_tensor
+from . import register
+from .base import Model
+from .common import KMeans, QuantizerOutput, batched, majority_vote, nearest
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+
+RECON_LOSSES = ("mse", "bce")
+
+
+@dataclass
+class SEQConfig:
+    """Settings of a SEQ model.
+
+    Attributes
+    ----------
+    in_shape : (C, H, W) of the input images; set from the data set.
+    n_classes : number of classes; set from the data set.
+    encoder : "lae2", "lae4", "cae4" or "mlp" (layers in vqviz.nets).
+    latent_dim : size of the encoded feature (128 in the paper).
+    latent_activation : "relu" (as the authors' code) or "none".
+    k : number of clusters; 0 lets the paper's rule pick it from ``k_sweep``.
+    k_sweep : the values of K scored for the accuracy-vs-K curve (Fig. 3).
+    epsilon : tolerance of the K rule, P_Q > P_E - epsilon (0.005 = half a percent).
+    recon_loss : the decoder's loss, "mse" (the paper) or "bce" (the authors' code).
+    kmeans_restarts : k-means++ restarts; the lowest inertia wins.
+    decoder_epochs : epochs of the decoder stage; 0 means the trainer's epochs.
+    """
+
+    in_shape: tuple[int, int, int] = (1, 8, 8)
+    n_classes: int = 10
+    encoder: str = "lae2"
+    latent_dim: int = 128
+    latent_activation: str = "relu"
+    k: int = 0
+    k_sweep: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
+    epsilon: float = 0.005
+    recon_loss: str = "mse"
+    kmeans_restarts: int = 4
+    decoder_epochs: int = 0
+
+    def __post_init__(self):
+        self.in_shape = tuple(int(s) for s in self.in_shape)
+        self.k_sweep = tuple(sorted({int(k) for k in self.k_sweep}))
+        if self.encoder not in ARCHITECTURES:
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.recon_loss not in RECON_LOSSES:
+            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        if self.n_classes < 2:
+            raise ConfigError(f"SEQ needs at least 2 classes, got {self.n_classes}")
+        if self.k < 0 or any(k < 1 for k in self.k_sweep) or (self.k == 0 and not self.k_sweep):
+            raise ConfigError(f"k must be positive (or 0 with a k_sweep to choose from); "
+                              f"got k={self.k}, k_sweep={self.k_sweep}")
+        if not 0 <= self.epsilon < 1:
+            raise ConfigError(f"epsilon is a fraction of accuracy in [0, 1), got {self.epsilon}")
+
+
+def choose_k(ks, accuracies, p_e: float, epsilon: float) -> int:
+    """The SEQ paper's rule: the smallest K with P_Q(K) > P_E - epsilon.
+
+    If no K qualifies, the K with the highest accuracy (the smallest among ties).
+    """
+    ks, accuracies = list(ks), list(accuracies)
+    if not ks or len(ks) != len(accuracies):
+        raise ConfigError("choose_k needs one accuracy per K")
+    good = [k for k, a in zip(ks, accuracies) if a > p_e - epsilon]
+    if good:
+        return min(good)
+    best = max(accuracies)
+    return min(k for k, a in zip(ks, accuracies) if a == best)
+
+
+def _accuracy(pred: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> float:
+    return float((np.asarray(pred) == np.asarray(labels)).mean())
+
+
+@register
+class SEQ(Model):
+    """Supervised-Encoding Quantizer: encoder, softmax head, k-means quantizer, decoder."""
+
+    Config = SEQConfig
+    name = "seq"
+    has_quantizer = True
+
+    def __init__(self, config: SEQConfig):
+        super().__init__(config)
+        c = config
+        self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim, c.latent_activation)
+        self.head = nn.Linear(c.latent_dim, c.n_classes)
+        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+        # The quantizer's state lives in the checkpoint's JSON (extra_state), not in
+        # the weights file; non-persistent buffers still follow .to(device).
+        self.register_buffer("centres", torch.zeros(0, c.latent_dim), persistent=False)
+        self.register_buffer("cluster_labels", torch.zeros(0, dtype=torch.long), persistent=False)
+
+    # ----- the contract -----
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @property
+    def k(self) -> int:
+        """Number of clusters of the fitted quantizer (0 before ``fit``)."""
+        return len(self.centres)
+
+    def quantize(self, z: torch.Tensor) -> QuantizerOutput:
+        """Nearest k-means centre: a hard assignment, so ``probs`` is one-hot."""
+        if self.k == 0:
+            raise ConfigError("this SEQ model has no quantizer yet: call fit() first")
+        idx = nearest(z, self.centres)
+        zero = z.new_zeros(())
+        return QuantizerOutput(self.centres[idx], idx, F.one_hot(idx, self.k).to(z.dtype), zero, {})
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N,): the label of each sample's nearest centre (P_Q)."""
+        return self.cluster_labels[self.quantize(self.encode(x)).indices]
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N,): the encoder's own softmax prediction (P_E)."""
+        return self.head(self.encode(x)).argmax(1)
+
+    def centre_images(self) -> torch.Tensor:
+        """(K, C, H, W): each cluster's mean feature, decoded (the paper's Fig. 4, row 1)."""
+        with torch.no_grad():
+            return self.decode(self.centres)
+
+    def extra_state(self) -> dict:
+        return {"centres": self.centres.cpu().tolist(), "cluster_labels": self.cluster_labels.cpu().tolist()}
+
+    def load_extra_state(self, state: dict) -> None:
+        centres = torch.tensor(state.get("centres", []), dtype=torch.float32).reshape(-1, self.config.latent_dim)
+        labels = torch.tensor(state.get("cluster_labels", []), dtype=torch.long)
+        if len(labels) != len(centres):
+            raise ConfigError(f"{len(centres)} centres but {len(labels)} cluster labels")
+        self.centres = centres.to(self.centres.device)
+        self.cluster_labels = labels.to(self.centres.device)
+
+    def set_quantizer(self, centres: torch.Tensor, labels: np.ndarray | torch.Tensor) -> None:
+        """Install k-means centres (K, d) and their cluster labels (K,)."""
+        self.load_extra_state({"centres": centres.tolist(), "cluster_labels": list(map(int, labels))})
+
+    # ----- training -----
+    def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
+        """Run the three stages; return P_E, the K curve, the chosen K and reconstruction error."""
+        cfg, dev = self.config, trainer.device
+        self.to(dev)
+        trainer.plan(["encoder", "kmeans", "decoder"])
+        x = to_tensor(train.images)
+        y = to_tensor(train.labels)
+        metrics: dict = {}
+
+        # 1. Supervised encoder: linear + softmax head, cross-entropy (section 2.1).
+        def ce(xb, yb):
+            logits = self.head(self.encode(xb))
+            return {"loss": F.cross_entropy(logits, yb),
+                    "accuracy": (logits.argmax(1) == yb).float().mean().detach()}
+
+        t0 = time.perf_counter()
+        trainer.run("encoder", [*self.encoder.parameters(), *self.head.parameters()], ce, (x, y),
+                    modules=(self.encoder, self.head))
+        metrics["encoder_seconds"] = time.perf_counter() - t0
+        z_train = self._features(x, dev)
+        metrics["encoder_train_accuracy"] = _accuracy(self._argmax_head(z_train), y)
+        score = train
+        z_score, y_score = z_train, y
+        if test is not None:
+            z_score, y_score = self._features(to_tensor(test.images), dev), to_tensor(test.labels)
+            metrics["encoder_test_accuracy"] = _accuracy(self._argmax_head(z_score), y_score)
+            score = test
+        p_e = _accuracy(self._argmax_head(z_score), y_score)
+        metrics["p_e"] = p_e
+
+        # 2. k-means sweep and the K rule (section 2.2, Fig. 3).
+        t0 = time.perf_counter()
+        ks = sorted({k for k in (*cfg.k_sweep, cfg.k) if 0 < k <= len(x)})
+        if not ks:
+            raise ConfigError(f"every K in {cfg.k_sweep} (and k={cfg.k}) exceeds the {len(x)} training samples")
+        curve, fits = [], {}
+        for i, k in enumerate(ks):
+            km = KMeans(k, n_init=cfg.kmeans_restarts, random_state=trainer.config.seed).fit(z_train)
+            labels = majority_vote(km.labels_, y, k, cfg.n_classes)
+            point = {"k": k, "train_accuracy": _accuracy(labels[km.labels_.cpu().numpy()], y),
+                     "inertia": km.inertia_}
+            point[f"{score.split}_accuracy"] = _accuracy(labels[km.predict(z_score).cpu().numpy()], y_score)
+            curve.append(point)
+            fits[k] = (km.cluster_centers_, labels)
+            trainer.report("kmeans", (i + 1) / len(ks),
+                           f"K={k}: {score.split} accuracy {point[f'{score.split}_accuracy']:.4f}")
+        sweep = [p for p in curve if p["k"] in cfg.k_sweep] or curve
+        k_rule = choose_k([p["k"] for p in sweep], [p[f"{score.split}_accuracy"] for p in sweep],
+                          p_e, cfg.epsilon)
+        k = cfg.k or k_rule
+        self.set_quantizer(*fits[k])
+        chosen = next(p for p in curve if p["k"] == k)
+        metrics.update(k=k, k_rule=k_rule, epsilon=cfg.epsilon, k_curve=curve,
+                       quantizer_train_accuracy=chosen["train_accuracy"],
+                       kmeans_seconds=time.perf_counter() - t0)
+        if test is not None:
+            metrics["quantizer_test_accuracy"] = chosen["test_accuracy"]
+
+        # 3. Decoder on the frozen features sg[E(x)] (section 2.3). The encoder is
+        # frozen, so its features are computed once rather than at every step.
+        def recon(zb, xb):
+            return {"loss": self.reconstruction_loss(self.decode(zb), xb)}
+
+        t0 = time.perf_counter()
+        trainer.run("decoder", self.decoder.parameters(), recon, (z_train, x), modules=(self.decoder,),
+                    epochs=cfg.decoder_epochs or None)
+        metrics["decoder_seconds"] = time.perf_counter() - t0
+        xs = to_tensor(score.images)
+        x_hat = batched(lambda b: self.decode(b).cpu(), z_score)
+        metrics[f"{score.split}_recon_mse"] = float(F.mse_loss(x_hat, xs))
+        self.eval()
+        return metrics
+
+    def reconstruction_loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mean squared error (the paper) or binary cross-entropy (the authors' code), per pixel."""
+        if self.config.recon_loss == "bce":
+            return F.binary_cross_entropy(x_hat, x)
+        return F.mse_loss(x_hat, x)
+
+    def _features(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+        self.eval()
+        return batched(lambda b: self.encode(b.to(device)), x)
+
+    def _argmax_head(self, z: torch.Tensor) -> torch.Tensor:
+        return batched(lambda b: self.head(b).argmax(1).cpu(), z)

@@ -1,0 +1,132 @@
+"""Encoder and decoder builders for any image shape (1x8x8, 1x28x28, 3x32x32, ...).
+
+Every encoder maps ``(N, C, H, W) -> (N, latent_dim)``; every decoder maps
+``(N, latent_dim) -> (N, C, H, W)`` with values in [0, 1] (a final sigmoid).
+Decoders mirror their encoders layer for layer.
+
+Architectures:
+
+- ``lae2``: dense(1024)-dense(d), the SEQ paper's LAE-2 (section 3.1, d = 128).
+- ``lae4``: dense(1024)-dense(512)-dense(256)-dense(d), the SEQ paper's LAE-4.
+- ``cae4``: conv(32x5x5)-conv(64x5x5)-dense(1024)-dense(d), the SEQ paper's CAE-4,
+  each conv followed by ReLU and 2x2 max-pooling.
+- ``mlp``: dense(500)-dense(500)-dense(2000)-dense(d), the soft VQ-VAE paper's MLP.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from torch import nn
+
+from .errors import ConfigError
+
+#: Hidden widths of the fully connected architectures, input side first.
+MLP_HIDDEN: dict[str, tuple[int, ...]] = {
+    "lae2": (1024,),
+    "lae4": (1024, 512, 256),
+    "mlp": (500, 500, 2000),
+}
+CONV_CHANNELS = (32, 64)
+CONV_DENSE = 1024
+ARCHITECTURES = (*MLP_HIDDEN, "cae4")
+
+
+def _check(name: str, in_shape: Sequence[int], latent_dim: int) -> tuple[int, int, int]:
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"unknown network {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if len(in_shape) != 3 or min(in_shape) < 1:
+        raise ConfigError(f"in_shape must be (channels, height, width), got {tuple(in_shape)}")
+    if latent_dim < 1:
+        raise ConfigError(f"latent_dim must be at least 1, got {latent_dim}")
+    c, h, w = (int(s) for s in in_shape)
+    return c, h, w
+
+
+def _dense_stack(widths: Sequence[int]) -> list[nn.Module]:
+    """Linear layers between consecutive ``widths``, ReLU between them (not after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return layers
+
+
+def _conv_sizes(h: int, w: int) -> list[tuple[int, int]]:
+    """Spatial sizes after each 2x2 max-pool (floor), input size first."""
+    sizes = [(h, w)]
+    for _ in CONV_CHANNELS:
+        h, w = max(h // 2, 1), max(w // 2, 1)
+        sizes.append((h, w))
+    return sizes
+
+
+def build_encoder(
+    name: str, in_shape: Sequence[int], latent_dim: int = 128, latent_activation: str = "none"
+) -> nn.Module:
+    """Build an encoder ``(N, C, H, W) -> (N, latent_dim)``.
+
+    Parameters
+    ----------
+    name : {"lae2", "lae4", "cae4", "mlp"}
+    in_shape : (C, H, W) of one input image.
+    latent_dim : width of the last layer.
+    latent_activation : {"none", "relu"}
+        Activation on the latent. SEQ's reference code ends CAE-4 with a ReLU.
+    """
+    c, h, w = _check(name, in_shape, latent_dim)
+    if latent_activation not in ("none", "relu"):
+        raise ConfigError(f"latent_activation must be 'none' or 'relu', got {latent_activation!r}")
+    layers: list[nn.Module]
+    if name == "cae4":
+        layers = []
+        channels = (c, *CONV_CHANNELS)
+        for a, b in zip(channels[:-1], channels[1:]):
+            # "Same" padding keeps the size and the pool halves it (floor); the
+            # decoder upsamples back to the recorded sizes, so odd sizes mirror too.
+            layers += [nn.Conv2d(a, b, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
+        fh, fw = _conv_sizes(h, w)[-1]
+        layers += [nn.Flatten(), *_dense_stack((CONV_CHANNELS[-1] * fh * fw, CONV_DENSE, latent_dim))]
+    else:
+        layers = [nn.Flatten(), *_dense_stack((c * h * w, *MLP_HIDDEN[name], latent_dim))]
+    if latent_activation == "relu":
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128) -> nn.Module:
+    """Build the decoder that mirrors :func:`build_encoder`: ``(N, d) -> (N, C, H, W)`` in [0, 1]."""
+    c, h, w = _check(name, in_shape, latent_dim)
+    layers: list[nn.Module]
+    if name == "cae4":
+        sizes = _conv_sizes(h, w)
+        fh, fw = sizes[-1]
+        layers = [
+            *_dense_stack((latent_dim, CONV_DENSE, CONV_CHANNELS[-1] * fh * fw)),
+            nn.ReLU(),
+            nn.Unflatten(1, (CONV_CHANNELS[-1], fh, fw)),
+        ]
+        channels = (*reversed(CONV_CHANNELS), c)
+        for i, (a, b) in enumerate(zip(channels[:-1], channels[1:])):
+            # Upsampling to the encoder's recorded sizes inverts the pooling exactly,
+            # odd sizes included (7 -> 14 -> 28, 8 -> 4 -> 2 -> 4 -> 8).
+            layers += [nn.Upsample(size=sizes[-2 - i], mode="nearest"), nn.Conv2d(a, b, 5, padding=2)]
+            if i < len(channels) - 2:
+                layers.append(nn.ReLU())
+    else:
+        widths = (latent_dim, *reversed(MLP_HIDDEN[name]), c * h * w)
+        layers = [*_dense_stack(widths), nn.Unflatten(1, (c, h, w))]
+    layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def flat_dim(in_shape: Sequence[int]) -> int:
+    """Number of values in one input image."""
+    return math.prod(int(s) for s in in_shape)

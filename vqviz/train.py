@@ -1,0 +1,208 @@
+"""One model-agnostic training loop that reports through callbacks.
+
+A model's ``fit`` runs one or more *stages* (SEQ: encoder, k-means, decoder).
+Each gradient stage is a call to :meth:`Trainer.run` with the parameters to
+optimise and a loss function; the trainer owns batching, the optimiser,
+seeding, the NaN guard and progress reports. The command line's progress bar,
+the app's ``st.progress`` and the tests all hook in with :meth:`add_callback`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, TrainingError
+from .utils import resolve_device, set_seed
+
+EVENTS = ("on_step", "on_epoch", "on_stage")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the optimisation, saved in every checkpoint.
+
+    Attributes
+    ----------
+    epochs : passes over the training set in each gradient stage.
+    batch_size : samples per step.
+    lr : Adam's learning rate.
+    weight_decay : Adam's L2 penalty.
+    seed : seeds python, numpy and torch at the start of every stage.
+    device : "auto" (cuda, then mps, then cpu), or a torch device string.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be at least 1, got {self.epochs}, {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+
+
+@dataclass
+class Progress:
+    """What a callback receives.
+
+    Attributes
+    ----------
+    stage : name of the current stage, e.g. "encoder".
+    stage_index, n_stages : position of the stage in the model's plan.
+    epoch, epochs : current epoch (1-based) and the stage's number of epochs.
+    step, steps : current step within the epoch (1-based) and steps per epoch.
+    terms : loss terms of this step (``on_step``) or their epoch means (``on_epoch``).
+    fraction : fraction of the whole fit done, in [0, 1].
+    message : a human-readable note (used by stages without steps, such as k-means).
+    """
+
+    stage: str
+    stage_index: int = 0
+    n_stages: int = 1
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    terms: dict = field(default_factory=dict)
+    fraction: float = 0.0
+    message: str = ""
+
+
+class StopTraining(Exception):
+    """Raised inside a callback (e.g. the app's stop button) to end training early."""
+
+
+class Trainer:
+    """Runs the stages of a model's fit.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    callbacks : mapping of event name to callables, or use :meth:`add_callback`.
+    """
+
+    def __init__(self, config: TrainConfig | None = None, callbacks: dict | None = None):
+        self.config = config or TrainConfig()
+        self.device = resolve_device(self.config.device)
+        self.callbacks: dict[str, list[Callable[[Progress], None]]] = defaultdict(list)
+        for event, fns in (callbacks or {}).items():
+            for fn in fns if isinstance(fns, (list, tuple)) else [fns]:
+                self.add_callback(event, fn)
+        self.stages: list[str] = []
+        self.history: dict[str, list[dict]] = defaultdict(list)
+
+    def add_callback(self, event: str, fn: Callable[[Progress], None]) -> None:
+        """Call ``fn(progress)`` on ``event``: one of "on_step", "on_epoch", "on_stage"."""
+        if event not in EVENTS:
+            raise ConfigError(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}")
+        self.callbacks[event].append(fn)
+
+    def plan(self, stages: Sequence[str]) -> None:
+        """Declare the stages a fit will run, so that ``fraction`` spans all of them."""
+        self.stages = list(stages)
+
+    def _emit(self, event: str, progress: Progress) -> None:
+        for fn in self.callbacks[event]:
+            fn(progress)
+
+    def _position(self, stage: str) -> tuple[int, int]:
+        if stage not in self.stages:
+            self.stages.append(stage)
+        return self.stages.index(stage), len(self.stages)
+
+    def report(self, stage: str, fraction: float, message: str = "") -> None:
+        """Report progress of a stage without gradient steps (``on_stage`` event)."""
+        i, n = self._position(stage)
+        self._emit("on_stage", Progress(stage, i, n, fraction=(i + fraction) / n, message=message))
+
+    def run(
+        self,
+        stage: str,
+        parameters: Iterable[nn.Parameter],
+        loss_fn: Callable[..., dict[str, torch.Tensor]],
+        data: Sequence[torch.Tensor],
+        modules: Sequence[nn.Module] = (),
+        epochs: int | None = None,
+    ) -> list[dict]:
+        """Minimise ``loss_fn(*batch)["loss"]`` over ``parameters`` with Adam.
+
+        Parameters
+        ----------
+        stage : a name for the reports.
+        parameters : what to optimise.
+        loss_fn : takes one batch (a slice of each tensor in ``data``, on the
+            trainer's device) and returns a dict of scalar terms with a "loss" key.
+        data : tensors of equal length N (e.g. images and labels), on any device.
+        modules : modules to put in train mode (and back to eval mode after), and
+            whose state is restored if the loss stops being finite.
+        epochs : overrides ``config.epochs``.
+
+        Returns
+        -------
+        Per-epoch means of the loss terms.
+
+        Raises
+        ------
+        TrainingError
+            When a loss is NaN or infinite. The modules are first restored to the
+            end of the last finished epoch, so the model in memory stays usable.
+        """
+        cfg = self.config
+        epochs = epochs or cfg.epochs
+        set_seed(cfg.seed)
+        data = [t.to(self.device) for t in data]
+        n = len(data[0])
+        if n == 0:
+            raise ConfigError(f"stage {stage!r} has no training data")
+        params = [p for p in parameters if p.requires_grad]
+        optimiser = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        steps = math.ceil(n / cfg.batch_size)
+        index, n_stages = self._position(stage)
+        history = []
+        for m in modules:
+            m.train()
+        try:
+            for epoch in range(1, epochs + 1):
+                good = [copy.deepcopy(m.state_dict()) for m in modules]
+                sums: dict[str, float] = defaultdict(float)
+                order = torch.randperm(n, generator=gen).to(self.device)
+                for step, idx in enumerate(order.split(cfg.batch_size), start=1):
+                    terms = loss_fn(*(t[idx] for t in data))
+                    loss = terms["loss"]
+                    if not torch.isfinite(loss):
+                        for m, state in zip(modules, good):
+                            m.load_state_dict(state)
+                        raise TrainingError(
+                            f"the loss became {loss.item()} in stage {stage!r} at epoch {epoch}, "
+                            f"step {step}; training stopped and the model was restored to the end "
+                            f"of epoch {epoch - 1}. Try a lower learning rate (now {cfg.lr}).")
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    values = {k: float(v.detach()) for k, v in terms.items()}
+                    for k, v in values.items():
+                        sums[k] += v
+                    done = ((epoch - 1) * steps + step) / (epochs * steps)
+                    self._emit("on_step", Progress(stage, index, n_stages, epoch, epochs, step, steps,
+                                                   values, (index + done) / n_stages))
+                means = {k: v / steps for k, v in sums.items()}
+                history.append(means)
+                self.history[stage].append(means)
+                self._emit("on_epoch", Progress(stage, index, n_stages, epoch, epochs, steps, steps,
+                                                means, (index + epoch / epochs) / n_stages))
+        finally:
+            for m in modules:
+                m.eval()
+        return history

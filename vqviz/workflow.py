@@ -1,0 +1,53 @@
+"""Train a registered model on a named data set and save it: what the command line
+and the app both call, so neither holds any per-model code."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable
+
+from . import checkpoints, data
+from .checkpoints import Checkpoint
+from .models import build, get
+from .train import Trainer, TrainConfig
+from .utils import set_seed
+
+#: Config fields that come from the data set rather than from the user.
+DATA_FIELDS = ("in_shape", "n_classes")
+
+
+def default_out(name: str, dataset: str) -> Path:
+    """The default checkpoint folder, e.g. ``checkpoints/seq-digits``."""
+    safe = dataset.replace("folder:", "folder-").replace("/", "_").strip("_")
+    return Path("checkpoints") / f"{name}-{safe}"
+
+
+def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, out: str | Path | None = None,
+          train_config: TrainConfig | None = None, callbacks: dict[str, Callable] | None = None,
+          **config) -> Checkpoint:
+    """Train model ``name`` on ``dataset`` and write its checkpoint to ``out``.
+
+    ``config`` holds the model's settings (its config dataclass's fields); the
+    input shape and number of classes come from the data. The checkpoint is
+    written only once training has finished, so a run that diverges or is
+    stopped leaves any earlier checkpoint at ``out`` untouched.
+    """
+    train_config = train_config or TrainConfig()
+    train_set = data.load(dataset, "train", data_dir)
+    test_set = data.load(dataset, "test", data_dir)
+    known = {f.name for f in fields(get(name).Config)}
+    from_data = {"in_shape": train_set.shape, "n_classes": train_set.n_classes}
+    config = {**{k: v for k, v in from_data.items() if k in known}, **config}
+    set_seed(train_config.seed)  # the initial weights too come from the seed
+    model = build(name, **config)
+    trainer = Trainer(train_config, callbacks)
+    t0 = time.perf_counter()
+    metrics = model.fit(train_set, test_set, trainer)
+    metrics["train_seconds"] = time.perf_counter() - t0
+    metrics["device"] = str(trainer.device)
+    folder = checkpoints.save(model, out or default_out(name, dataset), dataset=dataset,
+                              split_sizes={"train": len(train_set), "test": len(test_set)},
+                              seed=train_config.seed, metrics=metrics, train_config=train_config)
+    return checkpoints.load(folder)
