@@ -33,6 +33,11 @@ CONV_DENSE = 1024
 ARCHITECTURES = (*MLP_HIDDEN, "cae4")
 
 
+def auto_architecture(in_shape: Sequence[int]) -> str:
+    """The default network for an input shape: the MLP for grey images, CAE-4 for colour."""
+    return "cae4" if int(in_shape[0]) > 1 else "mlp"
+
+
 def _check(name: str, in_shape: Sequence[int], latent_dim: int) -> tuple[int, int, int]:
     if name not in ARCHITECTURES:
         raise ConfigError(f"unknown network {name!r}; choose one of {', '.join(ARCHITECTURES)}")

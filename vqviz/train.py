@@ -134,6 +134,7 @@ class Trainer:
         data: Sequence[torch.Tensor],
         modules: Sequence[nn.Module] = (),
         epochs: int | None = None,
+        after_epoch: Callable[[int], None] | None = None,
     ) -> list[dict]:
         """Minimise ``loss_fn(*batch)["loss"]`` over ``parameters`` with Adam.
 
@@ -147,6 +148,8 @@ class Trainer:
         modules : modules to put in train mode (and back to eval mode after), and
             whose state is restored if the loss stops being finite.
         epochs : overrides ``config.epochs``.
+        after_epoch : called with the epoch number after each epoch, before the
+            ``on_epoch`` callbacks (e.g. the k-means VAE recomputes its centres).
 
         Returns
         -------
@@ -197,6 +200,8 @@ class Trainer:
                     done = ((epoch - 1) * steps + step) / (epochs * steps)
                     self._emit("on_step", Progress(stage, index, n_stages, epoch, epochs, step, steps,
                                                    values, (index + done) / n_stages))
+                if after_epoch is not None:
+                    after_epoch(epoch)
                 means = {k: v / steps for k, v in sums.items()}
                 history.append(means)
                 self.history[stage].append(means)

@@ -47,7 +47,7 @@ def build(name: str, **config) -> Model:
     return cls(cls.Config(**config))
 
 
-from . import seq  # noqa: E402,F401  (registers the families)
+from . import autoencoders, cluster_vae, dvq, seq, sinkhorn_vq, soft_vq, vq  # noqa: E402,F401  (registers the families)
 
 __all__ = ["Model", "QuantizerOutput", "KMeans", "build", "names", "get", "register",
            "majority_vote", "convex_mix", "mixing_grid"]

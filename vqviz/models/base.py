@@ -4,8 +4,15 @@ A model is an ``nn.Module`` with
 
 - ``config``: an instance of its config dataclass (saved in every checkpoint);
 - ``encode(x) -> z`` of shape (N, d) and ``decode(z) -> x_hat`` of shape (N, C, H, W);
-- ``quantize(z) -> QuantizerOutput`` when it has a quantizer (``has_quantizer``);
-- ``fit(train, test, trainer) -> metrics``, which runs its training stages;
+- ``quantize(z) -> QuantizerOutput`` when it has a quantizer (``has_quantizer``),
+  and ``codes(indices) -> quantized`` to go back from indices to codes. A model
+  with L codebooks (depthwise VQ) returns indices (N, L) and probs (N, L, K);
+- ``reconstruct(x)``: the path the decoder was trained on (through the quantizer
+  for VQ models);
+- ``fit(train, test, trainer) -> metrics``, which runs its training stages. The
+  default runs one stage minimising ``training_loss(x, y)``, then ``evaluate``;
+- ``evaluate(dataset) -> metrics``: reconstruction error and, for a quantizer,
+  codebook usage over the whole split;
 - ``extra_state()`` / ``load_extra_state(state)``: JSON-able state that is not a
   weight (e.g. SEQ's k-means centres and cluster labels), stored in the
   checkpoint's JSON file.
@@ -54,27 +61,61 @@ class Model(nn.Module):
         """(N, d) -> QuantizerOutput; only for models with a quantizer."""
         raise NotImplementedError(f"{self.name} has no quantizer")
 
-    def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
-        """Train on ``train`` (scoring on ``test`` where given); return the metrics."""
+    def codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """Indices as returned by ``quantize`` -> the quantized vectors (N, d)."""
+        raise NotImplementedError(f"{self.name} has no quantizer")
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, H, W): what the decoder makes of ``x``."""
+        return self.decode(self.encode(x))
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch for the default one-stage ``fit``; must hold "loss"."""
         raise NotImplementedError
 
-    def extra_state(self) -> dict:
-        """JSON-able state beyond the weights (saved in the checkpoint's JSON)."""
-        return {}
+    def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
+        """Train on ``train``, then score on ``test`` (or ``train``); return the metrics.
 
-    def load_extra_state(self, state: dict) -> None:
-        """Restore what :meth:`extra_state` returned."""
+        The default minimises :meth:`training_loss` over all parameters in one stage.
+        """
+        self.to(trainer.device)
+        trainer.plan(["train"])
+        trainer.run("train", self.parameters(), self.training_loss,
+                    (to_tensor(train.images), to_tensor(train.labels)), modules=(self,),
+                    after_epoch=self.after_epoch)
+        return self.evaluate(test if test is not None else train)
 
-    # Helpers for numpy arrays of a whole split, used by the app and the metrics.
-    def encode_array(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Encode an (N, C, H, W) float array in batches; returns (N, d) float32."""
+    def after_epoch(self, epoch: int) -> None:
+        """Called by the default ``fit`` after every epoch; override to update state."""
+
+    def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
+        """Metrics on one split: reconstruction errors (per image and per pixel) and,
+        for a quantizer, codebook usage and mean assignment entropy over the split."""
+        from .. import metrics
+
+        self.eval()
+        x = to_tensor(dataset.images).float()
+        with torch.no_grad():
+            x_hat = batched(lambda b: self.reconstruct(b.to(self.device)).cpu(), x, batch_size)
+        split = dataset.split
+        out = {f"{split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}
+        if self.has_quantizer:
+            q = self.quantize_array(dataset.images, batch_size)
+            k = q["probs"].shape[-1]
+            usage = metrics.codebook_usage(q["indices"], k)
+            out.update({f"{split}_{key}": v for key, v in usage.items() if key != "counts"})
+            rows = q["probs"].reshape(-1, k)
+            out[f"{split}_assignment_entropy"] = float(metrics.assignment_entropy(rows).mean())
+        return out
+
+    def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+        """Quantize a whole split in batches: ``indices`` (N,) or (N, L), ``probs`` (N, K) or (N, L, K)."""
         self.eval()
         x = to_tensor(images).float()
-        z = batched(lambda b: self.encode(b.to(self.device)).cpu(), x, batch_size)
-        return z.numpy()
-
-    def decode_array(self, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Decode an (N, d) array in batches; returns (N, C, H, W) float32 in [0, 1]."""
-        self.eval()
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
-        return batched(lambda b: self.decode(b.to(self.device)).cpu(), z, batch_size).numpy()
+        idx, probs = [], []
+        with torch.no_grad():
+            for b in x.split(batch_size):
+                q = self.quantize(self.encode(b.to(self.device)))
+                idx.append(q.indices.cpu())
+                probs.append(q.probs.cpu())
+        return {"indices": torch.cat(idx).numpy(), "probs": torch.cat(probs).numpy()}

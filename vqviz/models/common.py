@@ -20,7 +20,7 @@ class QuantizerOutput(NamedTuple):
         The quantized latents (for a hard quantizer, the chosen codewords).
     indices : LongTensor (N,) or (N, L)
         Index of the chosen codeword (one column per codebook for depthwise VQ).
-    probs : Tensor (N, K)
+    probs : Tensor (N, K) or (N, L, K)
         Assignment probabilities; one-hot for a hard assignment.
     loss : Tensor ()
         The quantizer's total loss (zero when it has none, as for k-means).

@@ -137,6 +137,10 @@ class SEQ(Model):
         """Number of clusters of the fitted quantizer (0 before ``fit``)."""
         return len(self.centres)
 
+    def codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """Cluster indices -> their centres."""
+        return self.centres[indices]
+
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """Nearest k-means centre: a hard assignment, so ``probs`` is one-hot."""
         if self.k == 0:
