@@ -89,14 +89,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _download_bar(quiet: bool):
+    """A byte progress bar for data downloads, opened on the first report."""
+    if quiet:
+        return None
+    from tqdm.auto import tqdm
+
+    state = {}
+
+    def report(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None or done < bar.n:  # a new file
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = tqdm(total=total or None, unit="B", unit_scale=True, desc="download")
+        bar.update(done - bar.n)
+
+    return report
+
+
 def _progress_callbacks(quiet: bool):
+    """Trainer callbacks that drive one progress bar over the whole fit, and its closer."""
     if quiet:
         return {}, lambda: None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=1000, mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+    state = {}
 
     def update(p):
+        bar = state.get("bar")
+        if bar is None:  # opened on the first report, after any data download
+            bar = state["bar"] = tqdm(total=1000, mininterval=0.5,
+                                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
         bar.set_description(f"{p.stage}" + (f" {p.epoch}/{p.epochs}" if p.epochs else ""))
         if p.terms:
             bar.set_postfix({k: f"{v:.4g}" for k, v in p.terms.items()}, refresh=False)
@@ -104,7 +128,11 @@ def _progress_callbacks(quiet: bool):
             bar.set_postfix_str(p.message, refresh=False)
         bar.update(round(p.fraction * 1000) - bar.n)
 
-    return {"on_step": update, "on_stage": update, "on_epoch": update}, bar.close
+    def close():
+        if "bar" in state:
+            state["bar"].close()
+
+    return {"on_step": update, "on_stage": update, "on_epoch": update}, close
 
 
 def _cmd_train(args) -> int:
@@ -118,7 +146,8 @@ def _cmd_train(args) -> int:
     callbacks, close = _progress_callbacks(args.quiet)
     try:
         ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
-                     train_config=train_config, callbacks=callbacks, **config)
+                     train_config=train_config, callbacks=callbacks,
+                     download_progress=_download_bar(args.quiet), **config)
     except StopTraining:
         print("training stopped; no checkpoint written", file=sys.stderr)
         return 1

@@ -26,17 +26,18 @@ def default_out(name: str, dataset: str) -> Path:
 
 def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, out: str | Path | None = None,
           train_config: TrainConfig | None = None, callbacks: dict[str, Callable] | None = None,
-          **config) -> Checkpoint:
+          download_progress: Callable[[int, int], None] | None = None, **config) -> Checkpoint:
     """Train model ``name`` on ``dataset`` and write its checkpoint to ``out``.
 
     ``config`` holds the model's settings (its config dataclass's fields); the
     input shape and number of classes come from the data. The checkpoint is
     written only once training has finished, so a run that diverges or is
     stopped leaves any earlier checkpoint at ``out`` untouched.
+    ``download_progress(done, total)`` reports bytes if the data must be downloaded.
     """
     train_config = train_config or TrainConfig()
-    train_set = data.load(dataset, "train", data_dir)
-    test_set = data.load(dataset, "test", data_dir)
+    train_set = data.load(dataset, "train", data_dir, progress=download_progress)
+    test_set = data.load(dataset, "test", data_dir, progress=download_progress)
     known = {f.name for f in fields(get(name).Config)}
     from_data = {"in_shape": train_set.shape, "n_classes": train_set.n_classes}
     config = {**{k: v for k, v in from_data.items() if k in known}, **config}
