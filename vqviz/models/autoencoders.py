@@ -1,1 +1,295 @@
-"""(being written)"""
+"""The baselines: a plain autoencoder, the VAE (Kingma & Welling 2014), the beta-VAE
+(Higgins et al. 2017) and the conditional VAE (Sohn et al. 2015).
+
+The VAE is written once. Its prior is reached only through two hooks, so that the
+cluster VAEs of ``cluster_vae.py`` change the prior and nothing else:
+
+- ``prior_mean(y) -> (N, d)``: the mean of p(z | y) = N(m_y, I) used for sampling;
+- ``kl_target(mu, y) -> (N, d)``: the mean m that the KL term of one batch pulls to.
+
+Decoders give logits internally (the nets' final sigmoid is applied in ``decode``),
+so the BCE term is computed from logits and never takes the log of a saturated 0 or 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
+from ..utils import to_tensor
+from . import register
+from .base import Model
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+
+RECON_LOSSES = ("bce", "mse")
+#: log-variances are clamped to this range: exp() stays finite, the KL stays defined.
+LOGVAR_RANGE = (-15.0, 10.0)
+
+
+@dataclass
+class AEConfig:
+    """Settings of a plain autoencoder.
+
+    Attributes
+    ----------
+    in_shape : (C, H, W) of the input images; set from the data set.
+    n_classes : number of classes; set from the data set.
+    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
+    latent_dim : size of the latent code z.
+    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
+    """
+
+    in_shape: tuple[int, int, int] = (1, 8, 8)
+    n_classes: int = 10
+    encoder: str = "auto"
+    latent_dim: int = 64
+    recon_loss: str = "bce"
+
+    def __post_init__(self):
+        self.in_shape = tuple(int(s) for s in self.in_shape)
+        if len(self.in_shape) != 3 or min(self.in_shape) < 1:
+            raise ConfigError(f"in_shape must be (channels, height, width), got {self.in_shape}")
+        if self.encoder not in ("auto", *ARCHITECTURES):
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose auto or one of {', '.join(ARCHITECTURES)}")
+        if self.recon_loss not in RECON_LOSSES:
+            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        if self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.n_classes < 1:
+            raise ConfigError(f"n_classes must be at least 1, got {self.n_classes}")
+
+    @property
+    def architecture(self) -> str:
+        """The network actually built: ``encoder``, with "auto" resolved from ``in_shape``."""
+        return auto_architecture(self.in_shape) if self.encoder == "auto" else self.encoder
+
+
+@dataclass
+class VAEConfig(AEConfig):
+    """Settings of a VAE.
+
+    Attributes
+    ----------
+    in_shape : (C, H, W) of the input images; set from the data set.
+    n_classes : number of classes; set from the data set.
+    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
+    latent_dim : size of the latent code z (the encoder outputs its mean and log-variance).
+    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
+    beta : weight of the KL term (1 = the VAE's ELBO).
+    """
+
+    beta: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.beta >= 0:
+            raise ConfigError(f"beta must be a non-negative number, got {self.beta}")
+
+
+@dataclass
+class BetaVAEConfig(VAEConfig):
+    __doc__ = VAEConfig.__doc__.replace("Settings of a VAE.", "Settings of a beta-VAE.")
+    beta: float = 4.0
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(target, I)) per row: (N, d) -> (N,).
+
+    0.5 sum_j (exp(logvar_j) + (mu_j - m_j)^2 - 1 - logvar_j); target 0 gives the VAE's term.
+    """
+    return 0.5 * (logvar.exp() + (mu - target) ** 2 - 1.0 - logvar).sum(1)
+
+
+@register
+class AE(Model):
+    """Plain autoencoder: deterministic encoder and decoder, reconstruction loss only."""
+
+    Config = AEConfig
+    name = "ae"
+    #: encoder outputs per latent dimension (the VAE's are mean and log-variance).
+    _enc_factor = 1
+
+    def __init__(self, config: AEConfig):
+        super().__init__(config)
+        c = config
+        arch = c.architecture
+        self.encoder = build_encoder(arch, c.in_shape, self._enc_factor * c.latent_dim)
+        decoder = build_decoder(arch, c.in_shape, c.latent_dim + self._decoder_extra())
+        if not isinstance(decoder[-1], nn.Sigmoid):
+            raise ConfigError(f"the {arch} decoder does not end in a sigmoid")
+        self.decoder = decoder[:-1]  # logits; same parameter names as the full decoder
+
+    def _decoder_extra(self) -> int:
+        """Decoder inputs beyond z (the CVAE's one-hot label)."""
+        return 0
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, C, H, W) pre-sigmoid logits."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x)
+
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels."""
+        if self.config.recon_loss == "bce":
+            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            per_pixel = (torch.sigmoid(logits) - x) ** 2
+        return per_pixel.flatten(1).sum(1)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon = self.reconstruction_loss(self.decode_logits(self.encode(x)), x).mean()
+        return {"loss": recon, "recon": recon.detach()}
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+
+@register
+class VAE(AE):
+    """Variational autoencoder: Gaussian encoder, N(0, I) prior, loss = recon + beta KL."""
+
+    Config = VAEConfig
+    name = "vae"
+    _enc_factor = 2
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, H, W) -> mean and clamped log-variance of q(z|x), each (N, d)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior mean: deterministic, as the contract's latent."""
+        return self.posterior(x)[0]
+
+    # ----- the prior: the hooks the cluster VAEs override -----
+    def prior_labels(self) -> torch.Tensor:
+        """The labels that index the prior's components; one component for the VAE."""
+        return torch.zeros(1, dtype=torch.long)
+
+    def prior_mean(self, y: torch.Tensor) -> torch.Tensor:
+        """(N,) labels -> (N, d) mean of p(z | y); the VAE's prior is N(0, I) for every y."""
+        return torch.zeros(len(y), self.config.latent_dim, device=self.device)
+
+    def kl_target(self, mu: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, d), (N,) -> (N, d): the mean of the Gaussian the KL term pulls q(z|x) to."""
+        return self.prior_mean(y)
+
+    def decode_for(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Decoder logits given labels; only the CVAE uses them."""
+        return self.decode_logits(z)
+
+    # ----- training -----
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Negative ELBO per image, mean over the batch: recon + beta KL(q(z|x) || p(z|y))."""
+        mu, logvar = self.posterior(x)
+        z = mu
+        if self.training:  # reparameterisation, z = mu + sigma * eps (Kingma & Welling, eq. 10)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        recon = self.reconstruction_loss(self.decode_for(z, y), x)  # (N,)
+        kl = gaussian_kl(mu, logvar, self.kl_target(mu.detach(), y))  # (N,)
+        loss = (recon + self.config.beta * kl).mean()
+        return {"loss": loss, "recon": recon.mean().detach(), "kl": kl.mean().detach()}
+
+    def sample(self, y: int | Sequence[int] | torch.Tensor | None = None, n: int = 16,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` draws of z ~ N(prior_mean(y), I) for each label in ``y``.
+
+        ``y`` None takes every component of the prior (``prior_labels()``). Returns
+        (len(y) * n, C, H, W), label by label.
+        """
+        labels = self._labels(y).to(self.device).repeat_interleave(n)  # (M n,)
+        mean = self.prior_mean(labels)
+        noise_device = generator.device if generator is not None else mean.device
+        eps = torch.randn(mean.shape, generator=generator, device=noise_device).to(mean.device)
+        with torch.no_grad():
+            return torch.sigmoid(self.decode_for(mean + eps, labels))
+
+    def _labels(self, y) -> torch.Tensor:
+        valid = self.prior_labels()
+        if y is None:
+            return valid
+        labels = torch.as_tensor(y, dtype=torch.long).reshape(-1).cpu()
+        if len(labels) == 0 or labels.min() < 0 or labels.max() >= len(valid):
+            raise ConfigError(f"{self.name} samples labels in 0..{len(valid) - 1}, got {labels.tolist()}")
+        return labels
+
+
+@register
+class BetaVAE(VAE):
+    """beta-VAE: the VAE with a heavier KL term (beta > 1) for a more disentangled latent."""
+
+    Config = BetaVAEConfig
+    name = "beta_vae"
+
+
+@register
+class CVAE(VAE):
+    """Conditional VAE: the decoder sees the one-hot label beside z; the encoder sees x only.
+
+    The encoder is left unconditioned (Sohn et al. condition both) so that
+    ``encode(x)`` needs no label, as the contract asks. ``decode(z)`` without a
+    label decodes with the uniform class vector 1/C: a class-agnostic decode.
+    """
+
+    Config = VAEConfig
+    name = "cvae"
+
+    def _decoder_extra(self) -> int:
+        return self.config.n_classes
+
+    def _condition(self, z: torch.Tensor, y: torch.Tensor | int | None) -> torch.Tensor:
+        """(N, d), labels (N,) or None -> (N, d + C): z beside the one-hot (or uniform) class vector."""
+        c = self.config.n_classes
+        if y is None:
+            onehot = z.new_full((len(z), c), 1.0 / c)
+        else:
+            y = torch.as_tensor(y, device=z.device).long().reshape(-1).expand(len(z))
+            onehot = F.one_hot(y, c).to(z.dtype)
+        return torch.cat([z, onehot], dim=1)
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
+        return self.decoder(self._condition(z, y))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
+        """(N, d), optional labels -> images; y None is the class-agnostic decode (uniform 1/C)."""
+        return torch.sigmoid(self.decode_logits(z, y))
+
+    def decode_for(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.decode_logits(z, y)
+
+    def prior_labels(self) -> torch.Tensor:
+        return torch.arange(self.config.n_classes)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the posterior mean with the true labels ``y`` (or class-agnostically without)."""
+        return self.decode(self.encode(x), y)
+
+    def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
+        """Reconstruction errors with the true labels given to the decoder."""
+        from .. import metrics
+
+        self.eval()
+        x, y = to_tensor(dataset.images).float(), to_tensor(dataset.labels).long()
+        with torch.no_grad():
+            x_hat = torch.cat([self.reconstruct(xb.to(self.device), yb.to(self.device)).cpu()
+                               for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
+        return {f"{dataset.split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}

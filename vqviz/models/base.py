@@ -119,3 +119,24 @@ class Model(nn.Module):
                 idx.append(q.indices.cpu())
                 probs.append(q.probs.cpu())
         return {"indices": torch.cat(idx).numpy(), "probs": torch.cat(probs).numpy()}
+
+    def extra_state(self) -> dict:
+        """JSON-able state beyond the weights (saved in the checkpoint's JSON)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    # Helpers for numpy arrays of a whole split, used by the app and the metrics.
+    def encode_array(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Encode an (N, C, H, W) float array in batches; returns (N, d) float32."""
+        self.eval()
+        x = to_tensor(images).float()
+        z = batched(lambda b: self.encode(b.to(self.device)).cpu(), x, batch_size)
+        return z.numpy()
+
+    def decode_array(self, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Decode an (N, d) array in batches; returns (N, C, H, W) float32 in [0, 1]."""
+        self.eval()
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        return batched(lambda b: self.decode(b.to(self.device)).cpu(), z, batch_size).numpy()

@@ -1,1 +1,257 @@
-"""(being written)"""
+"""VQ-VAE: hard nearest-codeword vector quantization (van den Oord, Vinyals and
+Kavukcuoglu, "Neural Discrete Representation Learning", NeurIPS 2017).
+
+The encoder's output z_e (N, d) is replaced by its nearest codeword e_k, k = argmin_j
+||z_e - e_j||^2 (eq. 2); gradients pass the quantizer straight through (section 3.2).
+The loss of one image is eq. (3):
+
+    log p(x | z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2.
+
+Optional, from later work: EMA codebook updates (the paper's appendix A.1, with
+Sonnet's Laplace smoothing), k-means initialisation from the first batch and
+restarting dead codes at batch vectors (as in Dhariwal et al.'s Jukebox and
+lucidrains/vector-quantize-pytorch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
+from . import register
+from .base import Model
+from .common import KMeans, QuantizerOutput, nearest
+
+RECON_LOSSES = ("bce", "mse")
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-codeword quantizer with a straight-through gradient.
+
+    Parameters
+    ----------
+    n_codes : K, the number of codewords.
+    dim : d, the size of a codeword.
+    beta : weight of the commitment term.
+    ema : update the codebook by exponential moving averages of its assigned
+        vectors instead of by gradient; the codebook term is then dropped.
+    decay : EMA decay, of the codebook (``ema``) and of the usage counts.
+    eps : Laplace smoothing of the EMA cluster sizes.
+    kmeans_init : set the codebook to the k-means centres of the first training batch.
+    dead_code_threshold : in training, restart codes whose running usage (an EMA of
+        their per-batch counts, started at 1) falls below this at random vectors of the
+        batch; 0 = off. A restarted code's usage is set to the threshold.
+
+    Every state update (EMA, initialisation, restart) happens only in training mode,
+    under no_grad. The codebook, the usage counts and the EMA sums are in the
+    ``state_dict``, so a checkpoint holds them.
+    """
+
+    def __init__(self, n_codes: int, dim: int, beta: float = 0.25, ema: bool = False, decay: float = 0.99,
+                 eps: float = 1e-5, kmeans_init: bool = False, dead_code_threshold: float = 0.0):
+        super().__init__()
+        if n_codes < 1 or dim < 1:
+            raise ConfigError(f"a codebook needs n_codes >= 1 and dim >= 1, got {n_codes}, {dim}")
+        self.n_codes, self.dim, self.beta = n_codes, dim, beta
+        self.ema, self.decay, self.eps = ema, decay, eps
+        self.kmeans_init, self.dead_code_threshold = kmeans_init, dead_code_threshold
+        # Uniform(-1/K, 1/K), the common PyTorch VQ-VAE initialisation.
+        init = torch.empty(n_codes, dim).uniform_(-1.0 / n_codes, 1.0 / n_codes)
+        if ema:
+            self.register_buffer("codebook", init)
+            # Sum of assigned vectors, started at one pseudo-member per code so that the
+            # first update is a weighted mean of the old codeword and its members.
+            self.register_buffer("embed_sum", init.clone())
+        else:
+            self.codebook = nn.Parameter(init)
+        # EMA of per-batch counts: the EMA cluster sizes N_i, and the usage for restarts.
+        self.register_buffer("cluster_size", torch.ones(n_codes))
+        self.register_buffer("initialised", torch.tensor(not kmeans_init))
+
+    def extra_repr(self) -> str:
+        return (f"n_codes={self.n_codes}, dim={self.dim}, beta={self.beta}, ema={self.ema}, "
+                f"kmeans_init={self.kmeans_init}, dead_code_threshold={self.dead_code_threshold}")
+
+    def codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """(...,) indices -> (..., d) codewords."""
+        return self.codebook[indices]
+
+    def forward(self, z: torch.Tensor, update: bool = True) -> QuantizerOutput:
+        """(N, d) -> QuantizerOutput; ``update=False`` never changes the state, even in training."""
+        if z.ndim != 2 or z.shape[1] != self.dim:
+            raise ConfigError(f"the quantizer takes (N, {self.dim}) latents, got {tuple(z.shape)}")
+        update = update and self.training
+        if update and not bool(self.initialised):
+            self._init_from(z.detach())
+        with torch.no_grad():
+            idx = nearest(z, self.codebook)  # (N, d), (K, d) -> (N,): eq. (2)
+        q = self.codebook[idx]  # (N, d), differentiable w.r.t. the codebook when not EMA
+        commitment = self.beta * F.mse_loss(z, q.detach())  # beta ||z_e - sg[e]||^2
+        codebook = z.new_zeros(()) if self.ema else F.mse_loss(q, z.detach())  # ||sg[z_e] - e||^2
+        probs = F.one_hot(idx, self.n_codes).to(z.dtype)  # (N, K)
+        if update:
+            self._update(z.detach(), probs)
+        quantized = z + (q - z).detach()  # straight-through: dL/dz = dL/dz_q (section 3.2)
+        return QuantizerOutput(quantized, idx, probs, codebook + commitment,
+                               {"codebook": codebook, "commitment": commitment})
+
+    @torch.no_grad()
+    def _init_from(self, z: torch.Tensor) -> None:
+        """Codebook <- k-means centres of the batch z (N, d), or K of its vectors if N < K."""
+        k, n = self.n_codes, len(z)
+        if n >= k:
+            seed = int(torch.randint(2**31 - 1, ()))  # from torch's global seed
+            centres = KMeans(k, random_state=seed).fit(z).cluster_centers_
+        else:  # every batch vector once, then repeats
+            pick = torch.cat([torch.randperm(n), torch.randint(n, (k - n,))]).to(z.device)
+            centres = z[pick]
+        self._set_codes(torch.arange(k, device=z.device), centres.to(self.codebook.dtype))
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+        self.codebook.data[which] = vectors
+        if self.ema:  # keep codeword = embed_sum / cluster_size
+            self.embed_sum[which] = vectors * self.cluster_size[which, None]
+
+    @torch.no_grad()
+    def _update(self, z: torch.Tensor, onehot: torch.Tensor) -> None:
+        """EMA of counts (and, with ``ema``, of codewords, appendix A.1), then dead-code restarts."""
+        d = self.decay
+        self.cluster_size.mul_(d).add_(onehot.sum(0), alpha=1 - d)  # (K,)
+        if self.ema:
+            self.embed_sum.mul_(d).add_(onehot.T @ z, alpha=1 - d)  # (K, N) @ (N, d) -> (K, d)
+            # Laplace smoothing keeps unused codes from dividing by zero (Sonnet's VectorQuantizerEMA).
+            n = self.cluster_size.sum()
+            size = (self.cluster_size + self.eps) / (n + self.n_codes * self.eps) * n
+            self.codebook.copy_(self.embed_sum / size[:, None])
+        if self.dead_code_threshold > 0:
+            dead = (self.cluster_size < self.dead_code_threshold).nonzero().flatten()
+            if len(dead):
+                self.cluster_size[dead] = self.dead_code_threshold  # a grace of one threshold
+                self._set_codes(dead, z[torch.randint(len(z), (len(dead),), device=z.device)])
+
+
+@dataclass
+class VQVAEConfig:
+    """Settings of a VQ-VAE with one latent vector per image.
+
+    Attributes
+    ----------
+    in_shape : (C, H, W) of the input images; set from the data set.
+    n_classes : number of classes; set from the data set (unused in training).
+    encoder : "auto" (mlp for grey, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
+    latent_dim : d, the size of the latent and of each codeword.
+    codebook_size : K, the number of codewords.
+    beta : commitment weight (0.25 in the paper).
+    ema : update the codebook by exponential moving averages (decay 0.99) instead of by gradient.
+    kmeans_init : initialise the codebook by k-means on the first training batch.
+    dead_code_threshold : restart codes whose EMA usage per batch falls below this; 0 = off.
+    recon_loss : "bce" or "mse", summed over pixels and averaged over the batch.
+    """
+
+    in_shape: tuple[int, int, int] = (1, 8, 8)
+    n_classes: int = 10
+    encoder: str = "auto"
+    latent_dim: int = 64
+    codebook_size: int = 128
+    beta: float = 0.25
+    ema: bool = False
+    kmeans_init: bool = False
+    dead_code_threshold: float = 0.0
+    recon_loss: str = "bce"
+
+    def __post_init__(self):
+        self.in_shape = tuple(int(s) for s in self.in_shape)
+        if self.encoder == "auto":
+            self.encoder = auto_architecture(self.in_shape)
+        if self.encoder not in ARCHITECTURES:
+            raise ConfigError(f"unknown encoder {self.encoder!r}; choose auto or one of {', '.join(ARCHITECTURES)}")
+        if self.latent_dim < 1 or self.codebook_size < 1:
+            raise ConfigError(f"latent_dim and codebook_size must be at least 1, "
+                              f"got {self.latent_dim}, {self.codebook_size}")
+        if not self.beta >= 0:
+            raise ConfigError(f"beta must be non-negative, got {self.beta}")
+        if not self.dead_code_threshold >= 0:
+            raise ConfigError(f"dead_code_threshold must be non-negative, got {self.dead_code_threshold}")
+        if self.recon_loss not in RECON_LOSSES:
+            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Decoder logits and images (N, C, H, W) -> (): "bce" or "mse" summed over pixels,
+    averaged over images.
+
+    A per-image sum is the -log p(x | z_q) of eq. (3) (Bernoulli, or Gaussian up to
+    constants). BCE is taken from the logits, which stays finite where sigmoid saturates.
+    """
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    else:
+        per_pixel = (torch.sigmoid(logits) - x) ** 2
+    return per_pixel.flatten(1).sum(1).mean()
+
+
+@register
+class VQVAE(Model):
+    """VQ-VAE: encoder, nearest-codeword quantizer, decoder (van den Oord et al. 2017).
+
+    Training minimises eq. (3) per image, averaged over the batch: the reconstruction
+    summed over pixels, plus d times the quantizer's per-element mean terms, that is
+    ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2 with the squared norms summed over the d
+    latent dimensions, as in the paper. (Sonnet's example instead averages both over
+    elements, which weighs the quantizer terms up by pixels / d relative to this.)
+    """
+
+    Config = VQVAEConfig
+    name = "vqvae"
+    has_quantizer = True
+
+    def __init__(self, config: VQVAEConfig):
+        super().__init__(config)
+        c = config
+        self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
+        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+        self.quantizer = self._build_quantizer()
+
+    def _build_quantizer(self) -> nn.Module:
+        c = self.config
+        return VectorQuantizer(c.codebook_size, c.latent_dim, c.beta, ema=c.ema, kmeans_init=c.kmeans_init,
+                               dead_code_threshold=c.dead_code_threshold)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, d): z_e, before quantization."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, C, H, W): the decoder before its final sigmoid."""
+        return self.decoder[:-1](z)
+
+    def quantize(self, z: torch.Tensor) -> QuantizerOutput:
+        """(N, d) -> QuantizerOutput; never updates the codebook (eval semantics)."""
+        return self.quantizer(z, update=False)
+
+    def codes(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.quantizer.codes(indices)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.quantize(self.encode(x)).quantized)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. (3) per image, averaged over the batch; updates the quantizer's state in training."""
+        q = self.quantizer(self.encode(x))
+        recon = reconstruction_loss(self.decode_logits(q.quantized), x, self.config.recon_loss)
+        d = self.config.latent_dim  # per-element means -> squared norms over the d dimensions
+        return {"loss": recon + d * q.loss, "recon": recon.detach(),
+                **{name: d * value.detach() for name, value in q.terms.items()}}

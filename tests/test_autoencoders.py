@@ -1,0 +1,200 @@
+"""Baselines (AE, VAE, beta-VAE, CVAE): shapes, the KL and BCE against NumPy, beta,
+the CVAE's label conditioning, checkpoints, the command line and a tiny fit."""
+
+import numpy as np
+import pytest
+import torch
+
+from vqviz import checkpoints, metrics
+from vqviz.cli import main
+from vqviz.errors import ConfigError
+from vqviz.models import build, names
+from vqviz.models.autoencoders import AE, CVAE, VAE, BetaVAE, gaussian_kl
+from vqviz.train import Trainer, TrainConfig
+from vqviz.utils import set_seed
+
+NAMES = ("ae", "vae", "beta_vae", "cvae")
+
+
+def _x(digits, n=32):
+    return torch.as_tensor(np.array(digits[1].images[:n])), torch.as_tensor(np.array(digits[1].labels[:n]))
+
+
+def _np_kl(mu, logvar, mean):
+    mu, logvar, mean = (np.asarray(a, dtype=np.float64) for a in (mu, logvar, mean))
+    return 0.5 * (np.exp(logvar) + (mu - mean) ** 2 - 1 - logvar).sum(1)
+
+
+def _np_bce(x, p):
+    x, p = np.asarray(x, np.float64), np.asarray(p, np.float64)
+    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(len(x), -1).sum(1)
+
+
+def test_registered_with_their_defaults():
+    assert set(NAMES) <= set(names())
+    for name, cls in zip(NAMES, (AE, VAE, BetaVAE, CVAE)):
+        assert type(build(name)) is cls
+    assert build("vae").config.beta == 1.0 and build("beta_vae").config.beta == 4.0
+    assert build("ae").config.latent_dim == 64 and build("ae").config.recon_loss == "bce"
+    assert build("ae").config.architecture == "mlp"
+    assert build("ae", in_shape=(3, 32, 32)).config.architecture == "cae4"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"recon_loss": "l1"}, "recon_loss"),
+    ({"encoder": "resnet"}, "unknown encoder"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"beta": -1.0}, "beta"),
+    ({"in_shape": (8, 8)}, "in_shape"),
+])
+def test_bad_config_is_a_clear_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        build("vae", **kwargs)
+
+
+@pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes(name, in_shape):
+    set_seed(0)
+    model = build(name, in_shape=in_shape, latent_dim=6).eval()
+    x = torch.rand(3, *in_shape)
+    y = torch.tensor([0, 4, 9])
+    z = model.encode(x)
+    assert z.shape == (3, 6)
+    out = model.decode(z)
+    assert out.shape == (3, *in_shape) and 0 <= out.min() and out.max() <= 1
+    assert model.reconstruct(x).shape == (3, *in_shape)
+    terms = model.training_loss(x, y)
+    assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
+    assert ("kl" in terms) == (name != "ae")
+    if name != "ae":
+        assert model.sample(n=2).shape[1:] == in_shape
+
+
+def test_gaussian_kl_against_numpy():
+    gen = torch.Generator().manual_seed(0)
+    mu, logvar, mean = (torch.randn(5, 7, generator=gen) for _ in range(3))
+    np.testing.assert_allclose(gaussian_kl(mu, logvar, mean).numpy(), _np_kl(mu, logvar, mean), rtol=1e-5)
+    np.testing.assert_allclose(gaussian_kl(mu, logvar).numpy(), _np_kl(mu, logvar, 0 * mu), rtol=1e-5)
+    # The KL of the prior to itself is zero.
+    assert torch.allclose(gaussian_kl(mean, torch.zeros_like(mean), mean), torch.zeros(5))
+
+
+@pytest.mark.parametrize("recon_loss", ["bce", "mse"])
+def test_vae_loss_is_recon_plus_kl_per_image(digits, recon_loss):
+    """In eval mode z = mu, so the loss can be recomputed in NumPy from the network's outputs."""
+    set_seed(0)
+    model = build("vae", latent_dim=5, beta=1.0, recon_loss=recon_loss, encoder="lae2").eval()
+    x, y = _x(digits)
+    terms = model.training_loss(x, y)
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        p = model.decode(mu).numpy()
+    kl = _np_kl(mu, logvar, np.zeros_like(mu))
+    rec = _np_bce(x, p) if recon_loss == "bce" else ((x.numpy() - p) ** 2).reshape(len(x), -1).sum(1)
+    assert terms["kl"].item() == pytest.approx(kl.mean(), rel=1e-4)
+    assert terms["recon"].item() == pytest.approx(rec.mean(), rel=1e-4)
+    assert terms["loss"].item() == pytest.approx((rec + kl).mean(), rel=1e-4)
+
+
+def test_logvar_is_clamped(digits):
+    model = build("vae", latent_dim=4, encoder="lae2")
+    with torch.no_grad():
+        model.encoder[-1].bias[4:] = 1e4  # the log-variance half
+    _, logvar = model.posterior(_x(digits)[0])
+    assert logvar.max() <= 10.0
+    assert torch.isfinite(model.training_loss(*_x(digits))["loss"])
+
+
+def test_encode_is_deterministic_and_sampling_is_not_in_training(digits):
+    set_seed(0)
+    model = build("vae", latent_dim=5, encoder="lae2")
+    x, y = _x(digits)
+    model.eval()
+    assert torch.equal(model.encode(x), model.encode(x))
+    assert torch.equal(model.encode(x), model.posterior(x)[0])
+    assert model.training_loss(x, y)["loss"] == model.training_loss(x, y)["loss"]
+    model.train()
+    assert torch.equal(model.encode(x), model.encode(x))  # the mean, even in train mode
+    assert model.training_loss(x, y)["recon"] != model.training_loss(x, y)["recon"]  # z is sampled
+
+
+def test_beta_scales_only_the_kl_term(digits):
+    set_seed(0)
+    one = build("vae", latent_dim=5, encoder="lae2").eval()
+    three = build("vae", latent_dim=5, encoder="lae2", beta=3.0).eval()
+    three.load_state_dict(one.state_dict())
+    x, y = _x(digits)
+    a, b = one.training_loss(x, y), three.training_loss(x, y)
+    assert a["recon"] == b["recon"] and a["kl"] == b["kl"]
+    assert b["loss"].item() - a["loss"].item() == pytest.approx(2 * a["kl"].item(), abs=1e-5 * b["loss"].item())
+
+
+def test_cvae_decode_depends_on_the_label(digits):
+    set_seed(0)
+    model = build("cvae", latent_dim=4, encoder="lae2").eval()
+    z = torch.randn(5, 4)
+    with torch.no_grad():
+        images = torch.stack([model.decode(z, torch.full((5,), c)) for c in range(10)])  # (10, 5, ...)
+        assert (images[0] - images[1]).abs().max() > 1e-3
+        # An int label broadcasts; no label is the uniform class vector 1/C.
+        assert torch.equal(model.decode(z, 3), images[3])
+        uniform = torch.sigmoid(model.decoder(torch.cat([z, torch.full((5, 10), 0.1)], 1)))
+        torch.testing.assert_close(model.decode(z), uniform)
+        # The decoder is linear in the one-hot input up to its first layer: the mean of the
+        # ten label-conditioned pre-activations is the uniform one's.
+        first = model.decoder[0]
+        pre = torch.stack([first(torch.cat([z, torch.nn.functional.one_hot(torch.full((5,), c), 10).float()], 1))
+                           for c in range(10)]).mean(0)
+        torch.testing.assert_close(pre, first(torch.cat([z, torch.full((5, 10), 0.1)], 1)))
+    s = model.sample(7, n=3)
+    assert s.shape == (3, 1, 8, 8)
+    assert model.sample(n=2).shape == (20, 1, 8, 8)  # every class, class by class
+    with pytest.raises(ConfigError, match="labels"):
+        model.sample(10)
+
+
+def test_cvae_evaluate_uses_the_true_labels(digits):
+    set_seed(0)
+    model = build("cvae", latent_dim=4, encoder="lae2").eval()
+    test = digits[1]
+    x, y = torch.as_tensor(np.array(test.images)), torch.as_tensor(np.array(test.labels))
+    with torch.no_grad():
+        labelled = metrics.reconstruction_errors(x, model.reconstruct(x, y))
+        agnostic = metrics.reconstruction_errors(x, model.reconstruct(x))
+    m = model.evaluate(test)
+    assert m["test_bce_per_image"] == pytest.approx(labelled["bce_per_image"], rel=1e-6)
+    assert m["test_bce_per_image"] != pytest.approx(agnostic["bce_per_image"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_fit_lowers_the_loss_and_round_trips(name, digits, tmp_path):
+    train, test = digits
+    set_seed(0)
+    model = build(name, latent_dim=8, encoder="lae2")
+    before = model.evaluate(test)["test_bce_per_image"]
+    trainer = Trainer(TrainConfig(epochs=4, batch_size=64))
+    after = model.fit(train, test, trainer)["test_bce_per_image"]
+    history = [h["loss"] for h in trainer.history["train"]]
+    assert history[-1] < 0.92 * history[0], history
+    assert after < 0.75 * before, (before, after)
+
+    ckpt = checkpoints.load(checkpoints.save(model, tmp_path / "ck"), expect=name)
+    x, y = _x(digits)
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(x), model(x))
+        assert torch.equal(ckpt.model.encode(x), model.encode(x))
+        if name == "cvae":
+            assert torch.equal(ckpt.model.reconstruct(x, y), model.reconstruct(x, y))
+    assert ckpt.model.config == model.config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_command_line_train(name, tmp_path, capsys):
+    out = tmp_path / name
+    assert main(["train", name, "--epochs", "1", "--encoder", "lae2", "--latent-dim", "4",
+                 "--quiet", "--out", str(out)]) == 0
+    assert "test_bce_per_image" in capsys.readouterr().out
+    ckpt = checkpoints.load(out, expect=name)
+    assert ckpt.model.config.latent_dim == 4 and ckpt.dataset == "digits"
+    assert ckpt.metrics["test_bce_per_image"] > 0
