@@ -156,12 +156,6 @@ class AE(Model):
         recon = self.reconstruction_loss(self.decode_logits(self.encode(x)), x).mean()
         return {"loss": recon, "recon": recon.detach()}
 
-    def extra_state(self) -> dict:
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
-
 
 @register
 class VAE(AE):

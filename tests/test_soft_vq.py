@@ -1,0 +1,218 @@
+"""Soft VQ-VAE: the posterior weights against NumPy, their hard-VQ limit, the
+training noise, the straight-through gradient, and the model contract."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vqviz import checkpoints, cli
+from vqviz.errors import ConfigError
+from vqviz.models import build, names
+from vqviz.models.soft_vq import SoftVQVAE, soft_assign
+from vqviz.train import Trainer, TrainConfig
+from vqviz.utils import set_seed
+
+
+def reference(z, codebook, log_var):
+    """Eqs. (5)-(7) and (6) in float64 NumPy: Gaussian likelihoods, uniform prior."""
+    z, codebook = np.asarray(z, np.float64), np.asarray(codebook, np.float64)
+    log_var = np.broadcast_to(np.asarray(log_var, np.float64), (len(z), len(codebook)))
+    d = z.shape[1]
+    sq = ((z[:, None, :] - codebook[None]) ** 2).sum(-1)
+    log_lik = -0.5 * sq / np.exp(log_var) - 0.5 * d * (np.log(2 * np.pi) + log_var)
+    log_post = log_lik - log_lik.max(1, keepdims=True)
+    post = np.exp(log_post) / np.exp(log_post).sum(1, keepdims=True)
+    return post, post @ codebook
+
+
+def small(**config):
+    set_seed(0)
+    return build("soft_vqvae", latent_dim=6, codebook_size=10, encoder="lae2", **config)
+
+
+@pytest.fixture
+def x(digits):
+    return torch.as_tensor(np.array(digits[1].images[:24]))
+
+
+def test_registered_and_bad_config():
+    assert "soft_vqvae" in names()
+    model = build("soft_vqvae")
+    assert isinstance(model, SoftVQVAE) and model.has_quantizer
+    assert model.config.encoder == "mlp"  # "auto" on grey images: the paper's MLP
+    assert build("soft_vqvae", in_shape=(3, 8, 8)).config.encoder == "cae4"
+    c = model.config
+    assert (c.latent_dim, c.codebook_size, c.noise_std, c.variance, c.recon_loss) == (64, 128, 0.0, "input", "bce")
+    for bad, match in [({"variance": "local"}, "variance"), ({"noise_std": -0.1}, "noise_std"),
+                       ({"beta": float("nan")}, "beta"), ({"recon_loss": "l1"}, "recon_loss"),
+                       ({"codebook_size": 0}, "codebook_size"), ({"encoder": "resnet"}, "encoder")]:
+        with pytest.raises(ConfigError, match=match):
+            build("soft_vqvae", **bad)
+
+
+def test_weights_sum_to_one_and_stay_finite_far_from_every_codeword():
+    gen = torch.Generator().manual_seed(0)
+    codebook = torch.randn(16, 8, generator=gen)
+    # 30 away from codewords 3 and 7 along one axis: squared distances of 1e3 or more.
+    z = codebook[[3, 7]] + torch.tensor([[30.0] + [0.0] * 7, [0.0] * 7 + [-30.0]])
+    dist = torch.cdist(z, codebook) ** 2
+    assert dist.min() > 800
+    # exp(-dist / 2) underflows to 0 for every k in float32: a naive normalisation gives 0/0.
+    assert torch.all(torch.exp(-0.5 * dist) == 0)
+    probs, z_hat = soft_assign(z, codebook, torch.zeros(16))
+    assert torch.isfinite(probs).all() and torch.isfinite(z_hat).all()
+    torch.testing.assert_close(probs.sum(1), torch.ones(2))
+    ref_p, ref_z = reference(z, codebook, np.zeros(16))
+    np.testing.assert_allclose(probs.numpy(), ref_p, atol=1e-5)
+    np.testing.assert_allclose(z_hat.numpy(), ref_z, atol=1e-4)
+    # Squared distances of 1e4 and more, with a very small variance.
+    far = torch.full((3, 8), 40.0)
+    assert (torch.cdist(far, codebook) ** 2).min() > 1e4
+    probs, z_hat = soft_assign(far, codebook, torch.full((3, 16), -20.0))
+    assert torch.isfinite(probs).all() and torch.isfinite(z_hat).all()
+    torch.testing.assert_close(probs.sum(1), torch.ones(3))
+
+
+def test_vanishing_variance_is_hard_vq():
+    gen = torch.Generator().manual_seed(1)
+    codebook = torch.randn(32, 5, generator=gen)
+    z = torch.randn(200, 5, generator=gen) * 1.5
+    nearest = torch.cdist(z, codebook).argmin(1)
+    # sigma_k -> 0 together for every k (one value per input in the second case; with
+    # different rates the limit would be argmin ||z - mu_k||^2 / sigma_k^2 instead).
+    for log_var in (torch.full((32,), -30.0), (-30.0 + torch.rand(200, 1, generator=gen)).expand(200, 32)):
+        probs, z_hat = soft_assign(z, codebook, log_var)
+        torch.testing.assert_close(probs, torch.nn.functional.one_hot(nearest, 32).float())
+        torch.testing.assert_close(z_hat, codebook[nearest])
+
+
+@pytest.mark.parametrize("per_input", [True, False])
+def test_soft_assign_matches_numpy(per_input):
+    gen = torch.Generator().manual_seed(2)
+    codebook = torch.randn(20, 7, generator=gen)
+    z = torch.randn(50, 7, generator=gen)
+    shape = (50, 20) if per_input else (20,)
+    log_var = torch.randn(shape, generator=gen) * 1.5  # variances differ: the -(d/2) log sigma^2 term counts
+    probs, z_hat = soft_assign(z, codebook, log_var)
+    ref_p, ref_z = reference(z, codebook, log_var)
+    np.testing.assert_allclose(probs.numpy(), ref_p, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(z_hat.numpy(), ref_z, rtol=1e-4, atol=1e-5)
+    # A shared (K,) variance is the same as repeating it for every input.
+    if not per_input:
+        again, _ = soft_assign(z, codebook, log_var.expand(50, 20))
+        torch.testing.assert_close(again, probs)
+
+
+def test_noise_only_in_train_mode(x):
+    model = small(noise_std=0.5)
+    model.eval()
+    with torch.no_grad():
+        a = model.quantize(model.encode(x))
+        b = model.quantize(model.encode(x))
+        z = model.encode(x)
+        probs, z_hat = soft_assign(z, model.codebook, model.component_log_var(z))
+    torch.testing.assert_close(a.quantized, b.quantized, rtol=0, atol=0)
+    torch.testing.assert_close(a.probs, b.probs, rtol=0, atol=0)
+    torch.testing.assert_close(a.quantized, z_hat)  # eval: z'_e = z_e, no noise
+    torch.testing.assert_close(a.probs, probs)
+    model.train()
+    with torch.no_grad():
+        z_train = model.encode(x)
+        c = model.quantize(z_train)
+        d = model.quantize(z_train)
+    torch.testing.assert_close(z_train, z)  # the encoder itself is deterministic
+    assert not torch.allclose(c.probs, d.probs) and not torch.allclose(c.probs, a.probs)
+    # Without noise, train mode is deterministic too.
+    quiet = small(noise_std=0.0).train()
+    with torch.no_grad():
+        z = quiet.encode(x)
+        torch.testing.assert_close(quiet.quantize(z).quantized, quiet.quantize(z).quantized, rtol=0, atol=0)
+
+
+def test_straight_through_gradient_reaches_z_e():
+    model = small(beta=0.7).train()
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(9, 6, generator=gen, requires_grad=True)
+    q = model.quantize(z)
+    probs, z_hat = soft_assign(z.detach(), model.codebook, model.component_log_var(z.detach()))
+    torch.testing.assert_close(q.quantized, z_hat)  # value: the posterior mean, eq. (6)
+    w = torch.randn(9, 6, generator=gen)
+    (q.quantized * w).sum().backward(retain_graph=True)
+    torch.testing.assert_close(z.grad, w)  # gradient: copied to z_e unchanged
+    assert model.codebook.grad is None  # the decoder's loss does not reach the codebook
+    z.grad = None
+    q.terms["commitment"].backward(retain_graph=True)  # ||z'_e - sg(z_hat)||^2: z_e only
+    torch.testing.assert_close(z.grad, 2 * (z - z_hat).detach() / 9)
+    assert model.codebook.grad is None
+    torch.testing.assert_close(q.loss, q.terms["codebook"] + 0.7 * q.terms["commitment"])
+    q.terms["codebook"].backward()  # ||sg(z'_e) - z_hat||^2 trains the codebook and the variances
+    assert model.codebook.grad.abs().sum() > 0
+    assert model.log_var_head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("variance", ["input", "global"])
+def test_contract_and_shapes(x, variance):
+    model = small(variance=variance).eval()
+    with torch.no_grad():
+        z = model.encode(x)
+        q = model.quantize(z)
+        x_hat = model.reconstruct(x)
+    assert z.shape == (24, 6) and x_hat.shape == (24, 1, 8, 8)
+    assert 0 <= x_hat.min() and x_hat.max() <= 1
+    assert q.quantized.shape == (24, 6) and q.indices.shape == (24,) and q.probs.shape == (24, 10)
+    assert model.component_log_var(z).shape == ((24, 10) if variance == "input" else (10,))
+    torch.testing.assert_close(q.probs.sum(1), torch.ones(24))
+    assert torch.equal(q.indices, q.probs.argmax(1))
+    torch.testing.assert_close(model.codes(q.indices), model.codebook[q.indices])
+    torch.testing.assert_close(x_hat, model.decode(q.quantized))
+    terms = model.training_loss(x, None)
+    assert set(terms) >= {"loss", "recon", "codebook", "commitment"}
+    torch.testing.assert_close(terms["loss"].detach(),
+                               terms["recon"] + terms["codebook"] + model.config.beta * terms["commitment"])
+    bce = torch.nn.functional.binary_cross_entropy(x_hat, x, reduction="sum") / 24  # -log p(x|z) per image
+    torch.testing.assert_close(terms["recon"], bce)
+
+
+def test_checkpoint_round_trip(tmp_path, digits, x):
+    train, test = digits
+    model = small(variance="global", noise_std=0.1)
+    model.fit(train, test, Trainer(TrainConfig(epochs=1, batch_size=128)))
+    folder = checkpoints.save(model, tmp_path / "ck")
+    loaded = checkpoints.load(folder, expect="soft_vqvae").model
+    assert loaded.config == model.config
+    with torch.no_grad():
+        a, b = model.quantize(model.encode(x)), loaded.quantize(loaded.encode(x))
+        torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+    torch.testing.assert_close(a.probs, b.probs, rtol=0, atol=0)
+    assert torch.equal(a.indices, b.indices)
+
+
+def test_command_line_train(tmp_path):
+    out = tmp_path / "soft"
+    code = cli.main(["train", "soft_vqvae", "--epochs", "1", "--batch-size", "256", "--encoder", "lae2",
+                     "--latent-dim", "8", "--codebook-size", "16", "--variance", "global",
+                     "--noise-std", "0.05", "--quiet", "--out", str(out)])
+    assert code == 0
+    ckpt = checkpoints.load(out)
+    assert ckpt.name == "soft_vqvae" and ckpt.model.codebook.shape == (16, 8)
+    assert (ckpt.model.config.variance, ckpt.model.config.noise_std) == ("global", 0.05)
+    assert 0 <= ckpt.metrics["test_kmeans_accuracy"] <= 1
+    assert cli.main(["train", "soft_vqvae", "--variance", "nope", "--quiet", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_digits_fit_lowers_the_loss_and_sharpens_the_posterior(digits):
+    """A few seconds on digits: the loss falls and the posterior moves away from uniform."""
+    train, test = digits
+    model = small(noise_std=0.05)
+    trainer = Trainer(TrainConfig(epochs=6, batch_size=64))
+    epochs = []
+    trainer.add_callback("on_epoch", lambda p: epochs.append(p.terms))
+    metrics = model.fit(train, test, trainer)
+    assert len(epochs) == 6 and all(math.isfinite(e["loss"]) for e in epochs)
+    assert epochs[-1]["loss"] < 0.85 * epochs[0]["loss"], [e["loss"] for e in epochs]
+    assert epochs[-1]["recon"] < epochs[0]["recon"]
+    assert metrics["test_assignment_entropy"] < 0.6 * math.log(10)  # uniform: log 10
+    assert metrics["test_kmeans_accuracy"] > 0.45  # chance is about 0.1; 0.62-0.74 over seeds 0-3
+    assert 0 < metrics["test_kmeans_nmi"] <= 1 and metrics["test_bce_per_image"] > 0
