@@ -101,8 +101,12 @@ def build_encoder(
     return nn.Sequential(*layers)
 
 
-def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128) -> nn.Module:
-    """Build the decoder that mirrors :func:`build_encoder`: ``(N, d) -> (N, C, H, W)`` in [0, 1]."""
+def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128, logits: bool = False) -> nn.Module:
+    """Build the decoder that mirrors :func:`build_encoder`: ``(N, d) -> (N, C, H, W)`` in [0, 1].
+
+    With ``logits=True`` the final sigmoid is left out (the parameters are named the
+    same), for losses computed from logits, which stay finite where a sigmoid saturates.
+    """
     c, h, w = _check(name, in_shape, latent_dim)
     layers: list[nn.Module]
     if name == "cae4":
@@ -123,7 +127,8 @@ def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128) -> 
     else:
         widths = (latent_dim, *reversed(MLP_HIDDEN[name]), c * h * w)
         layers = [*_dense_stack(widths), nn.Unflatten(1, (c, h, w))]
-    layers.append(nn.Sigmoid())
+    if not logits:
+        layers.append(nn.Sigmoid())
     return nn.Sequential(*layers)
 
 

@@ -18,18 +18,17 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import ConfigError
 from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
 from ..utils import to_tensor
 from . import register
 from .base import Model
+from .common import RECON_LOSSES, reconstruction_loss
 
 if TYPE_CHECKING:
     from ..data import Dataset
 
-RECON_LOSSES = ("bce", "mse")
 #: log-variances are clamped to this range: exp() stays finite, the KL stays defined.
 LOGVAR_RANGE = (-15.0, 10.0)
 
@@ -122,10 +121,7 @@ class AE(Model):
         c = config
         arch = c.architecture
         self.encoder = build_encoder(arch, c.in_shape, self._enc_factor * c.latent_dim)
-        decoder = build_decoder(arch, c.in_shape, c.latent_dim + self._decoder_extra())
-        if not isinstance(decoder[-1], nn.Sigmoid):
-            raise ConfigError(f"the {arch} decoder does not end in a sigmoid")
-        self.decoder = decoder[:-1]  # logits; same parameter names as the full decoder
+        self.decoder = build_decoder(arch, c.in_shape, c.latent_dim + self._decoder_extra(), logits=True)
 
     def _decoder_extra(self) -> int:
         """Decoder inputs beyond z (the CVAE's one-hot label)."""
@@ -146,11 +142,7 @@ class AE(Model):
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels."""
-        if self.config.recon_loss == "bce":
-            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
-            per_pixel = (torch.sigmoid(logits) - x) ** 2
-        return per_pixel.flatten(1).sum(1)
+        return reconstruction_loss(logits, x, self.config.recon_loss)
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = self.reconstruction_loss(self.decode_logits(self.encode(x)), x).mean()

@@ -7,6 +7,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import ConfigError
 
@@ -33,6 +34,25 @@ class QuantizerOutput(NamedTuple):
     probs: torch.Tensor
     loss: torch.Tensor
     terms: dict
+
+
+RECON_LOSSES = ("bce", "mse")
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Decoder logits and images (N, C, H, W) -> (N,): "bce" or "mse" summed over each image's pixels.
+
+    A per-image sum is -log p(x | z) (Bernoulli, or Gaussian up to constants), the
+    reconstruction term of the VAE and VQ-VAE objectives. BCE is computed from the
+    logits, which stays finite where the sigmoid saturates.
+    """
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    elif kind == "mse":
+        per_pixel = (torch.sigmoid(logits) - x) ** 2
+    else:
+        raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+    return per_pixel.flatten(1).sum(1)
 
 
 def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

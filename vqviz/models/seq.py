@@ -29,12 +29,10 @@ from ..train import Trainer
 from ..utils import to_tensor
 from . import register
 from .base import Model
-from .common import KMeans, QuantizerOutput, batched, majority_vote, nearest
+from .common import RECON_LOSSES, KMeans, QuantizerOutput, batched, majority_vote, nearest
 
 if TYPE_CHECKING:
     from ..data import Dataset
-
-RECON_LOSSES = ("mse", "bce")
 
 
 @dataclass

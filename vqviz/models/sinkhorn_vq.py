@@ -49,13 +49,13 @@ from ..train import Trainer
 from ..utils import to_tensor
 from . import register
 from .base import Model
-from .common import QuantizerOutput, batched, squared_distances
+from .common import RECON_LOSSES, QuantizerOutput, batched, squared_distances
 
 if TYPE_CHECKING:
     from ..data import Dataset
 
 QUANTIZERS = ("none", "nearest", "sinkhorn")
-RECON_LOSSES = ("mse", "bce")
+
 ENCODERS = ("cnn", *ARCHITECTURES)
 
 

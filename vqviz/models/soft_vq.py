@@ -34,14 +34,13 @@ from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encode
 from ..utils import to_tensor
 from . import register
 from .base import Model
-from .common import QuantizerOutput, batched, squared_distances
+from .common import RECON_LOSSES, QuantizerOutput, batched, reconstruction_loss, squared_distances
 
 if TYPE_CHECKING:
     from ..data import Dataset
     from ..train import Trainer
 
 VARIANCES = ("input", "global")
-RECON_LOSSES = ("bce", "mse")
 #: log sigma_k^2 is clamped to this range: exp(40) * a squared distance of 1e4 is
 #: still far from float32's limit, and sigma^2 = e^-40 is already hard VQ.
 LOG_VAR_RANGE = (-40.0, 40.0)
@@ -132,7 +131,7 @@ class SoftVQVAE(Model):
         super().__init__(config)
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
-        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
         # The authors' "uniform unit scaling": U(-a, a) with a = sqrt(3 / d), so each
         # codeword has a squared norm of about 1.
         bound = math.sqrt(3.0 / c.latent_dim)
@@ -156,7 +155,7 @@ class SoftVQVAE(Model):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
@@ -209,18 +208,10 @@ class SoftVQVAE(Model):
         out.update({f"{split.split}_{k}": v for k, v in scores.items()})
         return out
 
-    def reconstruction_loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) summed over pixels, averaged over images: Bernoulli or squared error."""
-        if self.config.recon_loss == "bce":
-            per_pixel = F.binary_cross_entropy(x_hat, x, reduction="none")
-        else:
-            per_pixel = (x_hat - x) ** 2
-        return per_pixel.flatten(1).sum(1).mean()
-
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (27): reconstruction + codebook + beta * commitment, one batch."""
         q = self.quantize(self.encode(x))
-        recon = self.reconstruction_loss(self.decode(q.quantized), x)
+        recon = reconstruction_loss(self.decoder(q.quantized), x, self.config.recon_loss).mean()
         entropy = -(q.probs * torch.log(q.probs.clamp_min(1e-12))).sum(1).mean()
         return {"loss": recon + q.loss, "recon": recon.detach(),
                 **{k: v.detach() for k, v in q.terms.items()}, "assignment_entropy": entropy.detach()}

@@ -25,9 +25,7 @@ from ..errors import ConfigError
 from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
 from . import register
 from .base import Model
-from .common import KMeans, QuantizerOutput, nearest
-
-RECON_LOSSES = ("bce", "mse")
+from .common import RECON_LOSSES, KMeans, QuantizerOutput, nearest, reconstruction_loss
 
 
 class VectorQuantizer(nn.Module):
@@ -183,20 +181,6 @@ class VQVAEConfig:
             raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    """Decoder logits and images (N, C, H, W) -> (): "bce" or "mse" summed over pixels,
-    averaged over images.
-
-    A per-image sum is the -log p(x | z_q) of eq. (3) (Bernoulli, or Gaussian up to
-    constants). BCE is taken from the logits, which stays finite where sigmoid saturates.
-    """
-    if kind == "bce":
-        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    else:
-        per_pixel = (torch.sigmoid(logits) - x) ** 2
-    return per_pixel.flatten(1).sum(1).mean()
-
-
 @register
 class VQVAE(Model):
     """VQ-VAE: encoder, nearest-codeword quantizer, decoder (van den Oord et al. 2017).
@@ -216,7 +200,7 @@ class VQVAE(Model):
         super().__init__(config)
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
-        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
         self.quantizer = self._build_quantizer()
 
     def _build_quantizer(self) -> nn.Module:
@@ -229,11 +213,11 @@ class VQVAE(Model):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        return torch.sigmoid(self.decoder(z))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """(N, d) -> (N, C, H, W): the decoder before its final sigmoid."""
-        return self.decoder[:-1](z)
+        return self.decoder(z)
 
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """(N, d) -> QuantizerOutput; never updates the codebook (eval semantics)."""
@@ -251,7 +235,7 @@ class VQVAE(Model):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (3) per image, averaged over the batch; updates the quantizer's state in training."""
         q = self.quantizer(self.encode(x))
-        recon = reconstruction_loss(self.decode_logits(q.quantized), x, self.config.recon_loss)
+        recon = reconstruction_loss(self.decode_logits(q.quantized), x, self.config.recon_loss).mean()
         d = self.config.latent_dim  # per-element means -> squared norms over the d dimensions
         return {"loss": recon + d * q.loss, "recon": recon.detach(),
                 **{name: d * value.detach() for name, value in q.terms.items()}}
