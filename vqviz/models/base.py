@@ -129,14 +129,20 @@ class Model(nn.Module):
 
     # Helpers for numpy arrays of a whole split, used by the app and the metrics.
     def encode_array(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Encode an (N, C, H, W) float array in batches; returns (N, d) float32."""
+        """Encode an (N, C, H, W) float array in batches; returns (N, d) float32.
+
+        Batch by batch, so a read-only split (data sets are cached) is never copied whole.
+        """
         self.eval()
-        x = to_tensor(images).float()
-        z = batched(lambda b: self.encode(b.to(self.device)).cpu(), x, batch_size)
-        return z.numpy()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                x = torch.as_tensor(np.array(images[i : i + batch_size], dtype=np.float32))
+                out.append(self.encode(x.to(self.device)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
     def decode_array(self, z: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Decode an (N, d) array in batches; returns (N, C, H, W) float32 in [0, 1]."""
         self.eval()
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32))
         return batched(lambda b: self.decode(b.to(self.device)).cpu(), z, batch_size).numpy()

@@ -1,0 +1,91 @@
+"""Latent map: a 2-D map of the chosen split's latents; a click or a lasso opens the clusters."""
+
+import numpy as np
+import streamlit as st
+
+from vqviz import explore, ui
+from vqviz.projection import DEFAULTS, METHODS
+
+MAX_PANELS = 3
+
+
+@ui.page
+def latent_map() -> None:
+    ctx = ui.context()
+    view = ui.loaded()
+    table = view.table
+    st.title("Latent map")
+    which = "train and test" if ctx.split == "all" else ctx.split
+    st.caption(f"The {len(table.labels):,} {which} images of {ctx.dataset}, encoded by "
+               f"**{ctx.entry.label}** and laid out in 2-D. Click a point, or draw a lasso or a box, "
+               "to open its cluster.")
+
+    bar = st.columns([2, 3, 2], vertical_alignment="bottom")
+    method = bar[0].segmented_control("Projection", list(METHODS), format_func=METHODS.get, default="tsne",
+                                      required=True, key="method", persist_state="session")
+    params = {}
+    with bar[1].popover("Parameters", icon=":material/tune:"):
+        if method == "tsne":
+            params["perplexity"] = st.slider("Perplexity", 5.0, 100.0, DEFAULTS["tsne"]["perplexity"], 5.0,
+                                             help="About how many neighbours each point attends to.",
+                                             key="perplexity", persist_state="session")
+        elif method == "umap":
+            params["n_neighbors"] = st.slider("Neighbours", 5, 100, DEFAULTS["umap"]["n_neighbors"],
+                                              key="n_neighbors", persist_state="session")
+            params["min_dist"] = st.slider("Minimum distance", 0.0, 1.0, DEFAULTS["umap"]["min_dist"], 0.05,
+                                           key="min_dist", persist_state="session")
+        else:
+            st.caption("PCA has no parameters: the map shows the two directions of largest variance.")
+    if bar[2].button("Clear selection", icon=":material/deselect:", width="stretch"):
+        st.session_state.pop("map_selection", None)
+
+    shown = (ctx.entry.path, ctx.dataset, ctx.split)
+    if st.session_state.get("map_of") != shown:  # a selection belongs to one split of one model
+        st.session_state.pop("map_selection", None)
+        st.session_state["map_of"] = shown
+    xy = ui.projection_of(view, method, params)
+    rows = explore.selected_rows(st.session_state.get("map_selection"))
+    rows = rows[rows < len(xy)]
+    clusters = explore.clusters_of(table, rows)[:MAX_PANELS]
+    members = np.flatnonzero(np.isin(table.clusters, clusters)) if clusters else np.array([], int)
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.plotly_chart(ui.map_figure(xy, view, ctx.colour, rows, members), key="latent_map",
+                        on_select=ui.keep_selection("latent_map", "map_selection"),
+                        selection_mode=("points", "box", "lasso"), width="stretch",
+                        config={"scrollZoom": True, "displaylogo": False})
+        if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
+            st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
+    with right:
+        if len(rows) == 0:
+            st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "
+                    "they belong to: its decoded centroid, its members, its labels and its purity.",
+                    icon=":material/touch_app:")
+            _summary(view)
+            return
+        n_clusters = len(explore.clusters_of(table, rows))
+        st.subheader(f"{len(rows)} point{'s' * (len(rows) > 1)} selected")
+        if not table.has_clusters:
+            ui.show_group(explore.selection_view(view.model, table, view.data.images, rows,
+                                                 len(view.classes)), view.classes)
+            return
+        if n_clusters > MAX_PANELS:
+            st.caption(f"They fall in {n_clusters} clusters; the {MAX_PANELS} holding most of them are shown.")
+        for k in clusters:
+            with st.container(border=True):
+                ui.show_group(explore.cluster_view(view.model, table, view.data.images, k, len(view.classes)),
+                              view.classes)
+
+
+def _summary(view: ui.Loaded) -> None:
+    table = view.table
+    if not table.has_clusters:
+        return
+    cols = st.columns(3)
+    cols[0].metric("Clusters used", f"{int((table.sizes > 0).sum())} of {len(table.sizes)}")
+    cols[1].metric("Label accuracy", f"{np.mean(table.predicted == table.labels):.1%}")
+    cols[2].metric("Mean purity", f"{np.nanmean(table.purity):.1%}")
+
+
+latent_map()

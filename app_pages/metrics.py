@@ -1,0 +1,72 @@
+"""Metrics: SEQ's accuracy against K (the paper's Fig. 3) and downstream scores across checkpoints."""
+
+import math
+
+import streamlit as st
+
+from vqviz import ui
+
+COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
+           "mse_per_image": "recon. MSE / image", "bce_per_image": "recon. BCE / image"}
+
+
+@ui.page
+def metrics() -> None:
+    ctx = ui.context()
+    st.title("Metrics")
+    entry = ctx.entry
+    if entry is not None and not entry.error:
+        m = entry.meta.get("metrics", {})
+        st.subheader(f"{entry.label}: accuracy against the number of clusters")
+        fig = ui.k_curve_figure(m)
+        if fig is None:
+            st.caption(f"{entry.label} (family {entry.family}) has no sweep over K: the sweep is part of "
+                       "training a SEQ model.")
+        else:
+            st.caption("k-means with K clusters on the encoder's features, each cluster labelled by majority "
+                       "vote: the quantizer's accuracy P_Q against K, the encoder's own softmax accuracy P_E as "
+                       "a line, and the smallest K with P_Q > P_E − ε, the K that the rule picks.")
+            cols = st.columns(4)
+            cols[0].metric("Encoder P_E", _pct(m.get("p_e")))
+            cols[1].metric("Quantizer P_Q", _pct(m.get("quantizer_test_accuracy")))
+            cols[2].metric("K picked by the rule", m.get("k_rule", "–"))
+            cols[3].metric("K used", m.get("k", "–"))
+            st.plotly_chart(fig, width="stretch")
+        scalars = {k: ui.number(v) for k, v in m.items() if ui.number(v) is not None}
+        with st.expander(f"Everything measured when {entry.label} was trained ({len(scalars)} values)",
+                         expanded=fig is None):
+            st.dataframe([{"metric": k, "value": v} for k, v in scalars.items()], hide_index=True,
+                         width="stretch")
+
+    same = [e for e in ui.checkpoint_entries() if e.dataset == ctx.dataset and not e.error]
+    st.subheader(f"Downstream scores of the checkpoints of {ctx.dataset}")
+    st.caption("k-means with one cluster per class on the test latents (Hungarian accuracy and NMI); a linear "
+               "probe trained on up to 10,000 training latents and scored on the test set; the reconstruction "
+               "error of the test images through each model (its quantizer included). Higher is better, "
+               "except for reconstruction.")
+    if not same:
+        st.info(f"No checkpoint was trained on {ctx.dataset}. Train one on the **Models** page.")
+        return
+    rows = []
+    progress = st.progress(0.0)
+    for i, e in enumerate(same):
+        progress.progress(i / len(same), text=f"Scoring {e.label} ({i + 1} of {len(same)})...")
+        scores = ui.downstream(e.path, e.stamp, ctx.dataset)
+        row = {"checkpoint": e.label, "family": e.family}
+        row.update({name: scores.get(key) for key, name in COLUMNS.items()})
+        row["problem"] = scores.get("error", "")
+        rows.append(row)
+    progress.empty()
+    if not any(r["problem"] for r in rows):
+        for r in rows:
+            del r["problem"]
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+        for name in ("k-means accuracy", "k-means NMI", "linear probe")})
+
+
+def _pct(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2%}"
+
+
+metrics()

@@ -1,0 +1,111 @@
+"""Models: the checkpoints, training a new one from the browser, and uploading one."""
+
+import streamlit as st
+
+from vqviz import data, explore, models, ui
+from vqviz.errors import VqvizError
+from vqviz.train import TrainConfig
+
+
+@ui.page
+def models_page() -> None:
+    ctx = ui.context()
+    state = st.session_state
+    st.title("Models")
+    entries = ui.checkpoint_entries()
+    st.caption(f"{len(entries)} checkpoints: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
+               f"(trained or uploaded here) in `{ui.user_dir()}`.")
+    st.dataframe(ui.checkpoint_rows(entries), hide_index=True, width="stretch", column_config={
+        "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
+        "P_Q": st.column_config.NumberColumn("P_Q", format="percent", help="the quantizer's test accuracy"),
+        "recon MSE / pixel": st.column_config.NumberColumn(format="%.4f"),
+        "train s": st.column_config.NumberColumn(format="%.0f")})
+
+    st.subheader("Train a new model")
+    job = state.get("train_job")
+    busy = job is not None and job.running
+    names = models.names()
+    cols = st.columns(3)
+    family = cols[0].selectbox("Family", names, index=names.index("seq") if "seq" in names else 0, key="t_family",
+                               persist_state="session")
+    sets = list(data.NAMES)
+    dataset = cols[1].selectbox("Data set", sets, index=sets.index(ctx.dataset) if ctx.dataset in sets else 0,
+                                key="t_dataset", persist_state="session")
+    asked = ui.train_fields(family)
+    epochs = cols[2].number_input("Epochs", 1, 500, 5, key="t_epochs", persist_state="session")
+    config = {}
+    cols = st.columns(3)
+    if "encoder" in asked:
+        default = asked["encoder"][1]
+        options = ui.encoder_options(default)
+        config["encoder"] = cols[0].selectbox("Encoder", options, index=options.index(default) if default in options
+                                              else 0, key=f"t_encoder_{family}", persist_state="session")
+    if "latent_dim" in asked:
+        config["latent_dim"] = cols[1].number_input("Latent size", 1, 4096, int(asked["latent_dim"][1]),
+                                                    key=f"t_latent_{family}", persist_state="session")
+    if "k" in asked:
+        name, default = asked["k"]
+        config[name] = cols[2].number_input("K (clusters or codewords)", 0 if name == "k" else 1, 4096,
+                                            int(default), key=f"t_k_{family}", persist_state="session",
+                                            help="0 lets SEQ's rule pick K from its sweep." if name == "k" else None)
+    with st.expander("Optimiser"):
+        cols = st.columns(3)
+        lr = cols[0].number_input("Learning rate", 1e-6, 1e6, 1e-3, format="%g", key="t_lr", persist_state="session")
+        batch = cols[1].number_input("Batch size", 1, 4096, 128, key="t_batch", persist_state="session")
+        seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="t_seed", persist_state="session")
+    if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=busy):
+        try:
+            settings = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
+            state["train_job"] = ui.start_training(family, dataset, settings, config)
+        except VqvizError as e:
+            ui.error(e)
+    if state.get("train_job") is not None:
+        _training_status(state["train_job"].running)
+
+    st.subheader("Add a checkpoint")
+    st.caption("A .zip of a checkpoint folder: its `meta.json` and `weights-*.safetensors`, as `python -m vqviz "
+               f"train` writes them (at most {ui.UPLOAD_LIMIT_MB} MB). It is checked by loading it before it is "
+               "kept; pickles and torch.save files are refused, since loading them can run code.")
+    upload = st.file_uploader("Checkpoint .zip", max_upload_size=ui.UPLOAD_LIMIT_MB, key="upload")
+    if upload is not None and state.get("upload_id") != upload.file_id:
+        state["upload_id"] = upload.file_id
+        try:
+            path = explore.install_checkpoint_zip(upload.getvalue(), ui.user_dir() / "uploads", upload.name)
+            state["upload_result"] = ("success", f"Added **{path.name}**; it is selected in the sidebar.")
+            state["_pick"] = str(path)
+            st.rerun()
+        except VqvizError as e:
+            state["upload_result"] = ("error", f"{upload.name} was refused: {e}")
+    if upload is not None and "upload_result" in state:
+        kind, message = state["upload_result"]
+        (st.success if kind == "success" else st.error)(message)
+
+
+def _training_status(running: bool) -> None:
+    @st.fragment(run_every=1.0 if running else None)
+    def status() -> None:
+        job = st.session_state["train_job"]
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        if job.running:
+            left.progress(job.fraction, text=f"Training {job.family} on {job.dataset} ({job.elapsed:.0f} s): "
+                                             f"{job.message}")
+            right.button("Stop", on_click=job.stop, icon=":material/stop_circle:", width="stretch")
+        elif job.state == "done":
+            st.success(f"Trained {job.family} on {job.dataset}: saved to `{job.path}`. It is selected in the "
+                       "sidebar's checkpoint picker.")
+        elif job.state == "stopped":
+            st.warning("Training was stopped; nothing was saved.")
+        else:
+            st.error(f"Training failed: {job.error}")
+        if job.losses:
+            st.plotly_chart(ui.loss_figure(job.losses), width="stretch")
+        if not job.running and not job.announced:  # it just ended: rerun the app, so the picker lists it
+            job.announced = True
+            if job.state == "done":
+                st.session_state["_pick"] = str(job.path)
+            st.rerun()
+
+    status()
+
+
+models_page()

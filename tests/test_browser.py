@@ -1,0 +1,139 @@
+"""The real app in a real browser: `streamlit run app.py`, driven by Playwright and Chromium.
+
+Opens the app, clicks a point on the latent map and checks the cluster panel, moves a
+mixer slider and checks the decoded image changes. Screenshots go to test-artifacts/;
+timings are printed (benchmarks are not tests: nothing asserts a wall-clock time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+# Plotly draws a WebGL scatter; this finds the screen position of point ``i`` of trace 0.
+POINT_JS = """([i]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, tr = gd._fullData[0];
+  const box = gd.getBoundingClientRect();
+  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
+}"""
+MIXTURE_SRC_JS = """() => {
+  const figs = [...document.querySelectorAll('[data-testid="stImage"]')];
+  const fig = figs.find(f => f.innerText.includes('mixture'));
+  return fig ? fig.querySelector('img').src : null;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, with empty caches; yields (url, start time)."""
+    home = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    env = dict(os.environ, XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"),
+               OMP_NUM_THREADS="1", VQVIZ_CHECKPOINTS="")
+    log = open(home / "streamlit.log", "w")
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                print(f"\nstreamlit run -> server up {time.perf_counter() - started:.1f} s", end="")
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"streamlit exited: {(home / 'streamlit.log').read_text()}")
+                time.sleep(0.1)
+        yield url, started
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser.new_page(viewport={"width": 1500, "height": 1100})
+        browser.close()
+
+
+def test_click_a_point_then_mix_styles(server, page):
+    url, started = server
+    page.goto(url)
+    page.wait_for_selector(".js-plotly-plot canvas", state="visible", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData", timeout=30_000)
+    first_map = time.perf_counter() - started
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "01-latent-map.png")
+    assert page.get_by_text("Click a point on the map").is_visible()
+
+    # Click one point: its cluster's panel opens, with the decoded centroid and purity.
+    x, y = page.evaluate(POINT_JS, [0])
+    t0 = time.perf_counter()
+    page.mouse.click(x, y)
+    page.get_by_text("decoded centroid", exact=True).first.wait_for(timeout=30_000)
+    click_to_panel = time.perf_counter() - t0
+    panel = page.locator('[data-testid="stMain"]')
+    assert "1 point selected" in panel.inner_text()
+    assert "Purity" in panel.inner_text() and "Cluster " in panel.inner_text()
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "02-cluster-panel.png")
+
+    # The style mixer: each step of a slider redraws the decoded mixture, and only it.
+    page.get_by_role("link", name="Style mixer").click()
+    page.get_by_text("α1, the weight of z1").wait_for(timeout=30_000)
+    page.wait_for_function(MIXTURE_SRC_JS, timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "03-style-mixer.png", full_page=True)
+    thumb = page.get_by_role("slider").first
+    latencies = []
+    for i in range(20):
+        before = page.evaluate(MIXTURE_SRC_JS)
+        thumb.focus()
+        t0 = time.perf_counter()
+        page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        page.wait_for_function(f"(before) => ({MIXTURE_SRC_JS})() !== before", arg=before, timeout=30_000)
+        latencies.append(time.perf_counter() - t0)
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(800)
+    page.screenshot(path=ARTIFACTS / "04-style-mixer-moved.png")
+    assert "0.26" in page.locator('[data-testid="stMain"]').inner_text()
+
+    print(f"\nbrowser timings: streamlit run -> first map {first_map:.1f} s; click -> cluster panel "
+          f"{click_to_panel:.2f} s; slider step -> new image median {statistics.median(latencies) * 1000:.0f} ms "
+          f"(min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}, n=20)")

@@ -1,0 +1,113 @@
+"""2-D maps and their disk cache: hits, corrupt files, keys, and PCA against scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from vqviz import projection
+from vqviz.errors import ConfigError
+
+KEY = dict(checkpoint_sha="ab" * 32, dataset="digits", split="test")
+
+
+@pytest.fixture
+def latents():
+    rng = np.random.default_rng(0)
+    # three well separated blobs in 16-D
+    return np.concatenate([rng.normal(c, 0.3, (40, 16)) for c in (0.0, 3.0, 6.0)]).astype(np.float32)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "vqviz" / "projections"
+
+
+def test_pca_matches_scikit_learn(latents):
+    xy = projection.project(latents, "pca")
+    ref = PCA(n_components=2, random_state=0).fit_transform(latents)
+    assert xy.shape == (120, 2) and xy.dtype == np.float32
+    np.testing.assert_allclose(xy, ref - ref.mean(0), atol=1e-4)
+
+
+def test_tsne_separates_blobs_and_reports_progress(latents):
+    seen = []
+    xy = projection.project(latents, "tsne", perplexity=10, progress=lambda f, m: seen.append(f))
+    assert xy.shape == (120, 2) and np.isfinite(xy).all()
+    centres = np.stack([xy[i * 40:(i + 1) * 40].mean(0) for i in range(3)])
+    spread = max(np.linalg.norm(xy[i * 40:(i + 1) * 40] - centres[i], axis=1).mean() for i in range(3))
+    assert min(np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i)) > 2 * spread
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) > 10 and seen == sorted(seen)
+
+
+def test_same_seed_same_map(latents):
+    a = projection.project(latents, "tsne", random_state=3, perplexity=10)
+    b = projection.project(latents, "tsne", random_state=3, perplexity=10)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_cache_hit_returns_the_same_array_without_recomputing(latents, cache, monkeypatch):
+    first = projection.cached_project(latents, "pca", **KEY)
+    assert len(list(cache.glob("*.npy"))) == 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed despite the cache")
+
+    monkeypatch.setattr(projection, "project", fail)
+    again = projection.cached_project(latents, "pca", progress=fail, **KEY)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_corrupt_cache_file_is_recomputed(latents, cache, monkeypatch):
+    first = projection.cached_project(latents, "pca", **KEY)
+    (path,) = cache.glob("*.npy")
+    for broken in (b"", b"not a numpy file", path.read_bytes()[:60]):
+        path.write_bytes(broken)
+        calls = []
+        real = projection.project
+        monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1) or real(*a, **k))
+        np.testing.assert_allclose(projection.cached_project(latents, "pca", **KEY), first)
+        assert calls == [1]
+        monkeypatch.setattr(projection, "project", real)
+    np.save(path, np.zeros((5, 2), np.float32))  # a readable file of the wrong shape
+    np.testing.assert_allclose(projection.cached_project(latents, "pca", **KEY), first)
+
+
+def test_keys_differ_by_everything_that_changes_the_map():
+    base = projection.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 30.0})
+    assert base == projection.cache_key("sha", "digits", "test", 360, "tsne", {})  # defaults filled in
+    others = [
+        projection.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 40.0}),
+        projection.cache_key("sha2", "digits", "test", 360, "tsne", {}),
+        projection.cache_key("sha", "mnist", "test", 360, "tsne", {}),
+        projection.cache_key("sha", "digits", "train", 360, "tsne", {}),
+        projection.cache_key("sha", "digits", "test", 361, "tsne", {}),
+        projection.cache_key("sha", "digits", "test", 360, "umap", {}),
+        projection.cache_key("sha", "digits", "test", 360, "tsne", {}, random_state=1),
+    ]
+    assert len({base, *others}) == len(others) + 1
+
+
+def test_cached_maps_of_different_parameters_are_separate_files(latents, cache):
+    a = projection.cached_project(latents, "tsne", perplexity=5.0, **KEY)
+    b = projection.cached_project(latents, "tsne", perplexity=20.0, **KEY)
+    assert len(list(cache.glob("*.npy"))) == 2 and not np.array_equal(a, b)
+
+
+def test_bad_input_is_refused_clearly(latents):
+    with pytest.raises(ConfigError, match="unknown projection"):
+        projection.project(latents, "mds")
+    with pytest.raises(ConfigError, match="no parameter perplexity"):
+        projection.project(latents, "pca", perplexity=5)
+    with pytest.raises(ConfigError, match="at least 3 points"):
+        projection.project(latents[:2], "pca")
+    bad = latents.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        projection.project(bad, "tsne")
+
+
+def test_threads_do_not_change_the_key(latents, cache):
+    projection.cached_project(latents, "pca", n_jobs=4, **KEY)
+    projection.cached_project(latents, "pca", n_jobs=1, **KEY)
+    assert len(list(cache.glob("*.npy"))) == 1
