@@ -22,6 +22,7 @@ PAGES = {
         st.Page("app_pages/cluster_styles.py", title="Cluster styles", icon=":material/grid_view:"),
         st.Page("app_pages/style_mixer.py", title="Style mixer", icon=":material/blender:"),
         st.Page("app_pages/metrics.py", title="Metrics", icon=":material/monitoring:"),
+        st.Page("app_pages/assignment_entropy.py", title="Assignment entropy", icon=":material/bar_chart:"),
     ],
     "Manage": [
         st.Page("app_pages/models.py", title="Models", icon=":material/model_training:"),

@@ -23,8 +23,10 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vqviz import checkpoints, data, explore, ui, workflow
-from vqviz.errors import CheckpointError, TrainingError
+from vqviz import checkpoints, data, explore, metrics, ui, workflow
+from vqviz.errors import CheckpointError, ConfigError, TrainingError
+from vqviz.models import Model, QuantizerOutput
+from vqviz.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -420,3 +422,189 @@ def test_without_any_checkpoint_every_page_points_to_the_models_page(tmp_path, m
     for page in ("cluster_styles", "style_mixer", "metrics", "models"):
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception and not at.error
+
+
+# ----- assignment entropy (the SK-VQ paper's Table 1) -----
+CODEBOOK_SHIPPED = ("skvq-digits", "skvq-digits-vq", "vqvae-digits")
+
+
+@pytest.fixture(scope="session")
+def bundled_codebooks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundled-codebooks")
+    for name in (*SHIPPED, *CODEBOOK_SHIPPED):
+        shutil.copytree(ROOT / "checkpoints" / name, root / name)
+    return root
+
+
+@pytest.fixture
+def codebooks(app_env, bundled_codebooks, monkeypatch):
+    """The private bundled folder with the shipped VQ-VAE and SK-VQ checkpoints added."""
+    monkeypatch.setattr(ui, "BUNDLED_DIR", bundled_codebooks)
+    return bundled_codebooks
+
+
+def _entropy_metrics(at) -> list[dict[str, str]]:
+    """Left's and right's {label: value} of the page's st.metric rows, three each."""
+    values = [(m.label, m.value) for m in at.metric]
+    return [dict(values[:3]), dict(values[3:6])]
+
+
+def _expected(name: str, split: str = "test") -> dict[str, str]:
+    """The three numbers as the page should print them, from metrics.codebook_usage on the model's own indices."""
+    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    q = ckpt.model.quantize_array(data.load("digits", split).images)
+    k = q["probs"].shape[-1]
+    usage = metrics.codebook_usage(q["indices"], k)
+    return {"Usage entropy": f"{usage['usage_entropy']:.2f} nats", "Perplexity": f"{usage['perplexity']:.1f}",
+            "Dead codes": f"{usage['dead_codes']:.3g} of {k}"}
+
+
+def _array(values) -> np.ndarray:
+    """A plotly data array, plain or typed ({"bdata", "dtype"})."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values)
+
+
+def _pick(at, name: str) -> None:
+    at.selectbox(key="checkpoint").set_value(str(ui.BUNDLED_DIR / name)).run()
+
+
+def test_assignment_entropy_opens_on_the_default_seq_checkpoint(codebooks):
+    at = _app("assignment_entropy")
+    assert at.title[0].value == "Assignment entropy" and not at.error
+    assert Path(at.selectbox(key="checkpoint").value).name == "seq-digits-cae4"
+    # SEQ's k-means quantizer is hard: a caption says so instead of a histogram of zeros.
+    assert any("Every assignment of this model is hard" in c.value for c in at.caption)
+    left, right = _entropy_metrics(at)
+    assert left == _expected("seq-digits-cae4")
+    right_path = Path(at.selectbox(key="entropy_right").value)
+    assert right_path.name == "skvq-digits"  # another family by default
+    assert right == _expected("skvq-digits")
+    assert [t["type"] for fig in _figures(at) for t in fig["data"]] == ["bar", "histogram", "bar"]
+
+
+def test_assignment_entropy_compares_sk_vq_with_plain_vq(codebooks):
+    at = _app("assignment_entropy")
+    _pick(at, "skvq-digits")
+    assert not at.exception and not at.error
+    assert Path(at.selectbox(key="entropy_right").value).name == "skvq-digits-vq"  # its plain-VQ twin
+    sk, vq = _entropy_metrics(at)
+    assert sk == _expected("skvq-digits") and vq == _expected("skvq-digits-vq")
+    meta = checkpoints.read_meta(ROOT / "checkpoints" / "skvq-digits")["metrics"]
+    assert sk["Perplexity"] == f"{meta['test_perplexity']:.1f}"  # as Model.evaluate counted it when trained
+    # Momentum Sinkhorn-Knopp spreads the samples over more codewords than plain VQ.
+    assert float(sk["Perplexity"]) > 2 * float(vq["Perplexity"])
+    assert int(sk["Dead codes"].split()[0]) < int(vq["Dead codes"].split()[0])
+    # Two charts a model: the histogram of soft entropies (both SK-VQs have soft_probs), the sorted usage.
+    figs = _figures(at)
+    assert [[t["type"] for t in f["data"]] for f in figs] == [["histogram"], ["bar"]] * 2
+    for hist, bars in (figs[:2], figs[2:]):
+        assert len(_array(hist["data"][0]["x"])) == 360  # one entropy per test image
+        counts = _array(bars["data"][0]["y"])
+        assert counts.sum() == 360 and (np.diff(counts) <= 0).all()  # most used first
+    assert not any("Every assignment of this model is hard" in c.value for c in at.caption)
+
+
+def test_assignment_entropy_right_model_choice_updates_its_numbers(codebooks):
+    at = _app("assignment_entropy")
+    _pick(at, "skvq-digits")
+    before = _entropy_metrics(at)
+    at.selectbox(key="entropy_right").set_value(str(ui.BUNDLED_DIR / "vqvae-digits")).run()
+    assert not at.exception and not at.error
+    left, right = _entropy_metrics(at)
+    assert left == before[0]
+    assert right == _expected("vqvae-digits") != before[1]
+    assert any("Every assignment of this model is hard" in c.value for c in at.caption)  # VQ-VAE: one-hot
+    assert [[t["type"] for t in f["data"]] for f in _figures(at)] == [["histogram"], ["bar"], ["bar"]]
+    # The choice outlives a visit to another page and a change of split; the numbers follow the split.
+    at.switch_page("app_pages/cluster_styles.py").run()
+    at.switch_page("app_pages/assignment_entropy.py").run()
+    assert Path(at.selectbox(key="entropy_right").value).name == "vqvae-digits"
+    at.button_group(key="split").set_value("train").run()
+    assert Path(at.selectbox(key="entropy_right").value).name == "vqvae-digits"
+    assert _entropy_metrics(at) == [_expected("skvq-digits", "train"), _expected("vqvae-digits", "train")]
+
+
+def test_assignment_entropy_of_a_model_without_a_codebook_says_so(codebooks, tmp_path, monkeypatch):
+    folder = tmp_path / "mine" / "ae-digits"
+    workflow.train("ae", "digits", out=folder, train_config=TrainConfig(epochs=1, seed=0), encoder="lae2",
+                   latent_dim=8)
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
+    at = _app("assignment_entropy")
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    assert not at.exception and not at.error
+    assert "has no codebook" in at.info[0].value
+    assert not at.metric and not _figures(at)
+    # ... and it is never offered on the right.
+    _pick(at, "skvq-digits")
+    assert str(folder) not in at.selectbox(key="entropy_right").options
+
+
+class _Stub(Model):
+    """A hand-made quantizer: each 'image' holds its L indices, then its L rows of K probabilities."""
+
+    name = "stub"
+    has_quantizer = True
+
+    def __init__(self, k: int, n_codebooks: int = 1):
+        super().__init__(None)
+        self.k, self.n_codebooks = k, n_codebooks
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        return x.flatten(1)
+
+    def quantize(self, z):
+        n, l, k = len(z), self.n_codebooks, self.k
+        idx = z[:, :l].long().squeeze(1) if l == 1 else z[:, :l].long()
+        probs = z[:, l:].reshape(n, k) if l == 1 else z[:, l:].reshape(n, l, k)
+        return QuantizerOutput(z, idx, probs, z.new_zeros(()), {})
+
+
+def _stub_images(idx, probs) -> np.ndarray:
+    idx, probs = np.asarray(idx, np.float32).reshape(len(idx), -1), np.asarray(probs, np.float32)
+    return np.concatenate([idx, probs.reshape(len(idx), -1)], 1)[:, None, None, :]
+
+
+def test_codebook_stats_match_codebook_usage_on_a_hand_example():
+    idx = [0, 0, 1, 3]
+    probs = [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 1, 0, 0], [0.25] * 4]
+    s = explore.codebook_stats(_Stub(4), _stub_images(idx, probs))
+    usage = metrics.codebook_usage(np.array(idx), 4)
+    assert s.counts.tolist() == [usage["counts"]] == [[2, 1, 0, 1]]
+    assert s.sorted_counts.tolist() == [[2, 1, 1, 0]] and s.order.tolist() == [[0, 1, 3, 2]]
+    np.testing.assert_allclose(s.usage_entropy, [usage["usage_entropy"]])
+    np.testing.assert_allclose(s.usage_entropy, [1.5 * np.log(2)])  # -(1/2 ln 1/2 + 2 * 1/4 ln 1/4)
+    np.testing.assert_allclose(s.perplexity, [2 ** 1.5])
+    assert s.dead_codes.tolist() == [usage["dead_codes"]] == [1]
+    np.testing.assert_allclose(s.entropy, [0, np.log(2), 0, np.log(4)], atol=1e-6)
+    assert not s.hard and s.max_entropy == pytest.approx(np.log(4)) and s.soft_source == "quantize"
+
+    # Two codebooks: one value per codebook; a sample's entropy is the mean over its codebooks.
+    idx2 = np.array([[0, 2], [1, 2], [1, 2]])
+    one_hot = np.eye(3)[idx2]  # (N, L, K)
+    s2 = explore.codebook_stats(_Stub(3, 2), _stub_images(idx2, one_hot))
+    usage2 = metrics.codebook_usage(idx2, 3)
+    assert s2.n_codebooks == 2 and s2.counts.tolist() == usage2["counts"] == [[1, 2, 0], [0, 0, 3]]
+    np.testing.assert_allclose(s2.perplexity, usage2["perplexity"])
+    assert s2.dead_codes.tolist() == usage2["dead_codes"] == [1, 2]
+    assert s2.hard and not s2.entropy.any()
+
+
+def test_codebook_stats_take_sk_vq_entropies_from_its_soft_probs():
+    ckpt = checkpoints.load(ROOT / "checkpoints" / "skvq-digits")
+    images = data.load("digits", "test").images
+    s = explore.codebook_stats(ckpt.model, images)
+    assert s.soft_source == "soft_probs"
+    with torch.no_grad():
+        probs = ckpt.model.soft_probs(torch.as_tensor(ckpt.model.encode_array(images)))
+    np.testing.assert_allclose(s.entropy, metrics.assignment_entropy(probs), rtol=1e-5, atol=1e-6)
+    assert (s.entropy <= s.max_entropy + 1e-9).all() and s.entropy.mean() > 0.5
+    assert s.counts.sum() == len(images)
+    assert explore.has_codebook("skvq", {"quantizer": "sinkhorn"})
+    assert not explore.has_codebook("skvq", {"quantizer": "none"}) and not explore.has_codebook("ae", {})
+    assert not explore.has_codebook("no-such-family", {})
+    plain = type(ckpt.model)(type(ckpt.model.config)(quantizer="none"))  # a classifier without a codebook
+    with pytest.raises(ConfigError, match="no codebook"):
+        explore.codebook_stats(plain, images)
