@@ -40,3 +40,15 @@ def test_latent_relu_is_non_negative():
 def test_bad_arguments_raise_config_error(args):
     with pytest.raises(ConfigError):
         build_encoder(*args)
+
+
+def test_resolve_encoder_checks_shape_and_resolves_auto():
+    from vqviz.nets import resolve_encoder
+
+    assert resolve_encoder([1, 28, 28], "auto") == ((1, 28, 28), "mlp")
+    assert resolve_encoder((3, 32, 32), "auto") == ((3, 32, 32), "cae4")
+    assert resolve_encoder((3, 32, 32), "auto", ("cnn", "mlp"), auto="cnn") == ((3, 32, 32), "cnn")
+    with pytest.raises(ConfigError, match="in_shape"):
+        resolve_encoder((28, 28), "mlp")
+    with pytest.raises(ConfigError, match="unknown encoder 'cnn'"):
+        resolve_encoder((1, 8, 8), "cnn")

@@ -38,6 +38,23 @@ def auto_architecture(in_shape: Sequence[int]) -> str:
     return "cae4" if int(in_shape[0]) > 1 else "mlp"
 
 
+def resolve_encoder(in_shape: Sequence[int], encoder: str, choices: Sequence[str] = ARCHITECTURES,
+                    auto: str | None = None) -> tuple[tuple[int, int, int], str]:
+    """Check a config's ``in_shape`` and ``encoder``; resolve ``"auto"``.
+
+    ``"auto"`` becomes ``auto`` if given, else :func:`auto_architecture`. Returns the
+    shape as a tuple of ints and the encoder's name; raises ConfigError otherwise.
+    """
+    shape = tuple(int(s) for s in in_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"in_shape must be (channels, height, width), got {shape}")
+    if encoder == "auto":
+        encoder = auto or auto_architecture(shape)
+    if encoder not in choices:
+        raise ConfigError(f"unknown encoder {encoder!r}; choose auto or one of {', '.join(choices)}")
+    return shape, encoder
+
+
 def _check(name: str, in_shape: Sequence[int], latent_dim: int) -> tuple[int, int, int]:
     if name not in ARCHITECTURES:
         raise ConfigError(f"unknown network {name!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, build_decoder, build_encoder
+from ..nets import ARCHITECTURES, build_decoder, build_encoder, resolve_encoder
 from ..train import Trainer
 from ..utils import to_tensor
 from . import register
@@ -177,11 +177,7 @@ class SinkhornVQConfig:
     recon_loss: str = "mse"
 
     def __post_init__(self):
-        self.in_shape = tuple(int(s) for s in self.in_shape)
-        if self.encoder == "auto":
-            self.encoder = "cnn"
-        if self.encoder not in ENCODERS:
-            raise ConfigError(f"unknown encoder {self.encoder!r}; choose auto or one of {', '.join(ENCODERS)}")
+        self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder, ENCODERS, auto="cnn")
         if self.quantizer not in QUANTIZERS:
             raise ConfigError(f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}")
         if self.recon_loss not in RECON_LOSSES:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
+from ..nets import build_decoder, build_encoder, resolve_encoder
 from . import register
 from .base import Model
 from .common import RECON_LOSSES, KMeans, QuantizerOutput, nearest, reconstruction_loss
@@ -165,11 +165,7 @@ class VQVAEConfig:
     recon_loss: str = "bce"
 
     def __post_init__(self):
-        self.in_shape = tuple(int(s) for s in self.in_shape)
-        if self.encoder == "auto":
-            self.encoder = auto_architecture(self.in_shape)
-        if self.encoder not in ARCHITECTURES:
-            raise ConfigError(f"unknown encoder {self.encoder!r}; choose auto or one of {', '.join(ARCHITECTURES)}")
+        self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder)
         if self.latent_dim < 1 or self.codebook_size < 1:
             raise ConfigError(f"latent_dim and codebook_size must be at least 1, "
                               f"got {self.latent_dim}, {self.codebook_size}")
