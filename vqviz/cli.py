@@ -1,4 +1,4 @@
-"""The command line: ``python -m vqviz train|eval|list``.
+"""The command line: ``python -m vqviz train|eval|list|bench``.
 
 Every model's flags are generated from its config dataclass, so a new model
 family appears here by registering it, with no code in this file.
@@ -13,7 +13,7 @@ import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import __version__, checkpoints, data, models
+from . import __version__, bench, checkpoints, data, models
 from .errors import VqvizError
 from .train import StopTraining, TrainConfig
 from .workflow import DATA_FIELDS, default_out
@@ -60,7 +60,7 @@ def _attribute_docs(cls: type) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vqviz",
-        description="Train, evaluate and list vqviz models. Start the explorer with `streamlit run app.py`.")
+        description="Train, evaluate, list and benchmark vqviz models. Start the explorer with `streamlit run app.py`.")
     parser.add_argument("--version", action="version", version=f"vqviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list checkpoints under folders")
     ls.add_argument("roots", nargs="*", default=["checkpoints"], help="folders to search (default: checkpoints)")
+
+    bench.add_parser(sub)
     return parser
 
 
@@ -205,7 +207,7 @@ def _cmd_list(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list}[args.command](args)
+        return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main}[args.command](args)
     except VqvizError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

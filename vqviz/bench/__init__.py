@@ -1,0 +1,32 @@
+"""Benchmarks: ``python -m vqviz bench repro|perf``.
+
+- ``repro`` (:mod:`vqviz.bench.repro`) runs the seed papers' protocols and writes
+  ``benchmarks/results/<dataset>.json`` and a markdown table of our figures next to the papers'.
+- ``perf`` (:mod:`vqviz.bench.perf`) prints speed ratios measured within one run.
+
+Benchmarks print figures; they assert nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    """Add the ``bench`` command and its sub-commands to the CLI's subparsers."""
+    from . import perf, repro
+
+    bench = sub.add_parser("bench", help="reproduce the papers' tables, or measure speed",
+                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for module in (repro, perf):
+        doc = (module.__doc__ or "").strip()
+        p = which.add_parser(module.__name__.rsplit(".", 1)[1], help=doc.splitlines()[0], description=doc,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(bench_main=module.main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark with its parsed arguments."""
+    return args.bench_main(args)
