@@ -1,0 +1,81 @@
+"""`bench repro`: the quick run on digits writes a well-formed, resumable result file."""
+
+import json
+
+import pytest
+
+from vqviz import cli
+from vqviz.bench import repro
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert cli.main(["bench", "repro", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_writes_every_protocol(quick, capsys):
+    body = json.loads((quick / "digits.json").read_text())
+    assert body["dataset"] == "digits"
+    planned = repro.plan("digits", quick=True)
+    assert len(body["runs"]) == len(planned)
+    assert {r["protocol"] for r in body["runs"]} == set(repro.PROTOCOLS)
+    for record in body["runs"]:
+        assert record["seed"] == 0 and record["run"]["epochs"] == 1
+        assert record["cpu_seconds"] > 0 and record["wall_seconds"] > 0
+        assert record["figures"]
+    for row in body["table"]:
+        assert {"protocol", "source", "model", "metric", "mean", "std", "seeds", "paper", "verdict", "budget",
+                "cpu_seconds"} <= set(row)
+        assert row["seeds"] == 1 and row["std"] is None
+        if row["percent"]:
+            assert 0.0 <= row["mean"] <= 1.0, row
+    table = (quick / "digits.md").read_text()
+    assert table.count("| Figure | Model |") == len(repro.PROTOCOLS)
+    assert "LAE-2" in table and "soft VQ-VAE" in table and "SK-VQ-GP / VQ" in table
+
+
+def test_quick_figures_are_sane(quick):
+    rows = {(r["protocol"], r["model"], r["metric"]): r for r in json.loads((quick / "digits.json").read_text())["table"]}
+    # One epoch of SEQ's LAE-2 on digits already classifies far above chance (10 %).
+    assert rows[("seq", "LAE-2", "encoder accuracy P_E (test)")]["mean"] > 0.5
+    # Paper figures are measured on MNIST/Fashion-MNIST, never "met" on digits.
+    assert all(not r["verdict"].startswith(("met", "short")) for r in rows.values())
+
+
+def test_resume_skips_done_runs(quick, capsys):
+    before = (quick / "digits.json").read_text()
+    assert cli.main(["bench", "repro", "--quick", "--out", str(quick), "--only", "dvq"]) == 0
+    assert "0 runs to measure" in capsys.readouterr().err
+    assert json.loads((quick / "digits.json").read_text())["runs"] == json.loads(before)["runs"]
+
+
+def test_summary_uses_the_latest_budget_only():
+    def record(seed, epochs, value):
+        run = {"label": "VAE", "model": "vae", "config": {}, "epochs": epochs, "batch_size": 128, "lr": 1e-3}
+        return {"protocol": "clustervae", "run": run, "seed": seed, "cpu_seconds": 1.0,
+                "figures": {"test_bce_per_image": value}}
+
+    rows = repro.summarise([record(0, 3, 100.0), record(1, 3, 102.0), record(0, 10, 80.0), record(1, 10, 82.0),
+                            record(2, 10, 84.0)], "mnist")
+    (row,) = rows
+    assert row["seeds"] == 3 and row["mean"] == pytest.approx(82.0) and row["std"] == pytest.approx(2.0)
+    assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "short by 1.03"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "nope"], "unknown protocol 'nope'"),
+    (["--dataset", "mnist", "--only", "skvq"], "matches no run on mnist"),
+    (["--seeds", "0"], "at least 1"),
+])
+def test_bad_arguments(tmp_path, capsys, argv, message):
+    assert cli.main(["bench", "repro", "--out", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreadable_results_file(tmp_path, capsys):
+    (tmp_path / "digits.json").write_text("{not json")
+    assert cli.main(["bench", "repro", "--quick", "--out", str(tmp_path)]) == 2
+    assert "not a results file" in capsys.readouterr().err
+    assert (tmp_path / "digits.json").read_text() == "{not json"
