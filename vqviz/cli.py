@@ -13,7 +13,7 @@ import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import __version__, bench, checkpoints, data, models
+from . import __version__, bench, checkpoints, data, distributed, models
 from .errors import VqvizError
 from .train import StopTraining, TrainConfig
 from .workflow import DATA_FIELDS, default_out
@@ -145,18 +145,21 @@ def _cmd_train(args) -> int:
     train_config = TrainConfig(**pick(TRAIN_FIELDS))
     config = pick(f.name for f in fields(cls.Config) if f.name not in DATA_FIELDS)
     out = args.out or default_out(args.model, args.dataset)
-    callbacks, close = _progress_callbacks(args.quiet)
-    try:
-        ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
-                     train_config=train_config, callbacks=callbacks,
-                     download_progress=_download_bar(args.quiet), **config)
-    except StopTraining:
-        print("training stopped; no checkpoint written", file=sys.stderr)
-        return 1
-    finally:
-        close()
-    print(f"wrote {ckpt.path}")
-    _print_metrics(ckpt.metrics)
+    with distributed.session(train_config.device):  # under torchrun: one process of many
+        quiet = args.quiet or not distributed.is_main()
+        callbacks, close = _progress_callbacks(quiet)
+        try:
+            ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
+                         train_config=train_config, callbacks=callbacks,
+                         download_progress=_download_bar(quiet), **config)
+        except StopTraining:
+            print("training stopped; no checkpoint written", file=sys.stderr)
+            return 1
+        finally:
+            close()
+        if distributed.is_main():
+            print(f"wrote {ckpt.path}" + (f" ({distributed.world_size()} processes)" if distributed.active() else ""))
+            _print_metrics(ckpt.metrics)
     return 0
 
 

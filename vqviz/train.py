@@ -18,8 +18,9 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from . import distributed
 from .errors import ConfigError, TrainingError
-from .utils import resolve_device, set_seed
+from .utils import set_seed
 
 EVENTS = ("on_step", "on_epoch", "on_stage")
 
@@ -31,7 +32,7 @@ class TrainConfig:
     Attributes
     ----------
     epochs : passes over the training set in each gradient stage.
-    batch_size : samples per step.
+    batch_size : samples per step, over all processes when training with torchrun.
     lr : Adam's learning rate.
     weight_decay : Adam's L2 penalty.
     seed : seeds python, numpy and torch at the start of every stage.
@@ -94,7 +95,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig | None = None, callbacks: dict | None = None):
         self.config = config or TrainConfig()
-        self.device = resolve_device(self.config.device)
+        self.device = distributed.device_for(self.config.device)
         self.callbacks: dict[str, list[Callable[[Progress], None]]] = defaultdict(list)
         for event, fns in (callbacks or {}).items():
             for fn in fns if isinstance(fns, (list, tuple)) else [fns]:
@@ -170,8 +171,8 @@ class Trainer:
             raise ConfigError(f"stage {stage!r} has no training data")
         params = [p for p in parameters if p.requires_grad]
         optimiser = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        steps = math.ceil(n / cfg.batch_size)
+        orders = _Orders(n, cfg.batch_size, cfg.seed)
+        forward = _ddp(modules, loss_fn, self.device) if distributed.active() else loss_fn
         index, n_stages = self._position(stage)
         history = []
         for m in modules:
@@ -180,11 +181,12 @@ class Trainer:
             for epoch in range(1, epochs + 1):
                 good = [copy.deepcopy(m.state_dict()) for m in modules]
                 sums: dict[str, float] = defaultdict(float)
-                order = torch.randperm(n, generator=gen).to(self.device)
-                for step, idx in enumerate(order.split(cfg.batch_size), start=1):
-                    terms = loss_fn(*(t[idx] for t in data))
+                batches = orders.epoch(epoch, self.device)
+                steps = len(batches)
+                for step, idx in enumerate(batches, start=1):
+                    terms = forward(*(t[idx] for t in data))
                     loss = terms["loss"]
-                    if not torch.isfinite(loss):
+                    if distributed.any_true(not torch.isfinite(loss)):
                         for m, state in zip(modules, good):
                             m.load_state_dict(state)
                         raise TrainingError(
@@ -202,7 +204,7 @@ class Trainer:
                                                    values, (index + done) / n_stages))
                 if after_epoch is not None:
                     after_epoch(epoch)
-                means = {k: v / steps for k, v in sums.items()}
+                means = distributed.all_reduce_mean({k: v / steps for k, v in sums.items()})
                 history.append(means)
                 self.history[stage].append(means)
                 self._emit("on_epoch", Progress(stage, index, n_stages, epoch, epochs, steps, steps,
@@ -211,3 +213,52 @@ class Trainer:
             for m in modules:
                 m.eval()
         return history
+
+
+class _Orders:
+    """The batches of each epoch, from a ``DistributedSampler`` in one process too.
+
+    The sampler shuffles with ``seed + epoch`` and deals the permutation out to the ranks
+    in turn, so with each rank taking 1/N of the batch the N local batches of a step are
+    together exactly the batch that one process would take: the same command trains the
+    same way on 1 or N processes, up to rounding and per-rank batch-norm statistics.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        from torch.utils.data import DistributedSampler
+
+        world = distributed.world_size()
+        # Pads the shards to equal length, so every rank takes the same number of steps.
+        self.sampler = DistributedSampler(range(n), num_replicas=world, rank=distributed.rank(), shuffle=True,
+                                          seed=seed)
+        self.batch_size = math.ceil(batch_size / world)
+
+    def epoch(self, epoch: int, device: torch.device) -> list[torch.Tensor]:
+        self.sampler.set_epoch(epoch)
+        order = torch.tensor(list(self.sampler), dtype=torch.long)
+        return list(order.to(device).split(self.batch_size))
+
+
+class _Stage(nn.Module):
+    """A stage's modules with its loss as ``forward``: what DDP wraps, so that its gradient
+    hooks cover every parameter the loss uses."""
+
+    def __init__(self, modules: Sequence[nn.Module], loss_fn: Callable[..., dict[str, torch.Tensor]]):
+        super().__init__()
+        self.parts = nn.ModuleList(modules)
+        self.loss_fn = loss_fn
+
+    def forward(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.loss_fn(*batch)
+
+
+def _ddp(modules: Sequence[nn.Module], loss_fn, device: torch.device):
+    """Wrap a stage in DistributedDataParallel; gradients are averaged over the ranks in backward."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if not any(p.requires_grad for m in modules for p in m.parameters()):
+        raise ConfigError("distributed training needs the stage's modules: pass the modules being trained")
+    # static_graph: DDP learns on the first step which parameters the loss leaves unused (a
+    # head, a variance branch the config turns off) and skips them from then on.
+    return DistributedDataParallel(_Stage(modules, loss_fn), device_ids=[device] if device.type == "cuda" else None,
+                                   static_graph=True)

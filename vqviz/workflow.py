@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
-from . import checkpoints, data
+from . import checkpoints, data, distributed
 from .checkpoints import Checkpoint
 from .models import build, get
 from .train import Trainer, TrainConfig
@@ -34,10 +34,15 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     written only once training has finished, so a run that diverges or is
     stopped leaves any earlier checkpoint at ``out`` untouched.
     ``download_progress(done, total)`` reports bytes if the data must be downloaded.
+
+    Under ``torchrun`` (inside :func:`vqviz.distributed.session`) every process trains
+    its share, rank 0 downloads the data first and alone writes the checkpoint, and
+    every rank returns it.
     """
     train_config = train_config or TrainConfig()
-    train_set = data.load(dataset, "train", data_dir, progress=download_progress)
-    test_set = data.load(dataset, "test", data_dir, progress=download_progress)
+    with distributed.main_first():  # one download into a shared cache, not one per rank
+        train_set = data.load(dataset, "train", data_dir, progress=download_progress)
+        test_set = data.load(dataset, "test", data_dir, progress=download_progress)
     known = {f.name for f in fields(get(name).Config)}
     from_data = {"in_shape": train_set.shape, "n_classes": train_set.n_classes}
     config = {**{k: v for k, v in from_data.items() if k in known}, **config}
@@ -48,7 +53,12 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     metrics = model.fit(train_set, test_set, trainer)
     metrics["train_seconds"] = time.perf_counter() - t0
     metrics["device"] = str(trainer.device)
-    folder = checkpoints.save(model, out or default_out(name, dataset), dataset=dataset,
-                              split_sizes={"train": len(train_set), "test": len(test_set)},
-                              seed=train_config.seed, metrics=metrics, train_config=train_config)
+    if distributed.active():
+        metrics["processes"] = distributed.world_size()
+    folder = Path(out or default_out(name, dataset))
+    with distributed.main_first():
+        if distributed.is_main():
+            checkpoints.save(model, folder, dataset=dataset,
+                             split_sizes={"train": len(train_set), "test": len(test_set)},
+                             seed=train_config.seed, metrics=metrics, train_config=train_config)
     return checkpoints.load(folder)

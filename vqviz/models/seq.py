@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import distributed
 from ..errors import ConfigError
 from ..nets import ARCHITECTURES, build_decoder, build_encoder
 from ..train import Trainer
@@ -227,6 +228,9 @@ class SEQ(Model):
                           p_e, cfg.epsilon)
         k = cfg.k or k_rule
         self.set_quantizer(*fits[k])
+        # Every rank ran the same k-means on the same gathered features; rank 0's result is the one kept.
+        self.centres = distributed.broadcast(self.centres)
+        self.cluster_labels = distributed.broadcast(self.cluster_labels)
         chosen = next(p for p in curve if p["k"] == k)
         metrics.update(k=k, k_rule=k_rule, epsilon=cfg.epsilon, k_curve=curve,
                        quantizer_train_accuracy=chosen["train_accuracy"],
@@ -256,8 +260,9 @@ class SEQ(Model):
         return F.mse_loss(x_hat, x)
 
     def _features(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The encoder's features of every row of ``x``; under torchrun each rank encodes a share."""
         self.eval()
-        return batched(lambda b: self.encode(b.to(device)), x)
+        return distributed.map_shards(lambda part: batched(lambda b: self.encode(b.to(device)), part), x)
 
     def _argmax_head(self, z: torch.Tensor) -> torch.Tensor:
         return batched(lambda b: self.head(b).argmax(1).cpu(), z)
