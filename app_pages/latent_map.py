@@ -44,8 +44,7 @@ def latent_map() -> None:
         st.session_state.pop("map_selection", None)
         st.session_state["map_of"] = shown
     xy = ui.projection_of(view, method, params)
-    rows = explore.selected_rows(st.session_state.get("map_selection"))
-    rows = rows[rows < len(xy)]
+    rows = ui.map_rows(st.session_state.get("map_selection"), xy)
     clusters = explore.clusters_of(table, rows)[:MAX_PANELS]
     members = np.flatnonzero(np.isin(table.clusters, clusters)) if clusters else np.array([], int)
 
@@ -55,6 +54,10 @@ def latent_map() -> None:
                         on_select=ui.keep_selection("latent_map", "map_selection"),
                         selection_mode=("points", "box", "lasso"), width="stretch",
                         config={"scrollZoom": True, "displaylogo": False})
+        if len(xy) > ui.MAX_DRAWN:
+            st.caption(f"Showing {ui.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample, with the selection "
+                       "and its clusters on top. Selections use all of them: a box or a lasso picks the hidden "
+                       "points inside it too, and a cluster panel counts every member.")
         if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
             st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
     with right:

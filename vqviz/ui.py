@@ -303,22 +303,84 @@ def _colour_options(entry: Entry | None) -> list[str]:
 
 
 # ----- the map -----
+#: The most points the map draws: past it, a fixed random sample with the selection on top (see :func:`drawn_rows`).
+MAX_DRAWN = 100_000
+
+
 def projection_of(view: Loaded, method: str, params: dict) -> np.ndarray:
-    """The split's 2-D map, from the disk cache or computed with a progress bar."""
+    """The split's 2-D map, from the disk cache or computed with a progress bar.
+
+    Past :data:`projection.MAX_FIT` points the method is fitted on a sample stratified by label
+    and places the others, so every row of the table has coordinates.
+    """
     slot = st.empty()
     bars = []
 
     def progress(fraction: float, message: str) -> None:
         if not bars:
             bars.append(slot.progress(0.0))
-        note = " (UMAP reports no progress; its first run also compiles, about half a minute)" \
-            if method == "umap" else ""
+        fitting = method == "umap" and not message.startswith("placing")
+        note = " (UMAP reports no progress while it fits; its first run also compiles, about half a minute)" \
+            if fitting else ""
         bars[0].progress(fraction, text=f"{message}{note}")
 
-    xy = projection.cached_project(view.table.latents, method, checkpoint_sha=view.ckpt.meta["weights"]["sha256"],
-                                   dataset=view.data.name, split=view.data.split, progress=progress, **params)
+    table = view.table
+    xy = projection.cached_project(table.latents, method, checkpoint_sha=view.ckpt.meta["weights"]["sha256"],
+                                   dataset=view.data.name, split=view.data.split, labels=table.labels,
+                                   progress=progress, **params)
     slot.empty()
     return xy
+
+
+def drawn_rows(n: int, selected: np.ndarray = (), members: np.ndarray = (), limit: int | None = None) -> np.ndarray:
+    """Sorted rows of an ``n``-point map that its figure draws: every row up to ``limit`` (None: :data:`MAX_DRAWN`).
+
+    Past ``limit``: the selected rows, then cluster members up to half the limit, then a
+    random sample of the rest, ``limit`` rows in all. The sample has a fixed seed and is
+    cut from its end, so the map holds still from one rerun to the next.
+    """
+    limit = MAX_DRAWN if limit is None else limit
+    if n <= limit:
+        return np.arange(n)
+    order = np.random.default_rng(0).permutation(n)
+    keep = np.zeros(n, bool)
+    for group, most in ((selected, limit), (members, limit // 2), (order, limit)):
+        wanted = np.zeros(n, bool)
+        wanted[np.asarray(group, dtype=np.int64)] = True
+        fresh = order[wanted[order] & ~keep[order]]  # in the random order, so that a cut leaves a random sample
+        keep[fresh[:max(0, min(most, limit - int(keep.sum())))]] = True
+    return np.flatnonzero(keep)
+
+
+def map_rows(selection: dict | None, xy: np.ndarray) -> np.ndarray:
+    """Sorted rows that a map selection picks: the clicked or enclosed points that are drawn
+    (:func:`explore.selected_rows`), and every point of ``xy``, drawn or not, inside its boxes and lassos."""
+    selection = selection or {}
+    hits = [explore.selected_rows(selection)]
+    for kind in ("box", "lasso"):
+        for shape in selection.get(kind, []):
+            xs, ys = np.asarray(shape.get("x", []), float), np.asarray(shape.get("y", []), float)
+            if len(xs) < 2 or len(xs) != len(ys):
+                continue
+            # the rows inside the shape's bounding box: all of a box, the candidates of a lasso
+            near = np.flatnonzero((xy[:, 0] >= xs.min()) & (xy[:, 0] <= xs.max())
+                                  & (xy[:, 1] >= ys.min()) & (xy[:, 1] <= ys.max()))
+            hits.append(near if kind == "box" else near[_inside(xy[near], xs, ys)])
+    rows = np.unique(np.concatenate(hits).astype(np.int64))
+    return rows[(rows >= 0) & (rows < len(xy))]
+
+
+def _inside(points: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """(M,) whether each of (M, 2) ``points`` lies in the polygon of vertices (xs, ys), by the even-odd rule."""
+    x, y = points[:, 0], points[:, 1]
+    inside = np.zeros(len(points), bool)
+    x0, y0 = xs[-1], ys[-1]
+    for x1, y1 in zip(xs, ys):
+        if y0 != y1:  # a horizontal edge crosses no horizontal ray
+            crosses = (y1 > y) != (y0 > y)
+            inside ^= crosses & (x < x0 + (y - y0) * (x1 - x0) / (y1 - y0))
+        x0, y0 = x1, y1
+    return inside
 
 
 def _palette(n: int) -> list[str]:
@@ -327,13 +389,17 @@ def _palette(n: int) -> list[str]:
 
 
 def map_figure(xy: np.ndarray, view: Loaded, colour: str, selected: np.ndarray = (),
-               members: np.ndarray = (), height: int = 620) -> go.Figure:
-    """A WebGL scatter of the map; every point's customdata is (row, label, cluster)."""
+               members: np.ndarray = (), height: int = 620, limit: int | None = None) -> go.Figure:
+    """A WebGL scatter of the (N, 2) map, drawing the rows :func:`drawn_rows` picks.
+
+    Every point's customdata is (row, label, cluster), with its row in the full table.
+    """
     table, classes = view.table, view.classes
-    n = len(xy)
-    rows = np.arange(n)
-    clusters = table.clusters if table.has_clusters else np.full(n, -1)
-    custom = np.stack([rows, table.labels, clusters], 1)
+    rows = drawn_rows(len(xy), selected, members, limit)
+    n = len(rows)
+    pos, labels = xy[rows], table.labels[rows]
+    clusters = table.clusters[rows] if table.has_clusters else np.full(n, -1)
+    custom = np.stack([rows, labels, clusters], 1)
     size = 7 if n < 3000 else 4 if n < 20000 else 2.5
     hover = ("<b>%{fullData.name}</b><br>sample %{customdata[0]} · label %{customdata[1]}"
              + (" · cluster %{customdata[2]}" if table.has_clusters else "") + "<extra></extra>")
@@ -343,40 +409,43 @@ def map_figure(xy: np.ndarray, view: Loaded, colour: str, selected: np.ndarray =
     base = 0.3 if len(members) or len(selected) else 0.85
 
     def add(mask, name, marker, **kw):
-        fig.add_trace(go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name, customdata=custom[mask],
+        fig.add_trace(go.Scattergl(x=pos[mask, 0], y=pos[mask, 1], mode="markers", name=name, customdata=custom[mask],
                                    hovertemplate=hover, marker={"size": size, "opacity": base, **marker}, **kw))
 
+    def among(picked) -> np.ndarray:
+        """(n,) whether each drawn row is one of ``picked``."""
+        flag = np.zeros(len(xy), bool)
+        flag[np.asarray(picked, dtype=np.int64)] = True
+        return flag[rows]
+
     if colour in ("label", "predicted"):
-        values = table.labels if colour == "label" else table.predicted
+        values = labels if colour == "label" else table.cluster_labels[clusters]
         palette = _palette(len(classes))
         for c in np.unique(values):
             name = classes[c] if 0 <= c < len(classes) else str(c)
             add(values == c, name if colour == "label" else f"→ {name}", dict(color=palette[c % len(palette)]))
     elif colour == "correct":
-        right = table.predicted == table.labels
+        right = table.cluster_labels[clusters] == labels
         add(right, "right", dict(color="#9ab3c9"))
         add(~right, "wrong", dict(color="#d55e00", size=size + 2))
     elif colour == "cluster":
         # numbers on a stepwise colour scale: 70,000 colour strings would take seconds to validate
         palette = _palette(len(table.cluster_labels))
         steps = [[(i + j) / len(palette), c] for i, c in enumerate(palette) for j in (0, 1)]
-        add(np.ones(n, bool), "clusters", dict(color=(table.clusters % len(palette)).astype(np.float32) + 0.5,
+        add(np.ones(n, bool), "clusters", dict(color=(clusters % len(palette)).astype(np.float32) + 0.5,
                                                colorscale=steps, cmin=0, cmax=len(palette)), showlegend=False)
     else:
         # 0 (a hard assignment) to ln K (uniform over the K codewords), whatever the model
-        add(np.ones(n, bool), "entropy", dict(color=table.entropy.astype(np.float32), colorscale="Viridis", cmin=0,
-                                              cmax=max(table.max_entropy, 1e-6),
+        add(np.ones(n, bool), "entropy", dict(color=table.entropy[rows].astype(np.float32), colorscale="Viridis",
+                                              cmin=0, cmax=max(table.max_entropy, 1e-6),
                                               colorbar=dict(title="nats", thickness=12)), showlegend=False)
     ring = dict(symbol="circle-open", color="#222", line=dict(width=1.5 if n < 3000 else 1))
     if len(members):
-        m = np.zeros(n, bool)
-        m[members] = True
+        m = among(members)
         add(m, "cluster members", dict(ring, size=size + 3, opacity=0.9 if m.sum() < 300 else 0.5),
             showlegend=False)
     if len(selected):
-        m = np.zeros(n, bool)
-        m[selected] = True
-        add(m, "selected", dict(ring, size=size + 10, color="#d62728", line=dict(width=2.5), opacity=1),
+        add(among(selected), "selected", dict(ring, size=size + 10, color="#d62728", line=dict(width=2.5), opacity=1),
             showlegend=False)
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
                       legend=dict(orientation="h", yanchor="top", y=0, x=0, itemsizing="constant"),
@@ -394,7 +463,8 @@ def keep_selection(widget_key: str, state_key: str):
 
     def callback() -> None:
         selection = st.session_state.get(widget_key, {}).get("selection", {})
-        st.session_state[state_key] = {"points": list(selection.get("points", []))}
+        # the boxes and lassos too: on a map that draws a sample, they pick the points it leaves out
+        st.session_state[state_key] = {k: list(selection.get(k, [])) for k in ("points", "box", "lasso")}
 
     return callback
 
@@ -453,6 +523,29 @@ def k_curve_figure(metrics: dict) -> go.Figure | None:
         fig.add_vline(x=metrics["k_rule"], line_dash="dot", annotation_text=f"rule: K = {metrics['k_rule']}")
     fig.update_layout(xaxis_title="K (clusters)", yaxis_title="accuracy", yaxis_tickformat=".0%", height=360,
                       margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def seq_curves_figure(curves: dict[str, dict], paper_best: float | None = None) -> go.Figure:
+    """The SEQ paper's Fig. 3 from a benchmark: test accuracy against K for each encoder, its P_E dashed.
+
+    ``curves`` maps an encoder's name to {"k", "test_accuracy", "p_e"}; ``paper_best`` is the
+    paper's best accuracy, drawn as a dotted line.
+    """
+    fig = go.Figure()
+    palette = _palette(len(curves))
+    for (name, c), colour in zip(curves.items(), palette):
+        fig.add_scatter(x=c["k"], y=c["test_accuracy"], mode="lines+markers", name=f"{name} P_Q",
+                        line=dict(color=colour))
+        fig.add_scatter(x=[min(c["k"]), max(c["k"])], y=[c["p_e"]] * 2, mode="lines", name=f"{name} P_E",
+                        line=dict(color=colour, dash="dash"))
+    if paper_best is not None:
+        fig.add_hline(y=paper_best, line_dash="dot", line_color="black",
+                      annotation_text=f"paper, best: {paper_best:.1%}")
+    fig.update_layout(xaxis_title="K (clusters)", yaxis_title="test accuracy", yaxis_tickformat=".1%", height=380,
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
+                      title=dict(text="SEQ, Fig. 3: quantizer accuracy P_Q against K; encoder accuracy P_E dashed",
+                                 font=dict(size=14)))
     return fig
 
 
