@@ -1,10 +1,13 @@
-"""Metrics: SEQ's accuracy against K (the paper's Fig. 3) and downstream scores across checkpoints."""
+"""Metrics: SEQ's accuracy against K (the paper's Fig. 3), downstream scores across checkpoints,
+and the published benchmark next to the papers' tables."""
 
 import math
 
 import streamlit as st
 
 from vqviz import ui
+from vqviz.bench import repro
+from vqviz.errors import VqvizError
 
 COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
            "mse_per_image": "recon. MSE / image", "bce_per_image": "recon. BCE / image"}
@@ -38,6 +41,11 @@ def metrics() -> None:
             st.dataframe([{"metric": k, "value": v} for k, v in scalars.items()], hide_index=True,
                          width="stretch")
 
+    _downstream(ctx)
+    _papers(ctx.dataset)
+
+
+def _downstream(ctx) -> None:
     same = [e for e in ui.checkpoint_entries() if e.dataset == ctx.dataset and not e.error]
     st.subheader(f"Downstream scores of the checkpoints of {ctx.dataset}")
     st.caption("k-means with one cluster per class on the test latents (Hungarian accuracy and NMI); a linear "
@@ -63,6 +71,38 @@ def metrics() -> None:
     st.dataframe(rows, hide_index=True, width="stretch", column_config={
         name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
         for name in ("k-means accuracy", "k-means NMI", "linear probe")})
+
+
+def _papers(dataset: str) -> None:
+    """The published `bench repro` results: SEQ's Fig. 3 as a chart, then every figure against the paper."""
+    st.subheader("Against the papers")
+    found = {}
+    for name in ("mnist", "fashion-mnist", dataset):
+        try:
+            results = repro.read_results(name)
+        except VqvizError as e:
+            st.warning(f"The benchmark results of {name} cannot be read: {e}")
+            continue
+        if results is not None:
+            found[name] = results
+    if not found:
+        st.info("No benchmark results are published yet. `python -m vqviz bench repro --dataset mnist` runs the "
+                "papers' protocols and writes them to benchmarks/results/.")
+        return
+    shown = st.segmented_control("Benchmark data set", list(found), required=True, key="bench_dataset",
+                                 default=dataset if dataset in found else next(iter(found)))
+    results = found[shown]
+    st.caption(f"`python -m vqviz bench repro --dataset {shown}`: our figures (mean ± std over the seeds that ran) "
+               "next to each paper's. The budgets are in the table; the full protocol differences are in "
+               f"{results['path'].with_suffix('.md').name} and the README.")
+    curves = repro.seq_curves(results["runs"])
+    if curves:
+        st.plotly_chart(ui.seq_curves_figure(curves, repro.SEQ_PAPER_BEST.get(shown)), width="stretch")
+    rows = [{"source": f"{repro.PROTOCOLS[r['protocol']].paper}, {r['source']}", "model": r["model"],
+             "figure": r["metric"], "ours": repro.format_ours(r), "paper": repro.format_number(r["paper"], r["percent"]),
+             "verdict": r["verdict"], "budget": r["budget"], "CPU": repro.format_duration(r["cpu_seconds"])}
+            for r in results["table"]]
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def _pct(value) -> str:

@@ -24,6 +24,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from vqviz import checkpoints, data, explore, metrics, ui, workflow
+from vqviz.bench import repro
 from vqviz.errors import CheckpointError, ConfigError, TrainingError
 from vqviz.models import Model, QuantizerOutput
 from vqviz.train import TrainConfig
@@ -50,6 +51,7 @@ def map_cache(tmp_path_factory):
 def app_env(bundled, map_cache, tmp_path, monkeypatch):
     """Private checkpoint folders and caches; Streamlit's caches cleared around every test."""
     monkeypatch.setattr(ui, "BUNDLED_DIR", bundled)
+    monkeypatch.setattr(repro, "RESULTS", tmp_path / "results")  # no published benchmark unless a test writes one
     monkeypatch.setenv("XDG_CACHE_HOME", str(map_cache))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
     monkeypatch.delenv("VQVIZ_CHECKPOINTS", raising=False)
@@ -228,6 +230,44 @@ def test_metrics_show_the_k_curve_and_the_downstream_table():
     at.selectbox(key="checkpoint").set_value(str(ui.BUNDLED_DIR / lae2)).run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Encoder P_E"] != values["Encoder P_E"]
+
+
+def _bench_record(protocol, label, seed, figures):
+    run = {"label": label, "model": "seq", "config": {}, "epochs": 3, "batch_size": 32, "lr": 1e-3}
+    return {"protocol": protocol, "run": run, "seed": seed, "figures": figures, "cpu_seconds": 60.0}
+
+
+def test_metrics_show_the_benchmark_next_to_the_papers(tmp_path):
+    ks = [10, 50, 120]
+    runs = [_bench_record("seq", enc, seed, {"p_e": p_e, "k_rule": 50, "test_accuracy_kmax": acc[-1],
+                                             "train_accuracy_kmax": 0.995,
+                                             "k_curve": [{"k": k, "test_accuracy": a} for k, a in zip(ks, acc)]})
+            for seed in (0, 1)
+            for enc, p_e, acc in (("lae2", 0.98, [0.90, 0.97, 0.979]), ("cae4", 0.992, [0.95, 0.99, 0.991]))]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "mnist.json").write_text(json.dumps({"dataset": "mnist", "runs": runs}))
+    at = _app("metrics")
+    assert at.segmented_control(key="bench_dataset").value == "mnist"
+    curves = next(f for f in _figures(at) if "Fig. 3" in f["layout"].get("title", {}).get("text", ""))
+    assert [t["name"] for t in curves["data"]] == ["LAE-2 P_Q", "LAE-2 P_E", "CAE-4 P_Q", "CAE-4 P_E"]
+    assert curves["data"][2]["x"] == ks and curves["data"][1]["y"] == [0.98, 0.98]
+    table = at.dataframe[-1].value
+    row = table[(table["model"] == "CAE-4") & (table["figure"] == "quantizer accuracy P_Q (test), largest K")].iloc[0]
+    assert row["ours"] == "99.10 % ± 0.00 % (2)" and row["paper"] == "99.00 %" and row["verdict"].startswith("met")
+    lae2 = table[(table["model"] == "LAE-2") & (table["figure"] == "encoder accuracy P_E (test)")].iloc[0]
+    assert lae2["paper"] == "" and lae2["verdict"] == "no figure in the paper"
+
+
+def test_metrics_without_benchmark_results_say_how_to_make_them():
+    at = _app("metrics")
+    assert any("bench repro" in i.value for i in at.info)
+
+
+def test_a_corrupt_benchmark_file_is_a_warning(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "mnist.json").write_text("{broken")
+    at = _app("metrics")
+    assert any("cannot be read" in w.value for w in at.warning)
 
 
 # ----- models: list, train, upload -----

@@ -114,8 +114,12 @@ def _seq_score(model, m: dict, train, test, quick: bool) -> dict:
     return out
 
 
+#: The paper's best test accuracy in Fig. 3 (CAE-4, K >= 100 on MNIST and K >= 120 on Fashion-MNIST).
+SEQ_PAPER_BEST = {"mnist": 0.99, "fashion-mnist": 0.918}
+
+
 def _seq_figures(dataset: str) -> list[Figure]:
-    best = {"mnist": 0.99, "fashion-mnist": 0.918}.get(dataset)
+    best = SEQ_PAPER_BEST.get(dataset)
     rows = []
     for e in SEQ_ENCODERS:
         name = SEQ_NAMES[e]
@@ -288,6 +292,9 @@ PROTOCOLS = {p.name: p for p in (
              "not stated"),
 )}
 
+#: Where the results are published: ``benchmarks/results/`` of the checkout.
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
 #: Budgets of --quick: a smoke run of every protocol on digits.
 QUICK = {"epochs": 1, "seeds": 1, "k_sweep": (10, 20, 30)}
 
@@ -410,14 +417,15 @@ def markdown(rows: list[dict], dataset: str) -> str:
                    "|---|---|---|---|---|---|---|---|")
         for r in mine:
             verdict = r["verdict"] + (f" ({r['note']})" if r["note"] else "")
-            out.append("| " + " | ".join([r["source"], r["model"], r["metric"], _ours(r),
-                                          _number(r["paper"], r["percent"]) or "–", verdict, r["budget"],
-                                          _duration(r["cpu_seconds"])]) + " |")
+            out.append("| " + " | ".join([r["source"], r["model"], r["metric"], format_ours(r),
+                                          format_number(r["paper"], r["percent"]) or "–", verdict, r["budget"],
+                                          format_duration(r["cpu_seconds"])]) + " |")
         out.append("")
     return "\n".join(out)
 
 
-def _number(value: float | None, percent: bool) -> str:
+def format_number(value: float | None, percent: bool) -> str:
+    """A figure as the table prints it: "97.81 %", "0.5541", "81.0", "40"; "" for None."""
     if value is None:
         return ""
     if float(value).is_integer() and not percent:
@@ -427,14 +435,16 @@ def _number(value: float | None, percent: bool) -> str:
     return f"{value:.4g}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _ours(r: dict) -> str:
-    text = _number(r["mean"], r["percent"])
+def format_ours(r: dict) -> str:
+    """A table row's mean ± std and its number of seeds, e.g. "97.81 % ± 0.12 % (3)"."""
+    text = format_number(r["mean"], r["percent"])
     if r["std"] is not None:
-        text += f" ± {_number(r['std'], r['percent']).replace(' %', '')}"
+        text += f" ± {format_number(r['std'], r['percent'])}"
     return f"{text} ({r['seeds']})"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds as "95 s" or "12 min"."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
@@ -455,6 +465,26 @@ def _load(path: Path) -> list[dict]:
         raise ConfigError(f"{path} is not a results file of this benchmark ({e}); move it away or pass --fresh")
 
 
+def read_results(dataset: str, folder: str | Path | None = None) -> dict | None:
+    """The results of ``dataset`` (runs and table) in ``folder`` (default :data:`RESULTS`), or None if none."""
+    path = Path(folder or RESULTS) / f"{dataset}.json"
+    if not path.is_file():
+        return None
+    runs = _load(path)
+    return {"dataset": dataset, "runs": runs, "table": summarise(runs, dataset), "path": path}
+
+
+def seq_curves(runs: list[dict]) -> dict[str, dict]:
+    """SEQ's Fig. 3 from the results: {encoder name: {"k", "test_accuracy", "p_e"}}, first seed."""
+    out = {}
+    for r in sorted((r for r in runs if r["protocol"] == "seq"), key=lambda r: r["seed"], reverse=True):
+        curve = r["figures"]["k_curve"]
+        out[SEQ_NAMES.get(r["run"]["label"], r["run"]["label"])] = {
+            "k": [p["k"] for p in curve], "test_accuracy": [p["test_accuracy"] for p in curve],
+            "p_e": r["figures"]["p_e"]}
+    return {name: out[name] for name in SEQ_NAMES.values() if name in out}
+
+
 def _save(path: Path, dataset: str, records: list[dict]) -> list[dict]:
     rows = summarise(records, dataset)
     body = {"dataset": dataset, "machine": _machine(), "runs": records, "table": rows}
@@ -471,7 +501,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override every protocol's epochs")
     parser.add_argument("--only", default="", metavar="P[:RUN],...",
                         help=f"protocols ({', '.join(PROTOCOLS)}) or protocol:run labels to run")
-    parser.add_argument("--out", default="benchmarks/results", help="results folder (default: benchmarks/results)")
+    parser.add_argument("--out", default=str(RESULTS), help=f"results folder (default: {RESULTS})")
     parser.add_argument("--data-dir", default=None, help="folder holding the data set's files")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda... (default: auto)")
     parser.add_argument("--fresh", action="store_true", help="ignore the runs already saved in the results file")
