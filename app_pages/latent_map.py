@@ -36,6 +36,11 @@ def latent_map() -> None:
                                            key="min_dist", persist_state="session")
         else:
             st.caption("PCA has no parameters: the map shows the two directions of largest variance.")
+        on_train = st.toggle("Place on the train map", key="on_train", disabled=ctx.split != "test",
+                             help="Fit the map on the training latents and place the test points on it with the "
+                                  "method's transform, instead of mapping the test split on its own: see where "
+                                  "unseen samples land among the training clusters. Only for the test split.")
+    on_train = on_train and ctx.split == "test"
     if bar[2].button("Clear selection", icon=":material/deselect:", width="stretch"):
         st.session_state.pop("map_selection", None)
 
@@ -43,17 +48,30 @@ def latent_map() -> None:
     if st.session_state.get("map_of") != shown:  # a selection belongs to one split of one model
         st.session_state.pop("map_selection", None)
         st.session_state["map_of"] = shown
-    xy = ui.projection_of(view, method, params)
+    layout = (method, tuple(sorted(params.items())), on_train)
+    if st.session_state.get("map_layout") != layout:  # boxes and lassos were drawn on another layout:
+        kept = st.session_state.get("map_selection") or {}  # keep the picked points, drop the shapes
+        st.session_state["map_selection"] = {"points": kept.get("points", [])}
+        st.session_state["map_layout"] = layout
+    background = None
+    if on_train:
+        xy, background = ui.placed_on_train(view, method, params)
+    else:
+        xy = ui.projection_of(view, method, params)
     rows = ui.map_rows(st.session_state.get("map_selection"), xy)
     clusters = explore.clusters_of(table, rows)[:MAX_PANELS]
     members = np.flatnonzero(np.isin(table.clusters, clusters)) if clusters else np.array([], int)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.plotly_chart(ui.map_figure(xy, view, ctx.colour, rows, members), key="latent_map",
+        st.plotly_chart(ui.map_figure(xy, view, ctx.colour, rows, members, background=background), key="latent_map",
                         on_select=ui.keep_selection("latent_map", "map_selection"),
                         selection_mode=("points", "box", "lasso"), width="stretch",
                         config={"scrollZoom": True, "displaylogo": False})
+        if on_train:
+            st.caption(f"The {len(xy):,} test points placed, by {METHODS[method]}'s transform, on the map of the "
+                       f"{len(background):,} training points (grey): each lands among the training points whose "
+                       "latents are most like its own.")
         if len(xy) > ui.MAX_DRAWN:
             st.caption(f"Showing {ui.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample, with the selection "
                        "and its clusters on top. Selections use all of them: a box or a lasso picks the hidden "

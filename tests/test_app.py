@@ -164,6 +164,44 @@ def test_projection_and_colouring_change_the_map():
     assert [t["name"] for t in _figures(at)[0]["data"]] == ["right", "wrong"]
 
 
+def _xy(trace) -> np.ndarray:
+    return np.stack([_array(trace["x"]), _array(trace["y"])], 1)
+
+
+def _array(values) -> np.ndarray:
+    if isinstance(values, dict):  # plotly's typed-array encoding
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values, dtype=float)
+
+
+def test_the_test_split_placed_on_the_train_map():
+    from sklearn.decomposition import PCA
+
+    at = _app()
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    assert not at.exception and not at.error
+    traces = _figures(at)[0]["data"]
+    assert traces[0]["name"] == "train map" and "customdata" not in traces[0]
+    assert len(_array(traces[0]["x"])) == 1437
+    # The test points sit where the train map's own PCA puts them, in the same coordinates.
+    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-cae4")
+    z_train = ckpt.model.encode_array(data.load("digits", "train").images)
+    z_test = ckpt.model.encode_array(data.load("digits", "test").images)
+    pca = PCA(n_components=2, random_state=0).fit(z_train)
+    offset = pca.transform(z_train).mean(0)
+    want = pca.transform(z_test) - offset
+    got = np.zeros_like(want)
+    for t in traces[1:]:
+        got[_rows(t)] = _xy(t)
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert any("placed" in c.value and "1,437 training points" in c.value for c in at.caption)
+    # The toggle belongs to the test split only.
+    at.button_group(key="split").set_value("train").run()
+    assert at.toggle(key="on_train").disabled and not at.exception
+    assert _figures(at)[0]["data"][0]["name"] != "train map"
+
+
 # ----- cluster styles -----
 def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
     ckpt, _, idx = _reference()

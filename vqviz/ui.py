@@ -332,6 +332,43 @@ def projection_of(view: Loaded, method: str, params: dict) -> np.ndarray:
     return xy
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _train_projector(path: str, stamp: int, dataset: str, method: str, params: tuple,
+                     _progress: projection.Progress | None = None) -> projection.Projector:
+    """The train split's map as a fitted :class:`projection.Projector`, kept in memory to place points on."""
+    table = _point_table(path, stamp, dataset, "train")
+    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels, progress=_progress)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _placed(path: str, stamp: int, dataset: str, split: str, method: str, params: tuple,
+            _progress: projection.Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    fitted = _train_projector(path, stamp, dataset, method, params, _progress)
+    return fitted.transform(_point_table(path, stamp, dataset, split).latents, _progress), fitted.embedding_
+
+
+def placed_on_train(view: Loaded, method: str, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The split's points placed on the train split's map (openTSNE's or UMAP's ``transform``), and that map.
+
+    The train map is fitted once per model, method and parameters and kept in memory; each split
+    placed on it afterwards costs only the placing. Returns the (N, 2) placed points and the
+    (N_train, 2) train map, in the same coordinates.
+    """
+    slot = st.empty()
+    bars = []
+
+    def progress(fraction: float, message: str) -> None:
+        if not bars:
+            bars.append(slot.progress(0.0))
+        bars[0].progress(fraction, text=message if message.startswith("placing") else f"the train map: {message}")
+
+    entry = view.entry
+    out = _placed(entry.path, entry.stamp, view.data.name, view.data.split, method, tuple(sorted(params.items())),
+                  progress)
+    slot.empty()
+    return out
+
+
 def drawn_rows(n: int, selected: np.ndarray = (), members: np.ndarray = (), limit: int | None = None) -> np.ndarray:
     """Sorted rows of an ``n``-point map that its figure draws: every row up to ``limit`` (None: :data:`MAX_DRAWN`).
 
@@ -389,10 +426,13 @@ def _palette(n: int) -> list[str]:
 
 
 def map_figure(xy: np.ndarray, view: Loaded, colour: str, selected: np.ndarray = (),
-               members: np.ndarray = (), height: int = 620, limit: int | None = None) -> go.Figure:
+               members: np.ndarray = (), height: int = 620, limit: int | None = None,
+               background: np.ndarray | None = None) -> go.Figure:
     """A WebGL scatter of the (N, 2) map, drawing the rows :func:`drawn_rows` picks.
 
     Every point's customdata is (row, label, cluster), with its row in the full table.
+    ``background`` (M, 2), if given, is drawn first in grey, without customdata, so it is
+    never selected: e.g. the train map under test points placed on it.
     """
     table, classes = view.table, view.classes
     rows = drawn_rows(len(xy), selected, members, limit)
@@ -404,6 +444,11 @@ def map_figure(xy: np.ndarray, view: Loaded, colour: str, selected: np.ndarray =
     hover = ("<b>%{fullData.name}</b><br>sample %{customdata[0]} · label %{customdata[1]}"
              + (" · cluster %{customdata[2]}" if table.has_clusters else "") + "<extra></extra>")
     fig = go.Figure()
+    if background is not None:
+        shown = background[drawn_rows(len(background), limit=limit)]
+        fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name="train map",
+                                   hoverinfo="skip", marker={"size": max(size - 2, 2), "color": "#c8c8c8",
+                                                             "opacity": 0.5}))
 
     # With a selection, the other points fade so that the highlighted ones stand out.
     base = 0.3 if len(members) or len(selected) else 0.85
