@@ -219,9 +219,9 @@ class _Orders:
     """The batches of each epoch, from a ``DistributedSampler`` in one process too.
 
     The sampler shuffles with ``seed + epoch`` and deals the permutation out to the ranks
-    in turn, so with each rank taking 1/N of the batch the N local batches of a step are
-    together exactly the batch that one process would take: the same command trains the
-    same way on 1 or N processes, up to rounding and per-rank batch-norm statistics.
+    in turn, so with each rank taking 1/N of the batch (when N divides it) the N local batches
+    of a step are together exactly the batch that one process would take: the same command
+    trains the same way on 1 or N processes, up to rounding and per-rank batch-norm statistics.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int):
