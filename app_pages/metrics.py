@@ -99,9 +99,9 @@ def _papers(dataset: str) -> None:
     if curves:
         st.plotly_chart(ui.seq_curves_figure(curves, repro.SEQ_PAPER_BEST.get(shown)), width="stretch")
     rows = [{"source": f"{repro.PROTOCOLS[r['protocol']].paper}, {r['source']}", "model": r["model"],
-             "figure": r["metric"], "ours": repro.format_ours(r), "paper": repro.format_number(r["paper"], r["percent"]),
-             "verdict": r["verdict"], "budget": r["budget"], "CPU": repro.format_duration(r["cpu_seconds"])}
-            for r in results["table"]]
+             "figure": r["metric"], "ours": repro.format_ours(r),
+             "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
+             "CPU": repro.format_duration(r["cpu_seconds"])} for r in results["table"]]
     st.dataframe(rows, hide_index=True, width="stretch")
 
 

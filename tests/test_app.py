@@ -165,13 +165,7 @@ def test_projection_and_colouring_change_the_map():
 
 
 def _xy(trace) -> np.ndarray:
-    return np.stack([_array(trace["x"]), _array(trace["y"])], 1)
-
-
-def _array(values) -> np.ndarray:
-    if isinstance(values, dict):  # plotly's typed-array encoding
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
-    return np.asarray(values, dtype=float)
+    return np.stack([_array(trace["x"]), _array(trace["y"])], 1).astype(float)
 
 
 def test_the_test_split_placed_on_the_train_map():
@@ -290,7 +284,8 @@ def test_metrics_show_the_benchmark_next_to_the_papers(tmp_path):
     assert [t["name"] for t in curves["data"]] == ["LAE-2 P_Q", "LAE-2 P_E", "CAE-4 P_Q", "CAE-4 P_E"]
     assert curves["data"][2]["x"] == ks and curves["data"][1]["y"] == [0.98, 0.98]
     table = at.dataframe[-1].value
-    row = table[(table["model"] == "CAE-4") & (table["figure"] == "quantizer accuracy P_Q (test), largest K")].iloc[0]
+    pq = "quantizer accuracy P_Q (test), largest K"
+    row = table[(table["model"] == "CAE-4") & (table["figure"] == pq)].iloc[0]
     assert row["ours"] == "99.10 % ± 0.00 % (2)" and row["paper"] == "99.00 %" and row["verdict"].startswith("met")
     lae2 = table[(table["model"] == "LAE-2") & (table["figure"] == "encoder accuracy P_E (test)")].iloc[0]
     assert lae2["paper"] == "" and lae2["verdict"] == "no figure in the paper"

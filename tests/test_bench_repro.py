@@ -37,7 +37,8 @@ def test_quick_writes_every_protocol(quick, capsys):
 
 
 def test_quick_figures_are_sane(quick):
-    rows = {(r["protocol"], r["model"], r["metric"]): r for r in json.loads((quick / "digits.json").read_text())["table"]}
+    table = json.loads((quick / "digits.json").read_text())["table"]
+    rows = {(r["protocol"], r["model"], r["metric"]): r for r in table}
     # One epoch of SEQ's LAE-2 on digits already classifies far above chance (10 %).
     assert rows[("seq", "LAE-2", "encoder accuracy P_E (test)")]["mean"] > 0.5
     # Paper figures are measured on MNIST/Fashion-MNIST, never "met" on digits.

@@ -163,7 +163,8 @@ def test_the_app_opens_a_torchrun_checkpoint(torchrun_seq, tmp_path, monkeypatch
         at.switch_page("app_pages/metrics.py").run()
         assert not at.exception, at.exception
         shown = {m.label: m.value for m in at.metric}
-        assert shown["Quantizer P_Q"] == f"{checkpoints.read_meta(torchrun_seq / 'ddp')['metrics']['quantizer_test_accuracy']:.2%}"
+        p_q = checkpoints.read_meta(torchrun_seq / "ddp")["metrics"]["quantizer_test_accuracy"]
+        assert shown["Quantizer P_Q"] == f"{p_q:.2%}"
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
