@@ -392,8 +392,7 @@ def _verdict(mean: float, fig: Figure, comparable: bool) -> str:
     if fig.paper is None:
         return "no figure in the paper"
     gap = mean - fig.paper if fig.better == "higher" else fig.paper - mean
-    scale = 100 if fig.percent else 1
-    shown = f"{abs(gap) * scale:.2f}{' points' if fig.percent else ''}"
+    shown = f"{100 * abs(gap):.2f} points" if fig.percent else f"{abs(gap):.3g}"
     if not comparable:
         return f"other data: {'better' if gap >= 0 else 'worse'} by {shown}"
     return "met" if gap >= 0 else f"short by {shown}"
