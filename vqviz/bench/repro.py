@@ -435,10 +435,10 @@ def format_number(value: float | None, percent: bool) -> str:
 
 
 def format_ours(r: dict) -> str:
-    """A table row's mean ± std and its number of seeds, e.g. "97.81 % ± 0.12 % (3)"."""
+    """A table row's mean ± std and its number of seeds, e.g. "97.81 % ± 0.12 % (3)", "241.0 ± 0.22 (3)"."""
     text = format_number(r["mean"], r["percent"])
-    if r["std"] is not None:
-        text += f" ± {format_number(r['std'], r['percent'])}"
+    if r["std"] is not None:  # two significant figures: a spread is never known better
+        text += f" ± {100 * r['std']:.2g} %" if r["percent"] else f" ± {r['std']:.2g}"
     return f"{text} ({r['seeds']})"
 
 
