@@ -6,7 +6,7 @@ import math
 import streamlit as st
 
 from vqviz import ui
-from vqviz.bench import repro
+from vqviz.bench import protocols, repro
 from vqviz.errors import VqvizError
 
 COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
@@ -97,8 +97,8 @@ def _papers(dataset: str) -> None:
                f"{results['path'].with_suffix('.md').name} and the README.")
     curves = repro.seq_curves(results["runs"])
     if curves:
-        st.plotly_chart(ui.seq_curves_figure(curves, repro.SEQ_PAPER_BEST.get(shown)), width="stretch")
-    rows = [{"source": f"{repro.PROTOCOLS[r['protocol']].paper}, {r['source']}", "model": r["model"],
+        st.plotly_chart(ui.seq_curves_figure(curves, protocols.SEQ_PAPER_BEST.get(shown)), width="stretch")
+    rows = [{"source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}", "model": r["model"],
              "figure": r["metric"], "ours": repro.format_ours(r),
              "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
              "CPU": repro.format_duration(r["cpu_seconds"])} for r in results["table"]]

@@ -52,6 +52,16 @@ def test_resume_skips_done_runs(quick, capsys):
     assert json.loads((quick / "digits.json").read_text())["runs"] == json.loads(before)["runs"]
 
 
+def test_table_only_runs_nothing(quick, capsys, tmp_path):
+    runs = json.loads((quick / "digits.json").read_text())["runs"]
+    (quick / "digits.md").unlink()
+    assert cli.main(["bench", "repro", "--quick", "--out", str(quick), "--table-only"]) == 0
+    assert "| Figure | Model |" in capsys.readouterr().out and (quick / "digits.md").is_file()
+    assert json.loads((quick / "digits.json").read_text())["runs"] == runs
+    assert cli.main(["bench", "repro", "--dataset", "mnist", "--out", str(tmp_path), "--table-only"]) == 2
+    assert "holds no runs yet" in capsys.readouterr().err
+
+
 def test_summary_uses_the_latest_budget_only():
     def record(seed, epochs, value):
         run = {"label": "VAE", "model": "vae", "config": {}, "epochs": epochs, "batch_size": 128, "lr": 1e-3}

@@ -1,0 +1,258 @@
+"""The seed papers' protocols: what `bench repro` trains, how it scores a run, and the papers' numbers.
+
+Each :class:`Protocol` lists its runs (:class:`Run`: a model, its config and the paper's budget),
+a ``score`` that turns a trained model into figures, and the rows of the table (:class:`Figure`),
+each with the paper's number on the data set and whether it compares.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import metrics
+
+
+@dataclass(frozen=True)
+class Run:
+    """One model to train: its label in the protocol, registry name, config and budget."""
+
+    label: str
+    model: str
+    config: dict
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of the table: a number computed from one seed's runs, and the paper's.
+
+    ``value(runs)`` takes {run label: that run's figures} for one seed. ``paper`` is the
+    paper's number on this data set (None: the paper gives none); ``comparable`` is False
+    where the paper measured it on other data or in other units, so only the trend compares.
+    """
+
+    source: str
+    model: str
+    metric: str
+    value: Callable[[dict], float]
+    uses: tuple[str, ...]
+    paper: float | None = None
+    better: str = "higher"
+    comparable: bool = True
+    percent: bool = False
+    note: str = ""
+
+
+@dataclass
+class Protocol:
+    """A paper's experiment: the runs, how to score one, the figures and the known differences."""
+
+    name: str
+    paper: str
+    datasets: tuple[str, ...]
+    runs: Callable[[str], list[Run]]
+    score: Callable[[object, dict, object, object, bool], dict]
+    figures: Callable[[str], list[Figure]]
+    differences: str
+    paper_epochs: str = ""
+
+
+# ----- SEQ (Le, Ko and Chen): Fig. 3 and Table 1 -----
+SEQ_ENCODERS = ("lae2", "lae4", "cae4")
+SEQ_NAMES = {"lae2": "LAE-2", "lae4": "LAE-4", "cae4": "CAE-4"}
+SEQ_KS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
+
+
+def _seq_runs(dataset: str) -> list[Run]:
+    # The authors' code: Adam 1e-3, batch 32, 10 epochs. The decoder is not scored here: one epoch.
+    return [Run(e, "seq", {"encoder": e, "k": max(SEQ_KS), "k_sweep": SEQ_KS, "decoder_epochs": 1}, 10, 32)
+            for e in SEQ_ENCODERS]
+
+
+def _seq_score(model, m: dict, train, test, quick: bool) -> dict:
+    last = max(m["k_curve"], key=lambda p: p["k"])  # the largest K of the sweep
+    return {"p_e": m["p_e"], "k_rule": m["k_rule"], "k_curve": m["k_curve"],
+            "test_accuracy_kmax": last["test_accuracy"], "train_accuracy_kmax": last["train_accuracy"]}
+
+
+#: The paper's best test accuracy in Fig. 3 (CAE-4, K >= 100 on MNIST and K >= 120 on Fashion-MNIST).
+SEQ_PAPER_BEST = {"mnist": 0.99, "fashion-mnist": 0.918}
+
+
+def _seq_figures(dataset: str) -> list[Figure]:
+    best = SEQ_PAPER_BEST.get(dataset)
+    rows = []
+    for e in SEQ_ENCODERS:
+        name = SEQ_NAMES[e]
+        paper = best if e == "cae4" else None
+        note = ({"mnist": "read off Fig. 3: about 99 % for K >= 100",
+                 "fashion-mnist": "Fig. 3: 91.8 % for K >= 120"}.get(dataset, "") if paper else "")
+        rows += [
+            Figure("Fig. 3", name, "encoder accuracy P_E (test)", _get(e, "p_e"), (e,), percent=True),
+            Figure("Fig. 3", name, "quantizer accuracy P_Q (test), largest K", _get(e, "test_accuracy_kmax"), (e,),
+                   paper, percent=True, note=note),
+            Figure("Fig. 3", name, "K picked by the rule (eps = 0.5 %)", _get(e, "k_rule"), (e,), better="lower"),
+        ]
+    rows.append(Figure("Table 1", "CAE-4", "train clustering accuracy, largest K", _get("cae4", "train_accuracy_kmax"),
+                       ("cae4",), 0.9974 if dataset == "mnist" else None, percent=True,
+                       note="paper: MNIST only, K not stated"))
+    return rows
+
+
+# ----- soft VQ-VAE (Wu and Flierl), Table 1 -----
+SOFTVQ_RUNS = (("AE", "ae", {}), ("VAE", "vae", {}), ("beta-VAE (20)", "beta_vae", {"beta": 20.0}),
+               ("VQ-VAE", "vqvae", {"codebook_size": 128}), ("soft VQ-VAE", "soft_vqvae", {"codebook_size": 128}))
+SOFTVQ_PAPER = {"AE": (52.61, 0.5301, 91.91), "VAE": (56.44, 0.5600, 89.10), "beta-VAE (20)": (73.81, 0.5760, 91.10),
+                "VQ-VAE": (51.48, 0.3541, 81.62), "soft VQ-VAE": (77.64, 0.7188, 93.54)}
+
+
+def _softvq_runs(dataset: str) -> list[Run]:
+    # Adam 3e-4, batch 32, 40,000 iterations = 21 epochs of MNIST; MLP 500-500-2000-64.
+    return [Run(label, name, {"latent_dim": 64, "encoder": "mlp", **cfg}, 21, 32, 3e-4)
+            for label, name, cfg in SOFTVQ_RUNS]
+
+
+def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
+    z_tr, z_te = model.encode_array(train.images), model.encode_array(test.images)
+    scores = metrics.kmeans_scores(z_te, test.labels, 10, n_init=5 if quick else 100)
+    probe = metrics.linear_probe(z_tr, train.labels, z_te, test.labels, max_iter=100 if quick else 1000)
+    return {**scores, "linear_probe": probe, "test_bce_per_image": m["test_bce_per_image"]}
+
+
+def _softvq_figures(dataset: str) -> list[Figure]:
+    rows = []
+    for label, _, _ in SOFTVQ_RUNS:
+        acc, nmi, probe = SOFTVQ_PAPER[label] if dataset == "mnist" else (None, None, None)
+        rows += [Figure("Table 1", label, "k-means accuracy (test z_e)", _get(label, "kmeans_accuracy"), (label,),
+                        _pct(acc), percent=True),
+                 Figure("Table 1", label, "k-means NMI", _get(label, "kmeans_nmi"), (label,), nmi),
+                 Figure("Table 1", label, "linear probe accuracy", _get(label, "linear_probe"), (label,),
+                        _pct(probe), percent=True)]
+    return rows
+
+
+# ----- SK-VQ (Suzuki et al.), Tables 1 and 2 -----
+SKVQ_COMMON = {"encoder": "cnn", "latent_dim": 64, "codebook_size": 256, "beta": 1.0, "sinkhorn_lambda": 0.1,
+               "sinkhorn_iters": 3}
+SKVQ_RUNS = (("no VQ", {"quantizer": "none"}),
+             ("VQ + CE", {"quantizer": "nearest", "constant_embedding": True}),
+             ("VQ + CE + SK", {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99}),
+             ("VQ + CE + SK + GP", {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99,
+                                    "gradient_penalty": 0.5}))
+#: CIFAR-10, WRN-28-2: accuracy and assignment entropy (nats, of 256 codes: at most ln 256 = 5.545).
+SKVQ_PAPER = {"no VQ": (94.55, None), "VQ + CE": (92.46, 2.280), "VQ + CE + SK": (92.83, 5.316),
+              "VQ + CE + SK + GP": (93.06, 5.311)}
+
+
+def _skvq_runs(dataset: str) -> list[Run]:
+    return [Run(label, "skvq", {**SKVQ_COMMON, **cfg}, 10, 256) for label, cfg in SKVQ_RUNS]
+
+
+def _skvq_score(model, m: dict, train, test, quick: bool) -> dict:
+    k = model.config.codebook_size
+    return {"test_accuracy": m["test_accuracy"], "usage_entropy": m.get("test_usage_entropy", math.nan),
+            "usage_entropy_fraction": m.get("test_usage_entropy", math.nan) / math.log(k),
+            "dead_codes": m.get("test_dead_codes", math.nan), "test_mse_per_pixel": m["test_mse_per_pixel"]}
+
+
+def _skvq_figures(dataset: str) -> list[Figure]:
+    rows = []
+    for label, _ in SKVQ_RUNS:
+        acc, ent = SKVQ_PAPER[label]
+        rows.append(Figure("Table 1", label, "test accuracy", _get(label, "test_accuracy"), (label,), _pct(acc),
+                           comparable=False, percent=True, note="paper: CIFAR-10, WRN-28-2"))
+        if label != "no VQ":
+            rows.append(Figure("Table 1", label, "assignment entropy / ln K", _get(label, "usage_entropy_fraction"),
+                               (label,), ent / math.log(256), percent=True,
+                               note=f"paper: {ent:.3f} nats of ln 256 = 5.545"))
+    rows.append(Figure("Table 1", "VQ + CE + SK + GP", "accuracy minus no VQ (points)",
+                       lambda r: 100 * (r["VQ + CE + SK + GP"]["test_accuracy"] - r["no VQ"]["test_accuracy"]),
+                       ("VQ + CE + SK + GP", "no VQ"), 93.06 - 94.55, note="the cost of quantizing"))
+    rows.append(Figure("Table 2", "SK-VQ-GP / VQ", "decoder error, ratio to VQ",
+                       lambda r: r["VQ + CE + SK + GP"]["test_mse_per_pixel"] / r["VQ + CE"]["test_mse_per_pixel"],
+                       ("VQ + CE + SK + GP", "VQ + CE"), 0.1862 / 0.2733, better="lower",
+                       note="paper: 0.1862 / 0.2733 on CIFAR-10; ours: MSE per pixel"))
+    return rows
+
+
+# ----- DVQ (Fostiropoulos) against VQ at an equal number of codewords -----
+DVQ_LS = (1, 2, 4, 8)
+
+
+def _dvq_runs(dataset: str) -> list[Run]:
+    runs = [Run("L=1 (VQ-VAE)", "vqvae", {"latent_dim": 64, "encoder": "mlp", "codebook_size": 128}, 10)]
+    return runs + [Run(f"L={n}", "dvq", {"latent_dim": 64, "encoder": "mlp", "n_codebooks": n,
+                                         "codebook_size": 128 // n}, 10) for n in DVQ_LS[1:]]
+
+
+def _dvq_score(model, m: dict, train, test, quick: bool) -> dict:
+    return {"test_mse_per_image": m["test_mse_per_image"], "perplexity": m["test_perplexity"]}
+
+
+def _dvq_figures(dataset: str) -> list[Figure]:
+    labels = [r.label for r in _dvq_runs(dataset)]
+    rows = [Figure("Sec. 4", label, "test MSE per image", _get(label, "test_mse_per_image"), (label,),
+                   better="lower") for label in labels]
+    return rows + [Figure("Sec. 4", label, "MSE ratio to VQ-VAE",
+                          lambda r, label=label: r[label]["test_mse_per_image"] / r[labels[0]]["test_mse_per_image"],
+                          (label, labels[0]), 0.67 if label == labels[-1] else None, better="lower", comparable=False,
+                          note="paper: 33 % lower error than VQ-VAE on CIFAR-10" if label == labels[-1] else "")
+                   for label in labels[1:]]
+
+
+# ----- cluster VAEs (Wang, Blair and Belkhale), Table 1 -----
+CLUSTERVAE_RUNS = (("VAE", "vae", {}), ("beta-VAE (5)", "beta_vae", {"beta": 5.0}), ("CVAE", "cvae", {}),
+                   ("lambda-hot VAE", "lambda_vae", {"lam": 5.0}), ("k-means VAE", "kmeans_vae", {"n_clusters": 10}))
+CLUSTERVAE_PAPER = {"mnist": (80.97, 120.76, 80.15, 79.92, 77.59, 91.9),
+                    "fashion-mnist": (228.87, 250.37, 228.14, 227.39, 225.68, 81.27)}
+
+
+def _clustervae_runs(dataset: str) -> list[Run]:
+    return [Run(label, name, {"latent_dim": 20, "encoder": "mlp", **cfg}, 10) for label, name, cfg in CLUSTERVAE_RUNS]
+
+
+def _clustervae_score(model, m: dict, train, test, quick: bool) -> dict:
+    out = {"test_bce_per_image": m["test_bce_per_image"]}
+    if "test_argmax_accuracy" in m:
+        out["argmax_accuracy"] = m["test_argmax_accuracy"]
+    return out
+
+
+def _clustervae_figures(dataset: str) -> list[Figure]:
+    paper = CLUSTERVAE_PAPER.get(dataset, (None,) * 6)
+    rows = [Figure("Table 1", label, "test BCE per image", _get(label, "test_bce_per_image"), (label,), p,
+                   better="lower") for (label, _, _), p in zip(CLUSTERVAE_RUNS, paper)]
+    rows.append(Figure("Sec. 5.1", "lambda-hot VAE", "naive argmax accuracy", _get("lambda-hot VAE", "argmax_accuracy"),
+                       ("lambda-hot VAE",), _pct(paper[5]), percent=True))
+    return rows
+
+
+def _get(label: str, key: str) -> Callable[[dict], float]:
+    return lambda runs: runs[label][key]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else value / 100
+
+
+PROTOCOLS = {p.name: p for p in (
+    Protocol("seq", "Le, Ko and Chen, SEQ (arXiv 1910.11067)", ("mnist", "fashion-mnist"), _seq_runs, _seq_score,
+             _seq_figures, "k-means with 4 restarts per K; decoder (not scored) trained 1 epoch",
+             "10 epochs, batch 32, Adam 1e-3 (authors' code)"),
+    Protocol("softvq", "Wu and Flierl, soft VQ-VAE (AAAI 2020)", ("mnist",), _softvq_runs, _softvq_score,
+             _softvq_figures, "probe: standardised logistic regression (paper: a softmax layer)",
+             "40,000 iterations at batch 32 = 21 epochs, Adam 3e-4"),
+    Protocol("skvq", "Suzuki et al., SK-VQ", ("fashion-mnist",), _skvq_runs, _skvq_score, _skvq_figures,
+             "Fashion-MNIST, small CNN, one code per image, Adam 1e-3 (paper: CIFAR-10, WRN-28-2 with an 8x8 map "
+             "of codes, Ranger, RandAugment, 1000 epochs)", "1000 epochs (CIFAR-10)"),
+    Protocol("dvq", "Fostiropoulos, DVQ", ("mnist",), _dvq_runs, _dvq_score, _dvq_figures,
+             "the paper measures CIFAR-10 and ImageNet (bits/dim); this MNIST MLP comparison is ours",
+             "about 100,000 steps (CIFAR-10)"),
+    Protocol("clustervae", "Wang, Blair and Belkhale, cluster VAEs", ("mnist", "fashion-mnist"), _clustervae_runs,
+             _clustervae_score, _clustervae_figures, "MLP 500-500-2000-20 (paper: architecture not stated)",
+             "not stated"),
+)}
