@@ -98,10 +98,11 @@ def _papers(dataset: str) -> None:
     curves = repro.seq_curves(results["runs"])
     if curves:
         st.plotly_chart(ui.seq_curves_figure(curves, protocols.SEQ_PAPER_BEST.get(shown)), width="stretch")
-    rows = [{"source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}", "model": r["model"],
-             "figure": r["metric"], "ours": repro.format_ours(r),
+    # What people compare first, on the left; where the figure comes from, on the right.
+    rows = [{"model": r["model"], "figure": r["metric"], "ours": repro.format_ours(r),
              "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
-             "CPU": repro.format_duration(r["cpu_seconds"])} for r in results["table"]]
+             "CPU": repro.format_duration(r["cpu_seconds"]),
+             "source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}"} for r in results["table"]]
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
