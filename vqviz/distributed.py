@@ -133,13 +133,13 @@ def any_true(flag: bool) -> bool:
     if not active():
         return flag
     t = _collective_tensor(torch.tensor([int(flag)], dtype=torch.int32))
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    dist.all_reduce(t)  # the number of ranks that raised the flag
+    return t.item() > 0
 
 
-def shard(n: int) -> slice:
-    """This rank's contiguous part of ``range(n)``: parts differ in size by at most one."""
-    r, w = rank(), world_size()
+def shard(n: int, of_rank: int | None = None) -> slice:
+    """A rank's contiguous part of ``range(n)`` (default: this rank's); parts differ in size by at most one."""
+    r, w = rank() if of_rank is None else of_rank, world_size()
     return slice(r * n // w, (r + 1) * n // w)
 
 
@@ -152,7 +152,7 @@ def map_shards(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> t
         return fn(x)
     n, w = len(x), world_size()
     part = fn(x[shard(n)])
-    sizes = [(i + 1) * n // w - i * n // w for i in range(w)]
+    sizes = [len(range(n)[shard(n, i)]) for i in range(w)]
     # all_gather needs equal shapes: pad every part to the largest, then cut.
     padded = part.new_zeros((max(sizes), *part.shape[1:]))
     padded[: len(part)] = part
