@@ -50,6 +50,8 @@ THREADS_FROM = 10_000
 MAX_FIT = 100_000
 #: Latents placed per call of the fitted model's transform, so that progress is reported between calls.
 CHUNK = 10_000
+#: Below this many points t-SNE finds exact neighbours: faster than the approximate index there.
+EXACT_NEIGHBOURS_BELOW = 3000
 #: openTSNE's two phases: early exaggeration, then the main optimisation (its defaults).
 _TSNE_ITERS = (250, 500)
 #: openTSNE's perplexity for placing new points (its default): each one attends to its few nearest fitted neighbours.
@@ -261,9 +263,8 @@ def _tsne(z: np.ndarray, perplexity: float, random_state: int, n_jobs: int, repo
         report(min(done / total, 1.0), f"t-SNE iteration {done} of {total} (KL divergence {error:.3f})")
         return False
 
-    # Exact neighbours are faster than the approximate index below a few thousand points.
     tsne = TSNE(n_components=2, perplexity=min(perplexity, (len(z) - 1) / 3.0), random_state=random_state,
-                n_jobs=n_jobs, neighbors="exact" if len(z) < 3000 else "auto",
+                n_jobs=n_jobs, neighbors="exact" if len(z) < EXACT_NEIGHBOURS_BELOW else "auto",
                 early_exaggeration_iter=_TSNE_ITERS[0], n_iter=_TSNE_ITERS[1],
                 callbacks=callback, callbacks_every_iters=25, verbose=False)
     model = tsne.fit(z)

@@ -33,7 +33,6 @@ import contextlib
 import copy
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,7 +40,6 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -325,16 +323,16 @@ def _projections(z: np.ndarray, s: Settings, progress: "_Progress") -> list[Meas
     import umap
     from openTSNE import TSNE
 
-    from ..projection import DEFAULTS, THREADS_FROM, cached_project, project
+    from ..projection import DEFAULTS, EXACT_NEIGHBOURS_BELOW, THREADS_FROM, cached_project, project
 
     n = len(z)
     n_jobs = (os.cpu_count() or 1) if n >= THREADS_FROM else 1  # project's default
     tsne, um = DEFAULTS["tsne"], DEFAULTS["umap"]
 
     def tsne_direct():  # the parameters of projection._tsne
+        neighbors = "exact" if n < EXACT_NEIGHBOURS_BELOW else "auto"
         return np.asarray(TSNE(n_components=2, perplexity=min(tsne["perplexity"], (n - 1) / 3.0),
-                               random_state=s.seed, n_jobs=n_jobs, neighbors="exact" if n < 3000 else "auto",
-                               verbose=False).fit(z))
+                               random_state=s.seed, n_jobs=n_jobs, neighbors=neighbors, verbose=False).fit(z))
 
     def umap_direct():
         with warnings.catch_warnings():
@@ -399,19 +397,11 @@ def _devices(choice: str) -> list[torch.device]:
 
 
 def _machine(devices: list[torch.device]) -> dict:
-    versions = {}
-    for dist in ("torch", "numpy", "scikit-learn", "openTSNE", "umap-learn"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "usable_cpus": usable, "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "devices": [d.type for d in devices],
-            "gpu": torch.cuda.get_device_name(0) if len(devices) > 1 else None, "versions": versions}
+    from . import machine
+
+    # "gpu" names the GPU only when it is measured (not under --device cpu).
+    m = machine()
+    return {**m, "devices": [d.type for d in devices], "gpu": m["gpu"] if len(devices) > 1 else None}
 
 
 def _print_machine(m: dict, choice: str) -> None:
