@@ -26,19 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import __version__, data
+from .. import data
 from ..errors import ConfigError
 from ..models import build
 from ..train import Trainer, TrainConfig
 from ..utils import atomic_write_bytes, set_seed
+from . import machine
 from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Run
 
 
@@ -197,14 +196,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-def _machine() -> dict:
-    import torch
-
-    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "vqviz": __version__,
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-
-
 def _load(path: Path) -> list[dict]:
     try:
         return json.loads(path.read_text())["runs"]
@@ -236,7 +227,7 @@ def seq_curves(runs: list[dict]) -> dict[str, dict]:
 
 def _save(path: Path, dataset: str, records: list[dict]) -> list[dict]:
     rows = summarise(records, dataset)
-    body = {"dataset": dataset, "machine": _machine(), "runs": records, "table": rows}
+    body = {"dataset": dataset, "machine": machine(), "runs": records, "table": rows}
     atomic_write_bytes(path, json.dumps(body, indent=1).encode())
     atomic_write_bytes(path.with_suffix(".md"), markdown(rows, dataset).encode())
     return rows
