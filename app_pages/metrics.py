@@ -79,7 +79,7 @@ def _papers(dataset: str) -> None:
     found = {}
     for name in ("mnist", "fashion-mnist", dataset):
         try:
-            results = repro.read_results(name)
+            results = ui.bench_results(name)
         except VqvizError as e:
             st.warning(f"The benchmark results of {name} cannot be read: {e}")
             continue

@@ -571,6 +571,25 @@ def k_curve_figure(metrics: dict) -> go.Figure | None:
     return fig
 
 
+def bench_results(dataset: str) -> dict | None:
+    """The published ``bench repro`` results of ``dataset``, read again only when the file changes."""
+    from .bench import repro
+
+    path = Path(repro.RESULTS) / f"{dataset}.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _bench_results(dataset, str(path.parent), stamp)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _bench_results(dataset: str, folder: str, stamp: int) -> dict | None:
+    from .bench import repro
+
+    return repro.read_results(dataset, folder)
+
+
 def seq_curves_figure(curves: dict[str, dict], paper_best: float | None = None) -> go.Figure:
     """The SEQ paper's Fig. 3 from a benchmark: test accuracy against K for each encoder, its P_E dashed.
 
