@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from vqviz import data, explore, models, ui
+from vqviz import checkpoints, data, models, ui
 from vqviz.errors import VqvizError
 from vqviz.train import TrainConfig
 
@@ -70,7 +70,7 @@ def models_page() -> None:
     if upload is not None and state.get("upload_id") != upload.file_id:
         state["upload_id"] = upload.file_id
         try:
-            path = explore.install_checkpoint_zip(upload.getvalue(), ui.user_dir() / "uploads", upload.name)
+            path = checkpoints.install_checkpoint_zip(upload.getvalue(), ui.user_dir() / "uploads", upload.name)
             state["upload_result"] = ("success", f"Added **{path.name}**; it is selected in the sidebar.")
             state["_pick"] = str(path)
             st.rerun()

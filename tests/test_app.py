@@ -460,19 +460,19 @@ def test_mixing_picture_puts_the_three_latents_in_its_corners():
 
 def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
     blob = _checkpoint_zip(prefix="")
-    first = explore.install_checkpoint_zip(blob, tmp_path, "model.zip")
-    second = explore.install_checkpoint_zip(blob, tmp_path, "model.zip")
+    first = checkpoints.install_checkpoint_zip(blob, tmp_path, "model.zip")
+    second = checkpoints.install_checkpoint_zip(blob, tmp_path, "model.zip")
     assert (first.name, second.name) == ("model", "model-2")
     assert checkpoints.load(second).name == "seq"
     with pytest.raises(CheckpointError, match="the limit is"):
-        explore.install_checkpoint_zip(blob, tmp_path, max_bytes=1000)
+        checkpoints.install_checkpoint_zip(blob, tmp_path, max_bytes=1000)
     with pytest.raises(CheckpointError, match="unpacks to more than"):
-        explore.install_checkpoint_zip(blob, tmp_path, max_unpacked=1000)
+        checkpoints.install_checkpoint_zip(blob, tmp_path, max_unpacked=1000)
     src = ROOT / "checkpoints" / "seq-digits-lae2"
     weights = next(src.glob("weights-*"))
     broken = _zip({"meta.json": (src / "meta.json").read_bytes(), weights.name: weights.read_bytes()[:100]})
     with pytest.raises(CheckpointError, match="corrupted or truncated"):
-        explore.install_checkpoint_zip(broken, tmp_path)
+        checkpoints.install_checkpoint_zip(broken, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-2"]  # nothing else left behind
 
 

@@ -10,25 +10,17 @@ model with a quantizer ``quantize`` and ``codes``), so every family works:
 - :func:`cluster_table`, :func:`subclasses`: the styles of each class (the SEQ paper's Fig. 4);
 - :func:`pick_triplet`, :func:`mixture`, :func:`mixing_picture`: the style mixer (Fig. 5);
 - :func:`downstream_scores`: k-means accuracy, NMI, linear probe and reconstruction;
-- :func:`install_checkpoint_zip`: a checked, atomic install of an uploaded checkpoint.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import shutil
-import stat
-import tempfile
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 
-from . import checkpoints, metrics
-from .errors import CheckpointError, ConfigError
+from . import metrics
+from .errors import ConfigError
 from .images import grid, to_uint8
 from .models import Model, convex_mix, majority_vote, mixing_grid
 from .models.common import batched
@@ -346,121 +338,11 @@ def downstream_scores(model: Model, train, test, max_train: int = 10_000, random
 
 # ----- uploaded checkpoints -----
 #: Limits on an uploaded checkpoint .zip: compressed size, unpacked size, and entries.
-MAX_ZIP_BYTES = 200 * 2**20
-MAX_UNPACKED_BYTES = 512 * 2**20
-MAX_ENTRIES = 64
-
-
-def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "upload",
-                           max_bytes: int = MAX_ZIP_BYTES, max_unpacked: int = MAX_UNPACKED_BYTES) -> Path:
-    """Check an uploaded ``.zip`` of a checkpoint folder and install it under ``dest_root``.
-
-    The zip must hold one ``meta.json`` and its ``weights-*.safetensors``, at its top
-    level or in one folder. Only those two files are extracted, each read with a size
-    cap (the sizes a zip declares are not trusted); paths that are absolute, climb out
-    with ``..`` or are links are refused. The files go to a temporary folder beside
-    the destination, are loaded with :func:`vqviz.checkpoints.load`, and only then is
-    the folder renamed into place, so a refused upload leaves nothing behind.
-
-    Returns
-    -------
-    The installed checkpoint folder, ``dest_root/<name>`` (``<name>-2``, ... if taken).
-
-    Raises
-    ------
-    CheckpointError
-        For anything but a vqviz checkpoint, with the reason.
-    """
-    if len(blob) > max_bytes:
-        raise CheckpointError(f"the upload is {len(blob) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    if blob[:2] != b"PK" or not zipfile.is_zipfile(io.BytesIO(blob)):
-        head = " It looks like a pickle, which vqviz never loads." if blob[:1] == b"\x80" else ""
-        raise CheckpointError("the upload is not a .zip file. Zip a checkpoint folder (meta.json and "
-                              f"weights-*.safetensors) and upload that.{head}")
-    try:
-        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            wanted = _checkpoint_members(archive)
-            dest_root = Path(dest_root)
-            dest_root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=dest_root, prefix=".upload-"))
-            try:
-                budget = max_unpacked
-                for info, target in wanted:
-                    budget -= _extract_capped(archive, info, tmp / target, budget)
-                checkpoints.load(tmp)  # refuses anything that does not rebuild
-                return _rename_free(tmp, dest_root, _safe_name(name))
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except zipfile.BadZipFile as e:
-        raise CheckpointError(f"the upload is a damaged .zip file: {e}") from None
-
-
-def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
-    infos = archive.infolist()
-    if len(infos) > MAX_ENTRIES:
-        raise CheckpointError(f"the zip holds {len(infos)} entries; a checkpoint has 2 (at most {MAX_ENTRIES})")
-    metas = []
-    for info in infos:
-        path = PurePosixPath(info.filename.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-            raise CheckpointError(f"the zip holds an unsafe path {info.filename!r}; refused")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise CheckpointError(f"the zip holds a symbolic link {info.filename!r}; refused")
-        if path.suffix.lower() in checkpoints.PICKLE_SUFFIXES or path.name == "data.pkl":
-            raise CheckpointError(
-                f"the zip holds {info.filename!r}, a pickle or torch.save file. vqviz never unpickles "
-                "checkpoints (unpickling can run arbitrary code); upload a vqviz checkpoint folder, zipped.")
-        if path.name == checkpoints.META and "__MACOSX" not in path.parts:
-            metas.append(path)
-    if len(metas) != 1:
-        raise CheckpointError(f"the zip holds {len(metas) or 'no'} {checkpoints.META} files; a vqviz checkpoint "
-                              "is one folder with meta.json and a weights-*.safetensors file")
-    folder = metas[0].parent
-    out = []
-    for info in infos:
-        path = PurePosixPath(info.filename.replace("\\", "/"))
-        if path.parent == folder and not info.is_dir() and (
-                path.name == checkpoints.META or (path.name.startswith("weights-") and path.suffix == ".safetensors")):
-            out.append((info, path.name))
-    return out
-
-
-def _extract_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
-    written = 0
-    with archive.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            written += len(chunk)
-            if written > budget:
-                raise CheckpointError(f"the zip unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB; refused")
-            dst.write(chunk)
-    return written
-
-
-def _safe_name(name: str) -> str:
-    stem = name[:-4] if name.lower().endswith(".zip") else name
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem).strip(".-") or "upload"
-    return safe[:80]
-
-
-def _rename_free(tmp: Path, root: Path, name: str) -> Path:
-    """Rename ``tmp`` to the first free ``root/name``, ``root/name-2``, ... (rename is atomic)."""
-    for i in range(1, 1000):
-        dest = root / (name if i == 1 else f"{name}-{i}")
-        if dest.exists():
-            continue
-        try:
-            os.rename(tmp, dest)
-            return dest
-        except OSError:
-            if not dest.exists():
-                raise
-    raise CheckpointError(f"too many checkpoints named {name} in {root}")
-
 
 __all__ = ["PointTable", "GroupView", "point_table", "check_inputs", "centroid_images",
            "selected_rows", "clusters_of", "cluster_view", "selection_view", "cluster_table", "subclasses",
            "pick_triplet", "mixture", "mixing_picture", "framed", "downstream_scores",
-           "install_checkpoint_zip", "MIX_SOURCES", "MARKS"]
+           "MIX_SOURCES", "MARKS"]
 
 
 # ----- codebook usage and assignment entropy (the SK-VQ paper's Table 1) -----
