@@ -37,7 +37,7 @@ def test_registered_with_their_defaults():
     assert build("vae").config.beta == 1.0 and build("beta_vae").config.beta == 4.0
     assert build("ae").config.latent_dim == 64 and build("ae").config.recon_loss == "bce"
     assert build("ae").config.architecture == "mlp"
-    assert build("ae", in_shape=(3, 32, 32)).config.architecture == "cae4"
+    assert build("ae", in_shape=(3, 32, 32)).config.architecture == "cae4_pool"
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -153,3 +153,18 @@ def test_missing_checkpoint_and_folder_without_meta(tmp_path):
 def test_find_lists_checkpoint_folders(saved, tmp_path):
     _, path = saved
     assert checkpoints.find(tmp_path) == [path]
+
+
+def test_a_checkpoint_from_before_0_2_with_cae4_loads_as_the_pooled_network(tmp_path):
+    """Before vqviz 0.2, "cae4" max-pooled; such checkpoints load as "cae4_pool"."""
+    from vqviz.models import build
+
+    model = build("seq", encoder="cae4_pool", latent_dim=16)
+    path = checkpoints.save(model, tmp_path / "old")
+    meta = json.loads((path / "meta.json").read_text())
+    meta["config"]["encoder"], meta["versions"]["vqviz"] = "cae4", "0.1.0"
+    (path / "meta.json").write_text(json.dumps(meta))
+    loaded = checkpoints.load(path).model
+    assert loaded.config.encoder == "cae4_pool"
+    x = torch.rand(3, 1, 8, 8)
+    torch.testing.assert_close(loaded.encode(x), model.eval().encode(x))

@@ -37,7 +37,7 @@ def trained(digits):
 def test_registered_and_bad_config():
     assert "vqvae" in names() and isinstance(build("vqvae"), VQVAE)
     assert build("vqvae").config.encoder == "mlp"
-    assert build("vqvae", in_shape=(3, 32, 32)).config.encoder == "cae4"
+    assert build("vqvae", in_shape=(3, 32, 32)).config.encoder == "cae4_pool"
     for bad, match in [({"recon_loss": "l1"}, "recon_loss"), ({"beta": -1.0}, "beta"),
                        ({"encoder": "resnet"}, "unknown encoder"), ({"codebook_size": 0}, "codebook_size"),
                        ({"dead_code_threshold": -0.5}, "dead_code_threshold")]:

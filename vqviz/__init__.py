@@ -1,3 +1,3 @@
 """vqviz: train, load and explore quantized and clustered autoencoders."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

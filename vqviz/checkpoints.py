@@ -191,7 +191,8 @@ def load(path: str | Path, *, expect: str | None = None, map_location: str | tor
         raise CheckpointError(f"{folder} holds a {name!r} model, not the {expect!r} model asked for")
     try:
         cls = get(name)
-        model = cls(cls.Config(**meta["config"]))
+        version = str((meta.get("versions") or {}).get("vqviz", "0.1.0"))
+        model = cls(cls.Config(**cls.upgrade_config(meta["config"], version)))
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{folder}: cannot rebuild the {name!r} model from its config: {e}") from None
     weights = folder / str(meta["weights"].get("file", ""))

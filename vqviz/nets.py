@@ -8,8 +8,12 @@ Architectures:
 
 - ``lae2``: dense(1024)-dense(d), the SEQ paper's LAE-2 (section 3.1, d = 128).
 - ``lae4``: dense(1024)-dense(512)-dense(256)-dense(d), the SEQ paper's LAE-4.
-- ``cae4``: conv(32x5x5)-conv(64x5x5)-dense(1024)-dense(d), the SEQ paper's CAE-4,
-  each conv followed by ReLU and 2x2 max-pooling.
+- ``cae4``: conv(32x5x5)-conv(64x5x5)-dense(1024)-dense(d), the SEQ paper's CAE-4 as
+  its authors' code builds it: "same" padding, ReLU after each conv and no pooling, so
+  the dense layer sees the whole H x W x 64 map (28 x 28 x 64 = 50,176 inputs on MNIST).
+- ``cae4_pool``: the same with 2x2 max-pooling after each conv: 16 times fewer inputs to
+  the dense layer and about 6 times less compute per image. Not the paper's network;
+  checkpoints made before vqviz 0.3 called it ``cae4``.
 - ``mlp``: dense(500)-dense(500)-dense(2000)-dense(d), the soft VQ-VAE paper's MLP.
 """
 
@@ -30,12 +34,17 @@ MLP_HIDDEN: dict[str, tuple[int, ...]] = {
 }
 CONV_CHANNELS = (32, 64)
 CONV_DENSE = 1024
-ARCHITECTURES = (*MLP_HIDDEN, "cae4")
+#: The convolutional architectures, and whether each max-pools after its convs.
+CONV_POOLED = {"cae4": False, "cae4_pool": True}
+ARCHITECTURES = (*MLP_HIDDEN, *CONV_POOLED)
+#: Weight initialisations: "glorot" (Glorot-uniform weights, zero biases, as Keras and
+#: TensorFlow's dense layers) or "torch" (PyTorch's default, Kaiming-uniform).
+INITS = ("glorot", "torch")
 
 
 def auto_architecture(in_shape: Sequence[int]) -> str:
     """The default network for an input shape: the MLP for grey images, CAE-4 for colour."""
-    return "cae4" if int(in_shape[0]) > 1 else "mlp"
+    return "cae4_pool" if int(in_shape[0]) > 1 else "mlp"
 
 
 def resolve_encoder(in_shape: Sequence[int], encoder: str, choices: Sequence[str] = ARCHITECTURES,
@@ -76,13 +85,32 @@ def _dense_stack(widths: Sequence[int]) -> list[nn.Module]:
     return layers
 
 
-def _conv_sizes(h: int, w: int) -> list[tuple[int, int]]:
-    """Spatial sizes after each 2x2 max-pool (floor), input size first."""
+def _conv_sizes(h: int, w: int, pooled: bool = True) -> list[tuple[int, int]]:
+    """Spatial sizes after each conv (and its 2x2 max-pool, floor), input size first."""
     sizes = [(h, w)]
     for _ in CONV_CHANNELS:
-        h, w = max(h // 2, 1), max(w // 2, 1)
+        if pooled:
+            h, w = max(h // 2, 1), max(w // 2, 1)
         sizes.append((h, w))
     return sizes
+
+
+def init_weights(module: nn.Module, init: str) -> nn.Module:
+    """Re-initialise every dense and conv layer of ``module`` in place; returns it.
+
+    ``"glorot"``: Glorot-uniform weights and zero biases (Glorot and Bengio 2010), the
+    initialisation of the soft VQ-VAE paper (section 5) and of Keras; ``"torch"`` keeps
+    PyTorch's default.
+    """
+    if init not in INITS:
+        raise ConfigError(f"init must be one of {INITS}, got {init!r}")
+    if init == "glorot":
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                nn.init.xavier_uniform_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return module
 
 
 def build_encoder(
@@ -92,7 +120,7 @@ def build_encoder(
 
     Parameters
     ----------
-    name : {"lae2", "lae4", "cae4", "mlp"}
+    name : {"lae2", "lae4", "cae4", "cae4_pool", "mlp"}
     in_shape : (C, H, W) of one input image.
     latent_dim : width of the last layer.
     latent_activation : {"none", "relu"}
@@ -102,14 +130,15 @@ def build_encoder(
     if latent_activation not in ("none", "relu"):
         raise ConfigError(f"latent_activation must be 'none' or 'relu', got {latent_activation!r}")
     layers: list[nn.Module]
-    if name == "cae4":
+    if name in CONV_POOLED:
+        pooled = CONV_POOLED[name]
         layers = []
         channels = (c, *CONV_CHANNELS)
         for a, b in zip(channels[:-1], channels[1:]):
             # "Same" padding keeps the size and the pool halves it (floor); the
             # decoder upsamples back to the recorded sizes, so odd sizes mirror too.
-            layers += [nn.Conv2d(a, b, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
-        fh, fw = _conv_sizes(h, w)[-1]
+            layers += [nn.Conv2d(a, b, 5, padding=2), nn.ReLU(), *([nn.MaxPool2d(2)] if pooled else [])]
+        fh, fw = _conv_sizes(h, w, pooled)[-1]
         layers += [nn.Flatten(), *_dense_stack((CONV_CHANNELS[-1] * fh * fw, CONV_DENSE, latent_dim))]
     else:
         layers = [nn.Flatten(), *_dense_stack((c * h * w, *MLP_HIDDEN[name], latent_dim))]
@@ -126,8 +155,9 @@ def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128, log
     """
     c, h, w = _check(name, in_shape, latent_dim)
     layers: list[nn.Module]
-    if name == "cae4":
-        sizes = _conv_sizes(h, w)
+    if name in CONV_POOLED:
+        pooled = CONV_POOLED[name]
+        sizes = _conv_sizes(h, w, pooled)
         fh, fw = sizes[-1]
         layers = [
             *_dense_stack((latent_dim, CONV_DENSE, CONV_CHANNELS[-1] * fh * fw)),
@@ -138,7 +168,9 @@ def build_decoder(name: str, in_shape: Sequence[int], latent_dim: int = 128, log
         for i, (a, b) in enumerate(zip(channels[:-1], channels[1:])):
             # Upsampling to the encoder's recorded sizes inverts the pooling exactly,
             # odd sizes included (7 -> 14 -> 28, 8 -> 4 -> 2 -> 4 -> 8).
-            layers += [nn.Upsample(size=sizes[-2 - i], mode="nearest"), nn.Conv2d(a, b, 5, padding=2)]
+            if pooled:
+                layers.append(nn.Upsample(size=sizes[-2 - i], mode="nearest"))
+            layers.append(nn.Conv2d(a, b, 5, padding=2))
             if i < len(channels) - 2:
                 layers.append(nn.ReLU())
     else:

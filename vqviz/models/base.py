@@ -34,12 +34,22 @@ if TYPE_CHECKING:
     from ..data import Dataset
 
 
+def older_than(version: str, other: str) -> bool:
+    """Whether vqviz version ``version`` ("0.1.0") precedes ``other`` ("0.2")."""
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("+")[0].split(".") if p.isdigit())
+    return parts(version) < parts(other)
+
+
 class Model(nn.Module):
     """Base class of every model family. Subclasses set ``Config`` and ``name``."""
 
     Config: ClassVar[type]
     name: ClassVar[str] = ""
     has_quantizer: ClassVar[bool] = False
+    #: The training images' pixel variance, which the "nmse" reconstruction loss divides
+    #: by; ``fit`` sets it (it is not needed after training, so not saved).
+    data_variance: float = 1.0
 
     def __init__(self, config):
         super().__init__()
@@ -48,6 +58,17 @@ class Model(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @classmethod
+    def upgrade_config(cls, config: dict, version: str) -> dict:
+        """A checkpoint's config, written by vqviz ``version``, in today's terms.
+
+        Families whose defaults changed meaning override this and call it first.
+        """
+        config = dict(config)
+        if older_than(version, "0.2") and config.get("encoder") == "cae4":
+            config["encoder"] = "cae4_pool"  # before 0.2, cae4 max-pooled after each conv
+        return config
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, d)."""
@@ -60,6 +81,11 @@ class Model(nn.Module):
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """(N, d) -> QuantizerOutput; only for models with a quantizer."""
         raise NotImplementedError(f"{self.name} has no quantizer")
+
+    def quantize_input(self, x: torch.Tensor) -> QuantizerOutput:
+        """(N, C, H, W) -> QuantizerOutput: ``quantize(encode(x))``, unless the model's
+        assignment also depends on the image beyond z (the soft VQ-VAE's hidden variance head)."""
+        return self.quantize(self.encode(x))
 
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
         """Indices as returned by ``quantize`` -> the quantized vectors (N, d)."""
@@ -78,6 +104,7 @@ class Model(nn.Module):
 
         The default minimises :meth:`training_loss` over all parameters in one stage.
         """
+        self.data_variance = float(np.var(train.images, dtype=np.float64)) or 1.0
         self.to(trainer.device)
         trainer.plan(["train"])
         trainer.run("train", self.parameters(), self.training_loss,
@@ -115,7 +142,7 @@ class Model(nn.Module):
         idx, probs = [], []
         with torch.no_grad():
             for b in x.split(batch_size):
-                q = self.quantize(self.encode(b.to(self.device)))
+                q = self.quantize_input(b.to(self.device))
                 idx.append(q.indices.cpu())
                 probs.append(q.probs.cpu())
         return {"indices": torch.cat(idx).numpy(), "probs": torch.cat(probs).numpy()}
