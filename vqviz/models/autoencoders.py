@@ -9,6 +9,13 @@ cluster VAEs of ``cluster_vae.py`` change the prior and nothing else:
 
 Decoders give logits internally (the nets' final sigmoid is applied in ``decode``),
 so the BCE term is computed from logits and never takes the log of a saturated 0 or 1.
+
+The soft VQ-VAE paper's Table 1 trains these baselines with its authors' recipe
+(their MNIST notebook), which ``recon_loss="nmse"`` and ``init="glorot"`` select:
+the AE minimises the normalised MSE ``mean((x_hat - x)^2) / var(x)``; the VAE and
+the beta-VAE minimise ``D * NMSE + beta * KL`` with D the number of pixels and the
+KL summed over the latent's dimensions (their beta-VAE uses beta = 20). The
+defaults (BCE summed over pixels, PyTorch's initialisation) are the textbook ELBO.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, auto_architecture, build_decoder, build_encoder
+from ..nets import ARCHITECTURES, INITS, auto_architecture, build_decoder, build_encoder, init_weights
 from ..utils import to_tensor
 from . import register
 from .base import Model
@@ -43,7 +50,8 @@ class AEConfig:
     n_classes : number of classes; set from the data set.
     encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
     latent_dim : size of the latent code z.
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
+    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE.
+    init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
     """
 
     in_shape: tuple[int, int, int] = (1, 8, 8)
@@ -51,6 +59,7 @@ class AEConfig:
     encoder: str = "auto"
     latent_dim: int = 64
     recon_loss: str = "bce"
+    init: str = "torch"
 
     def __post_init__(self):
         self.in_shape = tuple(int(s) for s in self.in_shape)
@@ -62,6 +71,8 @@ class AEConfig:
             raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
         if self.n_classes < 1:
             raise ConfigError(f"n_classes must be at least 1, got {self.n_classes}")
 
@@ -81,7 +92,8 @@ class VAEConfig(AEConfig):
     n_classes : number of classes; set from the data set.
     encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
     latent_dim : size of the latent code z (the encoder outputs its mean and log-variance).
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
+    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE, times the number of pixels.
+    init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
     beta : weight of the KL term (1 = the VAE's ELBO).
     """
 
@@ -122,6 +134,7 @@ class AE(Model):
         arch = c.architecture
         self.encoder = build_encoder(arch, c.in_shape, self._enc_factor * c.latent_dim)
         self.decoder = build_decoder(arch, c.in_shape, c.latent_dim + self._decoder_extra(), logits=True)
+        init_weights(self, c.init)
 
     def _decoder_extra(self) -> int:
         """Decoder inputs beyond z (the CVAE's one-hot label)."""
@@ -141,8 +154,8 @@ class AE(Model):
         return self.reconstruct(x)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels."""
-        return reconstruction_loss(logits, x, self.config.recon_loss)
+        """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels, or the NMSE."""
+        return reconstruction_loss(logits, x, self.config.recon_loss, self.data_variance)
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = self.reconstruction_loss(self.decode_logits(self.encode(x)), x).mean()
@@ -191,6 +204,8 @@ class VAE(AE):
         if self.training:  # reparameterisation, z = mu + sigma * eps (Kingma & Welling, eq. 10)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         recon = self.reconstruction_loss(self.decode_for(z, y), x)  # (N,)
+        if self.config.recon_loss == "nmse":  # the authors' original_dim * NMSE: a per-image sum beside the KL
+            recon = recon * x[0].numel()
         kl = gaussian_kl(mu, logvar, self.kl_target(mu.detach(), y))  # (N,)
         loss = (recon + self.config.beta * kl).mean()
         return {"loss": loss, "recon": recon.mean().detach(), "kl": kl.mean().detach()}

@@ -36,23 +36,27 @@ class QuantizerOutput(NamedTuple):
     terms: dict
 
 
-RECON_LOSSES = ("bce", "mse")
+RECON_LOSSES = ("bce", "mse", "nmse")
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    """Decoder logits and images (N, C, H, W) -> (N,): "bce" or "mse" summed over each image's pixels.
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str, variance: float = 1.0) -> torch.Tensor:
+    """Decoder logits and images (N, C, H, W) -> (N,): the reconstruction term of each image.
 
-    A per-image sum is -log p(x | z) (Bernoulli, or Gaussian up to constants), the
-    reconstruction term of the VAE and VQ-VAE objectives. BCE is computed from the
-    logits, which stays finite where the sigmoid saturates.
+    - ``"bce"``: Bernoulli -log p(x | z), summed over the pixels; computed from the
+      logits, which stays finite where the sigmoid saturates.
+    - ``"mse"``: squared error of the sigmoid output, summed over the pixels (Gaussian
+      -log p(x | z) up to constants).
+    - ``"nmse"``: squared error of the sigmoid output **averaged** over the pixels and
+      divided by ``variance``, the data's pixel variance: the soft VQ-VAE authors'
+      normalised MSE, ``mean((x_hat - x)^2) / var(x)`` (their MNIST notebook).
     """
     if kind == "bce":
-        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    elif kind == "mse":
-        per_pixel = (torch.sigmoid(logits) - x) ** 2
-    else:
-        raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
-    return per_pixel.flatten(1).sum(1)
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    if kind == "mse":
+        return ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)
+    if kind == "nmse":
+        return ((torch.sigmoid(logits) - x) ** 2).flatten(1).mean(1) / variance
+    raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
 
 
 def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

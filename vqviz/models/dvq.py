@@ -118,4 +118,5 @@ class DVQ(VQVAE):
     def _build_quantizer(self) -> nn.Module:
         c = self.config
         return DepthwiseQuantizer(c.n_codebooks, c.codebook_size, c.latent_dim, beta=c.beta, ema=c.ema,
-                                  kmeans_init=c.kmeans_init, dead_code_threshold=c.dead_code_threshold)
+                                  kmeans_init=c.kmeans_init, dead_code_threshold=c.dead_code_threshold,
+                                  codebook_init=c.codebook_init)

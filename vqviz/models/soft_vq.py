@@ -14,9 +14,33 @@ soft: a convex combination of the codewords. Training minimises eq. (27),
 
 with the straight-through decoder input z_e + sg(z_hat_q - z_e).
 
-The per-component log-variances log sigma_k^2 are a head of size K on z_e, as in
-the authors' code (there a head on the encoder's last hidden layer; here on z_e so
-that ``quantize(z)`` stays a function of z alone), or K free parameters.
+Two recipes, chosen field by field in :class:`SoftVQVAEConfig`:
+
+- **The authors' (the default).** The paper's Table 1 numbers come from the authors'
+  MNIST notebook (github.com/AlbertOh90/Soft-VQ-VAE, ``MINIST_clustering.ipynb``),
+  which departs from a literal reading of eqs. 5-7, and only this recipe reaches them:
+  - ``posterior="authors"``: the weight of component k is exp(-D_k / 2 sigma_k^2) *
+    sigma_k (``soft_prob``), i.e. the log-weight -D_k / 2 sigma_k^2 + log sigma_k.
+  - ``variance="hidden"``: log sigma_k comes from a dense head (hidden -> K) on the
+    encoder's last hidden layer (2000 units for the MLP), so sigma is input-dependent.
+    With Glorot weights and zero biases it starts at sigma ~ 1.
+  - ``init="glorot"``: the whole network Glorot-uniform (the paper, section 5); the
+    codebook by uniform unit scaling, U(-sqrt(3/d), sqrt(3/d)).
+  - ``recon_loss="nmse"``, ``latent_reduction="mean"``, ``vq_weight=3``, ``beta=2.5``:
+    the loss ``mean((x_hat - x)^2) / var(x) + 3 (codebook + 2.5 commitment)``, the two
+    latent terms as per-element means.
+  - No latent noise (``noise_std=0``): the notebook's noise line is commented out.
+- **The paper's, read literally:** ``posterior="paper"`` normalises the Gaussian in d
+  dimensions, the log-weight -D_k / 2 sigma_k^2 - (d/2) log sigma_k^2. In d = 64 its
+  second term dominates: the softmax saturates at the start, sigma's gradient vanishes
+  and the model trains as a hard VQ (test posterior entropy 0.02 nats of ln 128).
+  ``variance="latent"`` (a head on z_e) or ``"global"`` (K free values), ``init="torch"``,
+  BCE summed over pixels and latent terms summed over d are the other literal choices.
+
+With ``variance="hidden"`` the posterior depends on the image, not only on z_e.
+:meth:`SoftVQVAE.quantize_input` uses it exactly (training, ``reconstruct`` and
+``evaluate`` go through it); ``quantize(z)`` from a latent alone (a map point, a
+mixture) uses each component's mean log-variance over training instead.
 """
 
 from __future__ import annotations
@@ -29,20 +53,24 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..nets import build_decoder, build_encoder, resolve_encoder
+from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
 from ..utils import to_tensor
 from . import register
-from .base import Model
+from .base import Model, older_than
 from .common import RECON_LOSSES, QuantizerOutput, batched, reconstruction_loss, squared_distances
+from .vq import LATENT_REDUCTIONS
 
 if TYPE_CHECKING:
     from ..data import Dataset
     from ..train import Trainer
 
-VARIANCES = ("input", "global")
+VARIANCES = ("hidden", "latent", "global")
+POSTERIORS = ("authors", "paper")
 #: log sigma_k^2 is clamped to this range: exp(40) * a squared distance of 1e4 is
 #: still far from float32's limit, and sigma^2 = e^-40 is already hard VQ.
 LOG_VAR_RANGE = (-40.0, 40.0)
+#: Momentum of the running mean of log sigma_k^2 that ``quantize(z)`` uses with the hidden head.
+LOG_VAR_MOMENTUM = 0.99
 
 
 @dataclass
@@ -53,13 +81,17 @@ class SoftVQVAEConfig:
     ----------
     in_shape : (C, H, W) of the input images; set from the data set.
     n_classes : number of classes; set from the data set (not used in training).
-    encoder : "auto" (the paper's MLP D-500-500-2000-d for grey images, CAE-4 for colour), "mlp", "lae2", "lae4" or "cae4".
+    encoder : "auto" (the paper's MLP D-500-500-2000-d for grey images, CAE-4 for colour), "mlp", "lae2", "lae4", "cae4" or "cae4_pool".
     latent_dim : size d of the latent z_e (64 in the paper's MNIST table).
     codebook_size : number K of codewords (128 in the paper's MNIST table).
     beta : weight of the commitment term of eq. (27); the paper gives no value, 2.5 is the authors' MNIST code.
     noise_std : standard deviation of the training noise on z_e; the paper gives no value and the authors' code disables it (0).
-    variance : "input" (log sigma_k^2 from a linear head on z_e, as the authors' code) or "global" (K learned values).
-    recon_loss : -log p(x | z) per image, "bce" (Bernoulli) or "mse" (summed squared error).
+    posterior : "authors" (log-weight -D/2 sigma^2 + log sigma, their notebook) or "paper" (the d-dimensional Gaussian of eq. 5, -D/2 sigma^2 - d/2 log sigma^2).
+    variance : where log sigma_k comes from: "hidden" (a head on the encoder's last hidden layer, the authors'), "latent" (a head on z_e) or "global" (K learned values).
+    init : "glorot" (Glorot-uniform weights, zero biases, as the paper) or "torch" (PyTorch's default).
+    recon_loss : "nmse" (mean squared error over the data's variance, the authors'), "bce" or "mse" (summed over pixels).
+    latent_reduction : "mean" (the latent terms as per-element means, the authors') or "sum" (squared norms summed over d, eq. 27).
+    vq_weight : weight of (codebook + beta commitment) in the loss; the authors' notebook uses 3.
     """
 
     in_shape: tuple[int, int, int] = (1, 8, 8)
@@ -69,25 +101,31 @@ class SoftVQVAEConfig:
     codebook_size: int = 128
     beta: float = 2.5
     noise_std: float = 0.0
-    variance: str = "input"
-    recon_loss: str = "bce"
+    posterior: str = "authors"
+    variance: str = "hidden"
+    init: str = "glorot"
+    recon_loss: str = "nmse"
+    latent_reduction: str = "mean"
+    vq_weight: float = 3.0
 
     def __post_init__(self):
         self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder)
+        if self.variance == "input":  # the name of "latent" before vqviz 0.2
+            self.variance = "latent"
         if self.latent_dim < 1 or self.codebook_size < 1:
             raise ConfigError(f"latent_dim and codebook_size must be at least 1, "
                               f"got {self.latent_dim} and {self.codebook_size}")
-        if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ConfigError(f"beta must be a finite number >= 0, got {self.beta}")
-        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
-            raise ConfigError(f"noise_std must be a finite number >= 0, got {self.noise_std}")
-        if self.variance not in VARIANCES:
-            raise ConfigError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        for name in ("beta", "noise_std", "vq_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+        for name, choices in (("variance", VARIANCES), ("posterior", POSTERIORS), ("init", INITS),
+                              ("recon_loss", RECON_LOSSES), ("latent_reduction", LATENT_REDUCTIONS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
 
 
-def soft_assign(z: torch.Tensor, codebook: torch.Tensor, log_var: torch.Tensor
+def soft_assign(z: torch.Tensor, codebook: torch.Tensor, log_var: torch.Tensor, posterior: str = "authors"
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior weights and posterior mean of the codewords (eqs. 5-7 and 6).
 
@@ -96,18 +134,24 @@ def soft_assign(z: torch.Tensor, codebook: torch.Tensor, log_var: torch.Tensor
     z : (N, d) the (noisy) latents z'_e.
     codebook : (K, d) the codewords mu_k.
     log_var : (N, K) or (K,) log sigma_k^2 of each component (clamped to ``LOG_VAR_RANGE``).
+    posterior : "authors", log-weight -D_k / 2 sigma_k^2 + log sigma_k (their notebook's
+        exp(-D / 2 sigma^2) * sigma); "paper", -D_k / 2 sigma_k^2 - (d / 2) log sigma_k^2,
+        the d-dimensional Gaussian of eq. (5).
 
     Returns
     -------
     probs : (N, K) p(mu_k | z), each row summing to 1.
     z_hat : (N, d) sum_k p(mu_k | z) mu_k.
     """
+    if posterior not in POSTERIORS:
+        raise ConfigError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
     d = z.shape[1]
     log_var = log_var.clamp(*LOG_VAR_RANGE).expand(z.shape[0], codebook.shape[0])
-    # (N, d), (K, d) -> (N, K): log N(z; mu_k, sigma_k^2 I) up to a constant, eq. (5);
-    # the uniform prior 1/K cancels in eq. (7). Normalising in log space keeps the
-    # weights finite where exp(-||z - mu||^2 / 2 sigma^2) underflows for every k.
-    logits = -0.5 * squared_distances(z, codebook) * torch.exp(-log_var) - 0.5 * d * log_var
+    # (N, d), (K, d) -> (N, K): the log-weights, up to a constant; the uniform prior
+    # 1/K cancels in eq. (7). Normalising in log space keeps the weights finite where
+    # exp(-||z - mu||^2 / 2 sigma^2) underflows for every k (the notebook's does not).
+    scale = 0.5 if posterior == "authors" else -0.5 * d
+    logits = -0.5 * squared_distances(z, codebook) * torch.exp(-log_var) + scale * log_var
     probs = torch.softmax(logits, dim=1)
     return probs, probs @ codebook  # (N, K) @ (K, d) -> (N, d): eq. (6)
 
@@ -120,27 +164,41 @@ class SoftVQVAE(Model):
     name = "soft_vqvae"
     has_quantizer = True
 
+    @classmethod
+    def upgrade_config(cls, config: dict, version: str) -> dict:
+        config = super().upgrade_config(config, version)
+        if older_than(version, "0.2"):  # the literal paper recipe was the only one
+            for key, value in (("posterior", "paper"), ("init", "torch"), ("latent_reduction", "sum"),
+                               ("vq_weight", 1.0)):
+                config.setdefault(key, value)
+        return config
+
     def __init__(self, config: SoftVQVAEConfig):
         super().__init__(config)
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
         self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
+        init_weights(self, c.init)
         # The authors' "uniform unit scaling": U(-a, a) with a = sqrt(3 / d), so each
         # codeword has a squared norm of about 1.
         bound = math.sqrt(3.0 / c.latent_dim)
         self.codebook = nn.Parameter(torch.empty(c.codebook_size, c.latent_dim).uniform_(-bound, bound))
-        # Every component starts at sigma^2 = 1 / d, the per-dimension variance of the
-        # initial codebook: sigma^2 = 1 leaves the posterior near uniform (z_hat_q is
-        # then the same for every input), a much smaller one starts as hard VQ.
-        log_var0 = -math.log(c.latent_dim)
-        if c.variance == "input":
-            # Zero weights: the head starts input-independent and learns its
-            # dependence on z_e from there.
+        if c.variance == "hidden":
+            # The authors' z_log_var head: (N, hidden) -> (N, K), read as log sigma_k.
+            hidden = self.encoder[-1].in_features
+            self.log_sigma_head = init_weights(nn.Linear(hidden, c.codebook_size), "glorot")
+            self.register_buffer("log_var_mean", torch.zeros(c.codebook_size))
+        elif c.variance == "latent":
             self.log_var_head = nn.Linear(c.latent_dim, c.codebook_size)
-            nn.init.zeros_(self.log_var_head.weight)
-            nn.init.constant_(self.log_var_head.bias, log_var0)
+            if c.init == "glorot":
+                init_weights(self.log_var_head, "glorot")  # sigma ~ 1 at the start, as the authors'
+            else:
+                # Zero weights at sigma^2 = 1 / d, the per-dimension variance of the initial
+                # codebook: the head starts input-independent and learns from there.
+                nn.init.zeros_(self.log_var_head.weight)
+                nn.init.constant_(self.log_var_head.bias, -math.log(c.latent_dim))
         else:
-            self.log_var = nn.Parameter(torch.full((c.codebook_size,), log_var0))
+            self.log_var = nn.Parameter(torch.full((c.codebook_size,), -math.log(c.latent_dim)))
 
     # ----- the contract -----
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,11 +213,24 @@ class SoftVQVAE(Model):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The decoder's training path, decode(z_hat_q); noiseless in eval mode."""
-        return self.decode(self.quantize(self.encode(x)).quantized)
+        return self.decode(self.quantize_input(x).quantized)
+
+    def encode_with_log_var(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, H, W) -> z_e (N, d) and log sigma_k^2 of every component, (N, K) or (K,)."""
+        if self.config.variance != "hidden":
+            z = self.encode(x)
+            return z, self.component_log_var(z)
+        h = self.encoder[:-1](x)  # (N, hidden): the last hidden layer, after its ReLU
+        return self.encoder[-1](h), 2.0 * self.log_sigma_head(h)
 
     def component_log_var(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, K) or (K,): log sigma_k^2 of every component, eq. (5)."""
-        if self.config.variance == "input":
+        """(N, d) -> (N, K) or (K,): log sigma_k^2 of every component given z_e alone, eq. (5).
+
+        With the hidden head this is each component's running mean over training.
+        """
+        if self.config.variance == "hidden":
+            return self.log_var_mean
+        if self.config.variance == "latent":
             return self.log_var_head(z)
         return self.log_var
 
@@ -167,25 +238,37 @@ class SoftVQVAE(Model):
         """Codeword indices -> the codewords mu[indices]."""
         return self.codebook[indices]
 
-    def quantize(self, z: torch.Tensor) -> QuantizerOutput:
+    def quantize(self, z: torch.Tensor, log_var: torch.Tensor | None = None) -> QuantizerOutput:
         """Soft quantization of z_e (eq. 6) and the latent terms of eq. (27).
 
         In train mode z'_e = z_e + eps with eps ~ N(0, noise_std^2 I); in eval mode
-        z'_e = z_e, so the output is a deterministic function of ``z``.
+        z'_e = z_e, so the output is a deterministic function of ``z`` (and ``log_var``:
+        log sigma_k^2, (N, K) or (K,); by default :meth:`component_log_var`).
         ``quantized`` has the value z_hat_q and passes its gradient straight to z_e;
         ``indices`` is the most probable component and ``probs`` the posterior (N, K).
         """
+        c = self.config
         noisy = z
-        if self.training and self.config.noise_std > 0:
-            noisy = z + self.config.noise_std * torch.randn_like(z)
-        probs, z_hat = soft_assign(noisy, self.codebook, self.component_log_var(z))
-        # Per-sample squared norms (summed over d), averaged over the batch, eq. (27).
-        codebook_loss = ((noisy.detach() - z_hat) ** 2).sum(1).mean()
-        commitment = ((noisy - z_hat.detach()) ** 2).sum(1).mean()
-        loss = codebook_loss + self.config.beta * commitment
+        if self.training and c.noise_std > 0:
+            noisy = z + c.noise_std * torch.randn_like(z)
+        log_var = self.component_log_var(z) if log_var is None else log_var
+        probs, z_hat = soft_assign(noisy, self.codebook, log_var, c.posterior)
+        codebook_loss = (noisy.detach() - z_hat) ** 2
+        commitment = (noisy - z_hat.detach()) ** 2
+        if c.latent_reduction == "sum":  # per-sample squared norms, averaged over the batch, eq. (27)
+            codebook_loss, commitment = codebook_loss.sum(1).mean(), commitment.sum(1).mean()
+        else:  # per-element means, as the authors' notebook
+            codebook_loss, commitment = codebook_loss.mean(), commitment.mean()
+        loss = c.vq_weight * (codebook_loss + c.beta * commitment)
         quantized = z + (z_hat - z).detach()  # straight-through, as below eq. (27)
         return QuantizerOutput(quantized, probs.argmax(1), probs, loss,
-                               {"codebook": codebook_loss, "commitment": commitment})
+                               {"codebook": c.vq_weight * codebook_loss,
+                                "commitment": c.vq_weight * c.beta * commitment})
+
+    def quantize_input(self, x: torch.Tensor) -> QuantizerOutput:
+        """(N, C, H, W) -> QuantizerOutput with the image's own variances (exact for every head)."""
+        z, log_var = self.encode_with_log_var(x)
+        return self.quantize(z, log_var)
 
     # ----- training -----
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
@@ -202,9 +285,13 @@ class SoftVQVAE(Model):
         return out
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Eq. (27): reconstruction + codebook + beta * commitment, one batch."""
-        q = self.quantize(self.encode(x))
-        recon = reconstruction_loss(self.decoder(q.quantized), x, self.config.recon_loss).mean()
+        """Eq. (27), or the authors' weighting of it: reconstruction + the quantizer's terms, one batch."""
+        z, log_var = self.encode_with_log_var(x)
+        q = self.quantize(z, log_var)
+        if self.config.variance == "hidden" and self.training:
+            with torch.no_grad():  # the running mean that quantize(z) uses without the image
+                self.log_var_mean.lerp_(log_var.detach().mean(0), 1 - LOG_VAR_MOMENTUM)
+        recon = reconstruction_loss(self.decoder(q.quantized), x, self.config.recon_loss, self.data_variance).mean()
         entropy = -(q.probs * torch.log(q.probs.clamp_min(1e-12))).sum(1).mean()
         return {"loss": recon + q.loss, "recon": recon.detach(),
                 **{k: v.detach() for k, v in q.terms.items()}, "assignment_entropy": entropy.detach()}

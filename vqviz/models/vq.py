@@ -11,10 +11,17 @@ Optional, from later work: EMA codebook updates (the paper's appendix A.1, with
 Sonnet's Laplace smoothing), k-means initialisation from the first batch and
 restarting dead codes at batch vectors (as in Dhariwal et al.'s Jukebox and
 lucidrains/vector-quantize-pytorch).
+
+The soft VQ-VAE paper's Table 1 VQ-VAE follows its authors' MNIST notebook, which is
+the same quantizer made hard, and which these options select: ``recon_loss="nmse"``,
+``latent_reduction="mean"`` (the two latent terms as per-element means),
+``vq_weight=3`` on (codebook + beta commitment) with ``beta=2.5``,
+``codebook_init="unit_scaling"`` and ``init="glorot"``. The defaults are eq. (3).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,10 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..nets import build_decoder, build_encoder, resolve_encoder
+from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
 from . import register
 from .base import Model
 from .common import RECON_LOSSES, KMeans, QuantizerOutput, nearest, reconstruction_loss
+
+
+CODEBOOK_INITS = ("uniform", "unit_scaling")
+LATENT_REDUCTIONS = ("sum", "mean")
 
 
 class VectorQuantizer(nn.Module):
@@ -44,6 +55,9 @@ class VectorQuantizer(nn.Module):
     dead_code_threshold : in training, restart codes whose running usage (an EMA of
         their per-batch counts, started at 1) falls below this at random vectors of the
         batch; 0 = off. A restarted code's usage is set to the threshold.
+    codebook_init : "uniform", U(-1/K, 1/K) (the common PyTorch VQ-VAE initialisation),
+        or "unit_scaling", U(-sqrt(3/d), sqrt(3/d)) (TensorFlow's uniform unit scaling,
+        as the soft VQ-VAE authors; each codeword then has a squared norm of about 1).
 
     Every state update (EMA, initialisation, restart) happens only in training mode,
     under no_grad. The codebook, the usage counts and the EMA sums are in the
@@ -51,15 +65,18 @@ class VectorQuantizer(nn.Module):
     """
 
     def __init__(self, n_codes: int, dim: int, beta: float = 0.25, ema: bool = False, decay: float = 0.99,
-                 eps: float = 1e-5, kmeans_init: bool = False, dead_code_threshold: float = 0.0):
+                 eps: float = 1e-5, kmeans_init: bool = False, dead_code_threshold: float = 0.0,
+                 codebook_init: str = "uniform"):
         super().__init__()
         if n_codes < 1 or dim < 1:
             raise ConfigError(f"a codebook needs n_codes >= 1 and dim >= 1, got {n_codes}, {dim}")
         self.n_codes, self.dim, self.beta = n_codes, dim, beta
         self.ema, self.decay, self.eps = ema, decay, eps
         self.kmeans_init, self.dead_code_threshold = kmeans_init, dead_code_threshold
-        # Uniform(-1/K, 1/K), the common PyTorch VQ-VAE initialisation.
-        init = torch.empty(n_codes, dim).uniform_(-1.0 / n_codes, 1.0 / n_codes)
+        if codebook_init not in CODEBOOK_INITS:
+            raise ConfigError(f"codebook_init must be one of {CODEBOOK_INITS}, got {codebook_init!r}")
+        bound = 1.0 / n_codes if codebook_init == "uniform" else math.sqrt(3.0 / dim)
+        init = torch.empty(n_codes, dim).uniform_(-bound, bound)
         if ema:
             self.register_buffer("codebook", init)
             # Sum of assigned vectors, started at one pseudo-member per code so that the
@@ -150,7 +167,11 @@ class VQVAEConfig:
     ema : update the codebook by exponential moving averages (decay 0.99) instead of by gradient.
     kmeans_init : initialise the codebook by k-means on the first training batch.
     dead_code_threshold : restart codes whose EMA usage per batch falls below this; 0 = off.
-    recon_loss : "bce" or "mse", summed over pixels and averaged over the batch.
+    recon_loss : "bce" or "mse", summed over pixels and averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE.
+    latent_reduction : "sum" (the latent terms' squared norms summed over d, eq. 3) or "mean" (per-element means, as Sonnet and the soft VQ-VAE authors).
+    vq_weight : weight of the quantizer's terms in the loss (3 in the soft VQ-VAE authors' notebook).
+    codebook_init : "uniform" (U(-1/K, 1/K)) or "unit_scaling" (U(-sqrt(3/d), sqrt(3/d)), the soft VQ-VAE authors').
+    init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
     """
 
     in_shape: tuple[int, int, int] = (1, 8, 8)
@@ -163,6 +184,10 @@ class VQVAEConfig:
     kmeans_init: bool = False
     dead_code_threshold: float = 0.0
     recon_loss: str = "bce"
+    latent_reduction: str = "sum"
+    vq_weight: float = 1.0
+    codebook_init: str = "uniform"
+    init: str = "torch"
 
     def __post_init__(self):
         self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder)
@@ -175,6 +200,14 @@ class VQVAEConfig:
             raise ConfigError(f"dead_code_threshold must be non-negative, got {self.dead_code_threshold}")
         if self.recon_loss not in RECON_LOSSES:
             raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        if self.latent_reduction not in LATENT_REDUCTIONS:
+            raise ConfigError(f"latent_reduction must be one of {LATENT_REDUCTIONS}, got {self.latent_reduction!r}")
+        if not (math.isfinite(self.vq_weight) and self.vq_weight >= 0):
+            raise ConfigError(f"vq_weight must be a finite number >= 0, got {self.vq_weight}")
+        if self.codebook_init not in CODEBOOK_INITS:
+            raise ConfigError(f"codebook_init must be one of {CODEBOOK_INITS}, got {self.codebook_init!r}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
 
 
 @register
@@ -197,12 +230,13 @@ class VQVAE(Model):
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
         self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
+        init_weights(self, c.init)
         self.quantizer = self._build_quantizer()
 
     def _build_quantizer(self) -> nn.Module:
         c = self.config
         return VectorQuantizer(c.codebook_size, c.latent_dim, c.beta, ema=c.ema, kmeans_init=c.kmeans_init,
-                               dead_code_threshold=c.dead_code_threshold)
+                               dead_code_threshold=c.dead_code_threshold, codebook_init=c.codebook_init)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, d): z_e, before quantization."""
@@ -231,7 +265,9 @@ class VQVAE(Model):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (3) per image, averaged over the batch; updates the quantizer's state in training."""
         q = self.quantizer(self.encode(x))
-        recon = reconstruction_loss(self.decode_logits(q.quantized), x, self.config.recon_loss).mean()
-        d = self.config.latent_dim  # per-element means -> squared norms over the d dimensions
-        return {"loss": recon + d * q.loss, "recon": recon.detach(),
-                **{name: d * value.detach() for name, value in q.terms.items()}}
+        c = self.config
+        recon = reconstruction_loss(self.decode_logits(q.quantized), x, c.recon_loss, self.data_variance).mean()
+        # per-element means -> squared norms over the d dimensions (eq. 3), or kept as means
+        w = c.vq_weight * (c.latent_dim if c.latent_reduction == "sum" else 1)
+        return {"loss": recon + w * q.loss, "recon": recon.detach(),
+                **{name: w * value.detach() for name, value in q.terms.items()}}
