@@ -7,7 +7,7 @@ import torch
 from vqviz import data
 from vqviz.errors import ConfigError
 from vqviz.models import build, names
-from vqviz.models.seq import SEQ, choose_k
+from vqviz.models.seq import SEQ, choose_k, rule_met, validation_split
 from vqviz.train import Trainer, TrainConfig
 from vqviz.utils import set_seed
 
@@ -109,3 +109,118 @@ def test_seq_on_mnist_lae2_reaches_97_percent(shared_data):
     model = build("seq", in_shape=train.shape, encoder="lae2", k=100, k_sweep=(100,), decoder_epochs=1)
     metrics = model.fit(train, test, Trainer(TrainConfig(epochs=2, batch_size=64)))
     assert metrics["quantizer_test_accuracy"] >= 0.97, metrics
+
+
+# ----- choosing K on a validation split, and saying when the rule is not met -----
+def test_validation_split_is_stratified_disjoint_and_seeded():
+    labels = np.repeat(np.arange(4), [50, 30, 10, 1])
+    fit, val = validation_split(labels, 0.2, seed=3)
+    assert len(np.intersect1d(fit, val)) == 0 and len(fit) + len(val) == len(labels)
+    assert np.bincount(labels[val], minlength=4).tolist() == [10, 6, 2, 0]  # a class of one stays in training
+    again = validation_split(labels, 0.2, seed=3)
+    assert np.array_equal(fit, again[0]) and np.array_equal(val, again[1])
+    assert not np.array_equal(val, validation_split(labels, 0.2, seed=4)[1])
+    fit, val = validation_split(labels, 0.0, seed=3)
+    assert len(val) == 0 and np.array_equal(fit, np.arange(len(labels)))
+
+
+def test_k_is_chosen_on_the_validation_split_never_on_test(digits):
+    """The rule reads held-out training rows: the test split can change without moving K."""
+    train, test = digits
+    other = data.Dataset("digits", "test", test.images[::-1][:200], test.labels[::-1][:200], test.classes)
+
+    def fit(score):
+        set_seed(0)
+        model = build("seq", encoder="lae2", latent_dim=32, k_sweep=(5, 10, 20, 40), epsilon=0.02,
+                      kmeans_restarts=1, decoder_epochs=1)
+        return model.fit(train, score, Trainer(TrainConfig(epochs=4, batch_size=64)))
+
+    a, b = fit(test), fit(other)
+    assert a["k_rule_split"] == "val" and a["val_size"] == 142 and a["train_size"] == 1437 - 142
+    assert [p["val_accuracy"] for p in a["k_curve"]] == [p["val_accuracy"] for p in b["k_curve"]]
+    assert a["k_rule"] == b["k_rule"]
+    assert a["k_rule"] == choose_k([p["k"] for p in a["k_curve"]], [p["val_accuracy"] for p in a["k_curve"]],
+                                   a["encoder_val_accuracy"], 0.02)
+    assert [p["test_accuracy"] for p in a["k_curve"]] != [p["test_accuracy"] for p in b["k_curve"]]
+
+
+def test_an_unmet_rule_warns_and_is_flagged(digits):
+    train, test = digits
+    set_seed(0)
+    model = build("seq", encoder="lae2", latent_dim=16, k_sweep=(1, 2), epsilon=0.0, kmeans_restarts=1,
+                  decoder_epochs=1)
+    with pytest.warns(RuntimeWarning, match="no K of the sweep"):
+        metrics = model.fit(train, test, Trainer(TrainConfig(epochs=2, batch_size=128)))
+    assert metrics["k_rule_met"] is False and metrics["k_rule"] == 2 and model.k == 2
+    assert rule_met([0.5, 0.9], p_e=0.9, epsilon=0.01) and not rule_met([0.5, 0.9], p_e=0.9, epsilon=0.0)
+
+
+# ----- the decoder on unpooled CAE-4 features must not go blank -----
+def shapes(n_per_style: int = 12, size: int = 28, seed: int = 0):
+    """Rendered 28x28 shapes, 4 classes x 2 styles (filled, outlined), jittered in place and size."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label, kind in enumerate(("ellipse", "square", "triangle", "cross")):
+        for filled in (True, False):
+            for _ in range(n_per_style):
+                img = Image.new("L", (size, size), 0)
+                draw = ImageDraw.Draw(img)
+                r = rng.uniform(6, 10)
+                cx, cy = rng.uniform(r + 2, size - r - 2, 2)
+                box = (cx - r, cy - r, cx + r, cy + r)
+                fill, width = (255 if filled else None), 3
+                if kind == "ellipse":
+                    draw.ellipse(box, fill=fill, outline=255, width=width)
+                elif kind == "square":
+                    draw.rectangle(box, fill=fill, outline=255, width=width)
+                elif kind == "triangle":
+                    draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill, outline=255,
+                                 width=width)
+                else:
+                    w = 4 if filled else 2
+                    draw.line((cx - r, cy, cx + r, cy), fill=255, width=w)
+                    draw.line((cx, cy - r, cx, cy + r), fill=255, width=w)
+                images.append(np.asarray(img, np.float32)[None] / 255)
+                labels.append(label)
+    return np.stack(images), np.asarray(labels, np.int64)
+
+
+def test_cae4_decoder_on_rendered_shapes_is_not_blank():
+    """Unpooled CAE-4 on 28x28 shapes: the decoded centroids are pictures, and differ."""
+    from vqviz.health import check_decoder, check_model
+
+    images, labels = shapes()
+    names = ("ellipse", "square", "triangle", "cross")
+    train = data.Dataset("folder:shapes", "train", images, labels, names)
+    set_seed(0)
+    model = build("seq", in_shape=(1, 28, 28), n_classes=4, encoder="cae4", latent_dim=32, k=8, k_sweep=(8,),
+                  kmeans_restarts=1, decoder_epochs=6, val_fraction=0.0)
+    dense = next(m for m in model.encoder if isinstance(m, torch.nn.Linear))
+    assert dense.in_features == 28 * 28 * 64  # the paper's CAE-4: no pooling
+    model.fit(train, None, Trainer(TrainConfig(epochs=2, batch_size=32, lr=1e-3)))
+    centroids = model.centre_images().numpy()
+    assert centroids.shape == (8, 1, 28, 28)
+    check = check_decoder(centroids, images)
+    assert not check["degenerate"], check
+    assert centroids.std(axis=(1, 2, 3)).min() > 0.1 * images.std(axis=(1, 2, 3)).mean()  # no blank centroid
+    pairwise = np.abs(centroids[:, None] - centroids[None]).mean(axis=(2, 3, 4))
+    assert pairwise[~np.eye(8, dtype=bool)].min() > 0.01  # every two differ
+    assert not check_model(model, images)["degenerate"]
+
+
+def test_the_degenerate_decoder_check():
+    from vqviz.health import check_decoder, decoder_warning
+
+    gen = np.random.default_rng(0)
+    data_ = (gen.random((50, 1, 8, 8)) > 0.5).astype(np.float32)
+    assert not check_decoder(data_ * 0.9, data_)["degenerate"]
+    blank = check_decoder(np.zeros_like(data_), data_)
+    assert blank["degenerate"] and blank["std_ratio"] == 0
+    assert "nearly blank" in decoder_warning({"decoder_check": blank})
+    same = check_decoder(np.repeat(data_[:1], 50, axis=0), data_)  # every image one picture
+    assert same["degenerate"] and same["std_ratio"] > 0.5
+    assert "all nearly the same" in decoder_warning({"decoder_check": same})
+    assert decoder_warning({}) is None and decoder_warning(None) is None
+    assert decoder_warning({"decoder_check": check_decoder(data_, data_)}) is None

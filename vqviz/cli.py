@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -207,13 +208,20 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings from the library (a degenerate decoder, an unmet K rule) as one plain line."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main}[args.command](args)
-    except VqvizError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main}[args.command](args)
+        except VqvizError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130

@@ -12,8 +12,13 @@ that the command line prints and the app shows wherever decoded images appear.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from .models import Model
 
 #: A decoder is degenerate when its decoded images vary, per image, by less than this
 #: share of the data's own per-image standard deviation.
@@ -46,6 +51,16 @@ def check_decoder(decoded: np.ndarray, data: np.ndarray, threshold: float = BLAN
             "std_ratio": round(within, 6), "between_ratio": round(between, 6), "threshold": threshold}
 
 
+def check_model(model: Model, images: np.ndarray, n: int = 512, seed: int = 0) -> dict:
+    """:func:`check_decoder` on ``model``'s reconstructions of a seeded sample of ``images``."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False))
+    sample = np.asarray(images[rows], dtype=np.float32)
+    model.eval()
+    with torch.no_grad():
+        decoded = model.reconstruct(torch.as_tensor(sample, device=model.device)).cpu().numpy()
+    return check_decoder(decoded, sample)
+
+
 def decoder_warning(metrics: Mapping | None) -> str | None:
     """The warning to show beside decoded images, or None when the decoder is fine.
 
@@ -62,4 +77,4 @@ def decoder_warning(metrics: Mapping | None) -> str | None:
             "what its latents hold; retrain it (for example with the BCE reconstruction loss).")
 
 
-__all__ = ["BLANK_RATIO", "check_decoder", "decoder_warning"]
+__all__ = ["BLANK_RATIO", "check_decoder", "check_model", "decoder_warning"]

@@ -4,11 +4,12 @@ and the app both call, so neither holds any per-model code."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
-from . import checkpoints, data, distributed
+from . import checkpoints, data, distributed, health
 from .checkpoints import Checkpoint
 from .models import build, get
 from .train import Trainer, TrainConfig
@@ -52,6 +53,11 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     t0 = time.perf_counter()
     metrics = model.fit(train_set, test_set, trainer)
     metrics["train_seconds"] = time.perf_counter() - t0
+    # No picture may be silently wrong: a decoder that collapsed to a constant image is
+    # recorded in the checkpoint (the app shows it beside every decoded image) and said now.
+    metrics["decoder_check"] = health.check_model(model, test_set.images, seed=train_config.seed)
+    if message := health.decoder_warning(metrics):
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     metrics["device"] = str(trainer.device)
     if distributed.active():
         metrics["processes"] = distributed.world_size()

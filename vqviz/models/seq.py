@@ -9,6 +9,20 @@
 
 The k-means centres are the quantizer's codebook: ``quantize`` returns the nearest
 centre, and decoding the centres gives each cluster's "style" (Fig. 4).
+
+Where this departs from the paper, and why:
+
+- **K is chosen on a validation split** (``val_fraction`` of the training data, held
+  out of every stage, stratified and seeded), where the paper does not say which split
+  its rule reads. Choosing on the test split would make the reported P_Q optimistic; the
+  test split is only reported. When no K of the sweep meets P_Q > P_E - epsilon, the
+  model says so (a warning and ``metrics["k_rule_met"] = False``) and uses the K with
+  the best validation accuracy.
+- **The decoder outputs logits and is trained with BCE by default**, as the authors'
+  code does (the paper says MSE, which ``recon_loss="mse"`` keeps). With MSE on a
+  sigmoid output, a decoder on unpooled CAE-4 features can start with every
+  pre-activation far below zero and never leave: it decodes everything to black.
+- **CAE-4 does not pool** (``vqviz.nets``), as neither the paper nor the authors' code does.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +45,7 @@ from ..train import Trainer
 from ..utils import to_tensor
 from . import register
 from .base import Model
-from .common import RECON_LOSSES, KMeans, QuantizerOutput, batched, majority_vote, nearest
+from .common import KMeans, QuantizerOutput, batched, majority_vote, nearest
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -44,13 +59,14 @@ class SEQConfig:
     ----------
     in_shape : (C, H, W) of the input images; set from the data set.
     n_classes : number of classes; set from the data set.
-    encoder : "lae2", "lae4", "cae4" or "mlp" (layers in vqviz.nets).
+    encoder : "lae2", "lae4", "cae4", "cae4_pool" or "mlp" (layers in vqviz.nets).
     latent_dim : size of the encoded feature (128 in the paper).
     latent_activation : "relu" (as the authors' code) or "none".
     k : number of clusters; 0 lets the paper's rule pick it from ``k_sweep``.
     k_sweep : the values of K scored for the accuracy-vs-K curve (Fig. 3).
     epsilon : tolerance of the K rule, P_Q > P_E - epsilon (0.005 = half a percent).
-    recon_loss : the decoder's loss, "mse" (the paper) or "bce" (the authors' code).
+    val_fraction : share of the training data held out, stratified, to choose K on; 0 chooses on the training data itself.
+    recon_loss : the decoder's loss on its logits, "bce" (the authors' code) or "mse" (the paper).
     kmeans_restarts : k-means++ restarts; the lowest inertia wins.
     decoder_epochs : epochs of the decoder stage; 0 means the trainer's epochs.
     """
@@ -63,7 +79,8 @@ class SEQConfig:
     k: int = 0
     k_sweep: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
     epsilon: float = 0.005
-    recon_loss: str = "mse"
+    val_fraction: float = 0.1
+    recon_loss: str = "bce"
     kmeans_restarts: int = 4
     decoder_epochs: int = 0
 
@@ -72,8 +89,10 @@ class SEQConfig:
         self.k_sweep = tuple(sorted({int(k) for k in self.k_sweep}))
         if self.encoder not in ARCHITECTURES:
             raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        if self.recon_loss not in ("bce", "mse"):
+            raise ConfigError(f"recon_loss must be 'bce' or 'mse', got {self.recon_loss!r}")
+        if not 0 <= self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
         if self.n_classes < 2:
             raise ConfigError(f"SEQ needs at least 2 classes, got {self.n_classes}")
         if self.k < 0 or any(k < 1 for k in self.k_sweep) or (self.k == 0 and not self.k_sweep):
@@ -86,7 +105,8 @@ class SEQConfig:
 def choose_k(ks, accuracies, p_e: float, epsilon: float) -> int:
     """The SEQ paper's rule: the smallest K with P_Q(K) > P_E - epsilon.
 
-    If no K qualifies, the K with the highest accuracy (the smallest among ties).
+    If no K qualifies, the K with the highest accuracy (the smallest among ties);
+    :func:`rule_met` tells the two cases apart.
     """
     ks, accuracies = list(ks), list(accuracies)
     if not ks or len(ks) != len(accuracies):
@@ -96,6 +116,26 @@ def choose_k(ks, accuracies, p_e: float, epsilon: float) -> int:
         return min(good)
     best = max(accuracies)
     return min(k for k, a in zip(ks, accuracies) if a == best)
+
+
+def rule_met(accuracies, p_e: float, epsilon: float) -> bool:
+    """Whether any K of the sweep meets the rule P_Q(K) > P_E - epsilon."""
+    return any(a > p_e - epsilon for a in accuracies)
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation): ``fraction`` of each class held out, seeded.
+
+    Every class keeps at least one training row; a class of one row stays whole in training.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        held.append(rows[: min(int(round(fraction * len(rows))), len(rows) - 1)])
+    val = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val), val
 
 
 def _accuracy(pred: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> float:
@@ -115,7 +155,9 @@ class SEQ(Model):
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim, c.latent_activation)
         self.head = nn.Linear(c.latent_dim, c.n_classes)
-        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+        # Logits out (the sigmoid is in decode): the BCE is computed from them, and the
+        # parameters are named as with a final sigmoid, so older checkpoints load.
+        self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
         # The quantizer's state lives in the checkpoint's JSON (extra_state), not in
         # the weights file; non-persistent buffers still follow .to(device).
         self.register_buffer("centres", torch.zeros(0, c.latent_dim), persistent=False)
@@ -126,7 +168,7 @@ class SEQ(Model):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -178,13 +220,19 @@ class SEQ(Model):
 
     # ----- training -----
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
-        """Run the three stages; return P_E, the K curve, the chosen K and reconstruction error."""
+        """Run the three stages; return P_E, the K curve, the chosen K and reconstruction error.
+
+        ``val_fraction`` of ``train`` is held out of all three stages: the K rule reads
+        the accuracies on it. P_E, P_Q and the curve's ``test_accuracy`` are on ``test``.
+        """
         cfg, dev = self.config, trainer.device
         self.to(dev)
         trainer.plan(["encoder", "kmeans", "decoder"])
-        x = to_tensor(train.images)
-        y = to_tensor(train.labels)
-        metrics: dict = {}
+        x_all, y_all = to_tensor(train.images), to_tensor(train.labels)
+        fit_rows, val_rows = (torch.as_tensor(r) for r in
+                              validation_split(train.labels, cfg.val_fraction, trainer.config.seed))
+        x, y = x_all[fit_rows], y_all[fit_rows]
+        metrics: dict = {"train_size": len(fit_rows), "val_size": len(val_rows)}
 
         # 1. Supervised encoder: linear + softmax head, cross-entropy (section 2.1).
         def ce(xb, yb):
@@ -198,6 +246,11 @@ class SEQ(Model):
         metrics["encoder_seconds"] = time.perf_counter() - t0
         z_train = self._features(x, dev)
         metrics["encoder_train_accuracy"] = _accuracy(self._argmax_head(z_train), y)
+        # The split the K rule reads: the held-out rows, or the training rows without them.
+        rule_split = "val" if len(val_rows) else "train"
+        z_val, y_val = (self._features(x_all[val_rows], dev), y_all[val_rows]) if len(val_rows) else (z_train, y)
+        p_e_val = _accuracy(self._argmax_head(z_val), y_val)
+        metrics[f"encoder_{rule_split}_accuracy"] = p_e_val
         score = train
         z_score, y_score = z_train, y
         if test is not None:
@@ -207,7 +260,7 @@ class SEQ(Model):
         p_e = _accuracy(self._argmax_head(z_score), y_score)
         metrics["p_e"] = p_e
 
-        # 2. k-means sweep and the K rule (section 2.2, Fig. 3).
+        # 2. k-means sweep and the K rule (section 2.2, Fig. 3), read on the validation rows.
         t0 = time.perf_counter()
         ks = sorted({k for k in (*cfg.k_sweep, cfg.k) if 0 < k <= len(x)})
         if not ks:
@@ -218,22 +271,30 @@ class SEQ(Model):
             labels = majority_vote(km.labels_, y, k, cfg.n_classes)
             point = {"k": k, "train_accuracy": _accuracy(labels[km.labels_.cpu().numpy()], y),
                      "inertia": km.inertia_}
+            if len(val_rows):
+                point["val_accuracy"] = _accuracy(labels[km.predict(z_val).cpu().numpy()], y_val)
             point[f"{score.split}_accuracy"] = _accuracy(labels[km.predict(z_score).cpu().numpy()], y_score)
             curve.append(point)
             fits[k] = (km.cluster_centers_, labels)
             trainer.report("kmeans", (i + 1) / len(ks),
-                           f"K={k}: {score.split} accuracy {point[f'{score.split}_accuracy']:.4f}")
+                           f"K={k}: {rule_split} accuracy {point[f'{rule_split}_accuracy']:.4f}")
         sweep = [p for p in curve if p["k"] in cfg.k_sweep] or curve
-        k_rule = choose_k([p["k"] for p in sweep], [p[f"{score.split}_accuracy"] for p in sweep],
-                          p_e, cfg.epsilon)
+        sweep_acc = [p[f"{rule_split}_accuracy"] for p in sweep]
+        k_rule = choose_k([p["k"] for p in sweep], sweep_acc, p_e_val, cfg.epsilon)
+        met = rule_met(sweep_acc, p_e_val, cfg.epsilon)
+        if not met:
+            warnings.warn(f"no K of the sweep {[p['k'] for p in sweep]} meets the SEQ rule P_Q > P_E - "
+                          f"{cfg.epsilon:g} on the {rule_split} split (P_E = {p_e_val:.4f}, best P_Q = "
+                          f"{max(sweep_acc):.4f}); K = {k_rule} is the most accurate K, not the rule's",
+                          RuntimeWarning, stacklevel=2)
         k = cfg.k or k_rule
         self.set_quantizer(*fits[k])
         # Every rank ran the same k-means on the same gathered features; rank 0's result is the one kept.
         self.centres = distributed.broadcast(self.centres)
         self.cluster_labels = distributed.broadcast(self.cluster_labels)
         chosen = next(p for p in curve if p["k"] == k)
-        metrics.update(k=k, k_rule=k_rule, epsilon=cfg.epsilon, k_curve=curve,
-                       quantizer_train_accuracy=chosen["train_accuracy"],
+        metrics.update(k=k, k_rule=k_rule, k_rule_met=met, k_rule_split=rule_split, epsilon=cfg.epsilon,
+                       k_curve=curve, quantizer_train_accuracy=chosen["train_accuracy"],
                        kmeans_seconds=time.perf_counter() - t0)
         if test is not None:
             metrics["quantizer_test_accuracy"] = chosen["test_accuracy"]
@@ -241,23 +302,23 @@ class SEQ(Model):
         # 3. Decoder on the frozen features sg[E(x)] (section 2.3). The encoder is
         # frozen, so its features are computed once rather than at every step.
         def recon(zb, xb):
-            return {"loss": self.reconstruction_loss(self.decode(zb), xb)}
+            return {"loss": self.reconstruction_loss(self.decoder(zb), xb)}
 
         t0 = time.perf_counter()
         trainer.run("decoder", self.decoder.parameters(), recon, (z_train, x), modules=(self.decoder,),
                     epochs=cfg.decoder_epochs or None)
         metrics["decoder_seconds"] = time.perf_counter() - t0
-        xs = to_tensor(score.images)
+        xs = to_tensor(test.images) if test is not None else x
         x_hat = batched(lambda b: self.decode(b).cpu(), z_score)
         metrics[f"{score.split}_recon_mse"] = float(F.mse_loss(x_hat, xs))
         self.eval()
         return metrics
 
-    def reconstruction_loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Mean squared error (the paper) or binary cross-entropy (the authors' code), per pixel."""
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's loss per pixel, from its logits: BCE (the authors' code) or MSE (the paper)."""
         if self.config.recon_loss == "bce":
-            return F.binary_cross_entropy(x_hat, x)
-        return F.mse_loss(x_hat, x)
+            return F.binary_cross_entropy_with_logits(logits, x)
+        return F.mse_loss(torch.sigmoid(logits), x)
 
     def _features(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
         """The encoder's features of every row of ``x``; under torchrun each rank encodes a share."""
