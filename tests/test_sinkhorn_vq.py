@@ -241,3 +241,41 @@ def test_digits_accuracy_and_sinkhorn_uses_more_codes(digits):
         assert 0 < m["test_mse_per_pixel"] < 0.08
         assert 0 < m["test_usage_entropy"] <= math.log(256)
     assert results["sinkhorn"]["test_usage_entropy"] > results["nearest"]["test_usage_entropy"] + 1.0, results
+
+
+# ----- the paper's map of codes -----
+def test_spatial_map_of_codes_shapes_and_contract():
+    set_seed(0)
+    model = build("skvq", in_shape=(1, 28, 28), n_classes=3, latent_dim=8, codebook_size=16, spatial=True).eval()
+    assert model.map_shape == (7, 7) and model.n_positions == 49
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        z = model.encode(x)
+        q = model.quantize(z)
+        code_map = model.code_map(x)
+        soft = model.soft_probs(z)
+        x_hat = model.reconstruct(x)
+    assert z.shape == (5, 49 * 8) and q.quantized.shape == (5, 49 * 8)
+    assert q.indices.shape == (5, 49) and q.probs.shape == (5, 49, 16) and soft.shape == (5, 49, 16)
+    assert code_map.shape == (5, 7, 7) and torch.equal(code_map.reshape(5, 49), q.indices)
+    torch.testing.assert_close(model.codes(q.indices), q.quantized)  # indices -> codes round trip
+    # Position p of image i is quantized alone: its nearest codeword.
+    positions = z.reshape(5, 49, 8)
+    nearest = torch.cdist(positions.reshape(-1, 8), model.codebook).argmin(1).reshape(5, 49)
+    assert torch.equal(q.indices, nearest)
+    assert x_hat.shape == (5, 1, 28, 28) and 0 <= x_hat.min() and x_hat.max() <= 1
+    assert model.predict(x).shape == (5,)
+    with pytest.raises(ConfigError, match="spatial"):
+        build("skvq", encoder="mlp", spatial=True)
+
+
+def test_spatial_training_balances_the_codes_and_reports_both_assignments(digits):
+    train, test = digits
+    set_seed(0)
+    model = build("skvq", latent_dim=16, codebook_size=32, spatial=True, momentum=0.9, decoder_epochs=1)
+    metrics = model.fit(train, test, Trainer(TrainConfig(epochs=8, batch_size=64)))
+    assert metrics["test_accuracy"] > 0.85  # 0.93 after 10 epochs
+    for key in ("test_usage_entropy", "test_usage_entropy_sinkhorn"):
+        assert isinstance(metrics[key], float) and 0.5 * math.log(32) < metrics[key] <= math.log(32) + 1e-9, key
+    assert metrics["test_perplexity_sinkhorn"] == pytest.approx(math.exp(metrics["test_usage_entropy_sinkhorn"]))
+    assert metrics["test_dead_codes"] < 32 and "decoder_seconds" in metrics

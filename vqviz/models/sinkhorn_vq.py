@@ -11,8 +11,23 @@ VQ-VAE terms (eq. 3, straight through eq. 2). The code of a latent z is (eq. 8)
 with the code-side scaling carried across batches by momentum (section 3.1). Options:
 a constant codebook sampled once from N(0, 1) (section 3.2) and the gradient penalty
 (||grad_z C(z)||^2 - 1)^2 of eqs. (6) and (9). A decoder is then trained on the frozen
-quantized latents (section 4.2). The latent is one vector per image; the paper's 8x8
-map of codes followed by average pooling is not implemented.
+quantized latents (section 4.2).
+
+The latent is one vector per image by default. ``spatial=True`` is the paper's layout:
+a convolutional encoder whose feature map is quantized position by position (the paper's
+8x8 map of codes on CIFAR-10's 32x32; 7x7 on 28x28 images here), then average-pooled
+for the classifier. Each image then has a map of codes, :meth:`SinkhornVQ.code_map`,
+which is the paper's visualisation: which codeword each region uses. In the contract the
+map is flattened: ``encode`` gives (N, P d) for P positions, and ``quantize`` returns
+indices (N, P) and probs (N, P, K), as a model with P codebooks would.
+
+The decoder outputs logits and is trained with BCE by default (``recon_loss``): the
+sigmoid stays out of the loss, so it cannot saturate into a constant picture.
+
+Codebook usage is reported for two assignments on the scored split: the nearest
+codeword, which the model uses at evaluation (eq. 8, ``usage_entropy``), and the
+Sinkhorn assignment, the row argmax of the plan with the trained code scaling
+alpha-bar, argmax_k (-lambda ||e_k - z||^2 + log alpha-bar_k) (``usage_entropy_sinkhorn``).
 
 Momentum Sinkhorn-Knopp (``sinkhorn``) works in log space (logsumexp), each row of
 log P shifted by its maximum (the minimum distance, as in SeLa and SwAV; beta absorbs
@@ -49,7 +64,7 @@ from ..train import Trainer
 from ..utils import to_tensor
 from . import register
 from .base import Model
-from .common import RECON_LOSSES, QuantizerOutput, batched, squared_distances
+from .common import QuantizerOutput, batched, squared_distances
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -124,16 +139,28 @@ def gradient_penalty(z: torch.Tensor, codebook: torch.Tensor, sigma: float) -> t
     return ((grad.pow(2).sum(1) - 1.0) ** 2).mean()
 
 
-def _small_cnn(in_shape, latent_dim: int) -> tuple[nn.Module, nn.Module]:
-    """conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d) and its mirror, for any image size."""
+def _map_size(h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Sizes after one and two stride-2, padding-1 3x3 convs: ceil(h / 2), then ceil again."""
+    h1, w1 = -(-h // 2), -(-w // 2)
+    return (h1, w1), (-(-h1 // 2), -(-w1 // 2))
+
+
+def _small_cnn(in_shape, latent_dim: int, spatial: bool = False) -> tuple[nn.Module, nn.Module]:
+    """conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d) and its mirror (decoder logits), any image size.
+
+    ``spatial``: the last layer is a 1x1 conv to d channels, and the encoder gives the
+    (N, d, h / 4, w / 4) map; the decoder takes that map back.
+    """
     c, h, w = in_shape
-    h1, w1 = -(-h // 2), -(-w // 2)  # a stride-2, padding-1 3x3 conv gives ceil(h / 2)
-    h2, w2 = -(-h1 // 2), -(-w1 // 2)
-    encoder = nn.Sequential(nn.Conv2d(c, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-                            nn.Flatten(), nn.Linear(64 * h2 * w2, latent_dim))
-    decoder = nn.Sequential(nn.Linear(latent_dim, 64 * h2 * w2), nn.ReLU(), nn.Unflatten(1, (64, h2, w2)),
-                            nn.Upsample(size=(h1, w1)), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
-                            nn.Upsample(size=(h, w)), nn.Conv2d(32, c, 3, padding=1), nn.Sigmoid())
+    (h1, w1), (h2, w2) = _map_size(h, w)
+    convs = [nn.Conv2d(c, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU()]
+    ups = [nn.Upsample(size=(h1, w1)), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
+           nn.Upsample(size=(h, w)), nn.Conv2d(32, c, 3, padding=1)]
+    if spatial:
+        return (nn.Sequential(*convs, nn.Conv2d(64, latent_dim, 1)),
+                nn.Sequential(nn.Conv2d(latent_dim, 64, 1), nn.ReLU(), *ups))
+    encoder = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * h2 * w2, latent_dim))
+    decoder = nn.Sequential(nn.Linear(latent_dim, 64 * h2 * w2), nn.ReLU(), nn.Unflatten(1, (64, h2, w2)), *ups)
     return encoder, decoder
 
 
@@ -157,7 +184,8 @@ class SinkhornVQConfig:
     gp_sigma : sigma of eq. (9); DUQ's 0.1 gives no gradient here, 0.5 and above swamp the cross-entropy.
     beta : commitment weight (VQ-VAE's 0.25; eq. 3 of the paper has 1).
     decoder_epochs : epochs of the decoder stage; 0 means the trainer's epochs.
-    recon_loss : the decoder's loss, "mse" or "bce", per pixel.
+    recon_loss : the decoder's loss on its logits, "bce" or "mse", per pixel.
+    spatial : quantize the small CNN's feature map position by position and average-pool it (the paper's map of codes); needs encoder "cnn".
     """
 
     in_shape: tuple[int, int, int] = (1, 8, 8)
@@ -174,14 +202,17 @@ class SinkhornVQConfig:
     gp_sigma: float = 0.3
     beta: float = 0.25
     decoder_epochs: int = 0
-    recon_loss: str = "mse"
+    recon_loss: str = "bce"
+    spatial: bool = False
 
     def __post_init__(self):
         self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder, ENCODERS, auto="cnn")
         if self.quantizer not in QUANTIZERS:
             raise ConfigError(f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
+        if self.recon_loss not in ("bce", "mse"):
+            raise ConfigError(f"recon_loss must be 'bce' or 'mse', got {self.recon_loss!r}")
+        if self.spatial and self.encoder != "cnn":
+            raise ConfigError(f"spatial quantizes the small CNN's feature map: use encoder 'cnn', not {self.encoder!r}")
         if self.n_classes < 2 or self.latent_dim < 1 or self.codebook_size < 2:
             raise ConfigError(f"need n_classes >= 2, latent_dim >= 1 and codebook_size >= 2; got "
                               f"{self.n_classes}, {self.latent_dim}, {self.codebook_size}")
@@ -210,12 +241,15 @@ class SinkhornVQ(Model):
         super().__init__(config)
         c = config
         if c.encoder == "cnn":
-            self.encoder, self.decoder = _small_cnn(c.in_shape, c.latent_dim)
+            self.encoder, self.decoder = _small_cnn(c.in_shape, c.latent_dim, c.spatial)
         else:
             self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
-            self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim)
+            self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
+        #: (h, w) of the map of codes, (1, 1) for one code per image.
+        self.map_shape = _map_size(*c.in_shape[1:])[1] if c.spatial else (1, 1)
+        self.n_positions = self.map_shape[0] * self.map_shape[1]
         # BatchNorm before VQ keeps z near N(0, 1), the codebook's scale (section 4.1).
-        self.norm = nn.BatchNorm1d(c.latent_dim)
+        self.norm = nn.BatchNorm2d(c.latent_dim) if c.spatial else nn.BatchNorm1d(c.latent_dim)
         self.head = nn.Linear(c.latent_dim, c.n_classes)
         self.has_quantizer = c.quantizer != "none"
         codebook = torch.randn(c.codebook_size, c.latent_dim)
@@ -227,27 +261,47 @@ class SinkhornVQ(Model):
 
     # ----- the contract -----
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, d): the batch-normalised latent that the quantizer takes."""
-        return self.norm(self.encoder(x))
+        """(N, C, H, W) -> (N, d), or (N, P d) position by position when spatial: the
+        batch-normalised latent that the quantizer takes."""
+        z = self.norm(self.encoder(x))
+        return z.permute(0, 2, 3, 1).flatten(1) if self.config.spatial else z  # (N, d, h, w) -> (N, h w d)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) or (N, P d) -> (N, C, H, W): the decoder before its sigmoid."""
+        if self.config.spatial:  # (N, h w d) -> (N, d, h, w)
+            z = z.reshape(len(z), *self.map_shape, self.config.latent_dim).permute(0, 3, 1, 2)
         return self.decoder(z)
 
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.codebook[indices]
+        """(N,) or (N, P) indices -> (N, d) or (N, P d) codewords."""
+        e = self.codebook[indices]
+        return e.flatten(1) if self.config.spatial else e
+
+    def _positions(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, P d) -> (N P, d): one row per position of the map (a no-op for one code per image)."""
+        return z.reshape(-1, self.config.latent_dim)
+
+    def pool(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, P d) -> (N, d): the average over the map's positions, what the classifier sees."""
+        return h.reshape(len(h), self.n_positions, self.config.latent_dim).mean(1)
 
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
-        """(N, d) -> QuantizerOutput, eq. (8).
+        """(N, d) or (N, P d) -> QuantizerOutput, eq. (8), position by position.
 
         In training with quantizer "sinkhorn", the code is the row argmax of the momentum
         Sinkhorn-Knopp plan (the running code scaling is updated), and ``probs`` is the
         plan's row, normalised. Otherwise the nearest codeword, ``probs`` one-hot.
-        ``quantized`` is straight through: z + sg[e - z] (eq. 2).
+        ``quantized`` is straight through: z + sg[e - z] (eq. 2). Indices are (N,) or
+        (N, P), probs (N, K) or (N, P, K).
         """
         if not self.has_quantizer:
             raise ConfigError("this skvq model has quantizer 'none': it has no codebook to quantize with")
         c = self.config
-        d = squared_distances(z.detach(), self.codebook.detach())  # (N, d), (K, d) -> (N, K)
+        zp = self._positions(z)
+        d = squared_distances(zp.detach(), self.codebook.detach())  # (N P, d), (K, d) -> (N P, K)
         if self.training and c.quantizer == "sinkhorn":
             with torch.no_grad():
                 plan, log_alpha, _ = sinkhorn(-c.sinkhorn_lambda * d, c.sinkhorn_iters, self.log_alpha,
@@ -257,21 +311,29 @@ class SinkhornVQ(Model):
         else:
             idx = d.argmin(1)
             probs = F.one_hot(idx, c.codebook_size).to(z.dtype)
-        e = self.codebook[idx]  # (N, d)
-        commitment = c.beta * F.mse_loss(z, e.detach())  # beta ||z - sg[e]||^2
+        e = self.codebook[idx]  # (N P, d)
+        commitment = c.beta * F.mse_loss(zp, e.detach())  # beta ||z - sg[e]||^2
         terms = {"commitment": commitment}
         if not c.constant_embedding:
-            terms["codebook"] = F.mse_loss(e, z.detach())  # ||sg[z] - e||^2, eq. (3)
-        return QuantizerOutput(z + (e - z).detach(), idx, probs, sum(terms.values()), terms)
+            terms["codebook"] = F.mse_loss(e, zp.detach())  # ||sg[z] - e||^2, eq. (3)
+        shape = (len(z), self.n_positions) if c.spatial else (len(z),)
+        return QuantizerOutput(z + (e.reshape(z.shape) - z).detach(), idx.reshape(shape),
+                               probs.reshape(*shape, -1), sum(terms.values()), terms)
 
     def soft_probs(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, K): softmax(-lambda d + log alpha-bar), a soft, balanced assignment
-        for per-sample entropies (alpha-bar = 1 unless trained with Sinkhorn-Knopp)."""
-        d = squared_distances(z, self.codebook)
-        return torch.softmax(-self.config.sinkhorn_lambda * d + self.log_alpha, 1)
+        """(N, d) -> (N, K), or (N, P d) -> (N, P, K): softmax(-lambda d + log alpha-bar), a soft,
+        balanced assignment for per-sample entropies (alpha-bar = 1 unless trained with Sinkhorn-Knopp).
+        Its argmax is the Sinkhorn assignment: the row argmax of the plan with the trained scaling."""
+        d = squared_distances(self._positions(z), self.codebook)
+        p = torch.softmax(-self.config.sinkhorn_lambda * d + self.log_alpha, 1)
+        return p.reshape(len(z), self.n_positions, -1) if self.config.spatial else p
+
+    def code_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, h, w): the nearest codeword of every position of each image's map."""
+        return self.quantize(self.encode(x)).indices.reshape(len(x), *self.map_shape)
 
     def latent(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, d): what the classifier and the decoder see (quantized, or z)."""
+        """(N, C, H, W) -> (N, d) or (N, P d): what the decoder sees (quantized, or z)."""
         z = self.encode(x)
         return self.quantize(z).quantized if self.has_quantizer else z
 
@@ -280,7 +342,7 @@ class SinkhornVQ(Model):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N,): the classifier's label."""
-        return self.head(self.latent(x)).argmax(1)
+        return self.head(self.pool(self.latent(x))).argmax(1)
 
     # ----- training -----
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -294,8 +356,9 @@ class SinkhornVQ(Model):
             h = q.quantized
             terms.update(q.terms)
             if c.gradient_penalty > 0:
-                terms["gradient_penalty"] = c.gradient_penalty * gradient_penalty(z, self.codebook, c.gp_sigma)
-        logits = self.head(h)
+                terms["gradient_penalty"] = c.gradient_penalty * gradient_penalty(self._positions(z), self.codebook,
+                                                                                  c.gp_sigma)
+        logits = self.head(self.pool(h))
         terms["cross_entropy"] = F.cross_entropy(logits, y)
         loss = sum(terms.values())
         terms = {k: v.detach() for k, v in terms.items()}
@@ -319,13 +382,38 @@ class SinkhornVQ(Model):
         h = batched(lambda b: self.latent(b.to(dev)), x)
         t0 = time.perf_counter()
         trainer.run("decoder", self.decoder.parameters(),
-                    lambda hb, xb: {"loss": self.reconstruction_loss(self.decode(hb), xb)}, (h, x),
+                    lambda hb, xb: {"loss": self.reconstruction_loss(self.decode_logits(hb), xb)}, (h, x),
                     modules=(self.decoder,), epochs=c.decoder_epochs or None)
         metrics["decoder_seconds"] = time.perf_counter() - t0
         for split in (train, test) if test is not None else (train,):
             metrics[f"{split.split}_accuracy"] = self.accuracy(split)
-        metrics.update(self.evaluate(test if test is not None else train))
+        scored = test if test is not None else train
+        metrics.update(self.evaluate(scored))
+        if self.has_quantizer:
+            metrics.update(self.sinkhorn_usage(scored))
         return metrics
+
+    def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
+        """``Model.evaluate``; with a map of codes, usage counts every position in one codebook."""
+        out = super().evaluate(dataset, batch_size)
+        if self.has_quantizer and self.config.spatial:
+            from .. import metrics
+
+            idx = self.quantize_array(dataset.images, batch_size)["indices"].reshape(-1)
+            usage = metrics.codebook_usage(idx, self.config.codebook_size)
+            out.update({f"{dataset.split}_{k}": v for k, v in usage.items() if k != "counts"})
+        return out
+
+    def sinkhorn_usage(self, dataset: Dataset, batch_size: int = 1024) -> dict:
+        """Codebook usage of the Sinkhorn assignment (argmax of :meth:`soft_probs`) on a split,
+        beside ``evaluate``'s usage of the nearest codeword: ``<split>_usage_entropy_sinkhorn``, ..."""
+        from .. import metrics
+
+        self.eval()
+        x = to_tensor(dataset.images).float()
+        idx = batched(lambda b: self.soft_probs(self.encode(b.to(self.device))).argmax(-1).cpu(), x, batch_size)
+        usage = metrics.codebook_usage(idx.reshape(-1).numpy(), self.config.codebook_size)
+        return {f"{dataset.split}_{k}_sinkhorn": v for k, v in usage.items() if k != "counts"}
 
     def accuracy(self, dataset: Dataset, batch_size: int = 1024) -> float:
         """The classifier's accuracy on a split (evaluation mode: nearest codeword)."""
@@ -334,7 +422,8 @@ class SinkhornVQ(Model):
         pred = batched(lambda b: self.predict(b.to(self.device)).cpu(), x, batch_size)
         return float((pred == to_tensor(dataset.labels)).float().mean())
 
-    def reconstruction_loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's loss per pixel, from its logits: BCE, or MSE of the sigmoid."""
         if self.config.recon_loss == "bce":
-            return F.binary_cross_entropy(x_hat, x)
-        return F.mse_loss(x_hat, x)
+            return F.binary_cross_entropy_with_logits(logits, x)
+        return F.mse_loss(torch.sigmoid(logits), x)
