@@ -62,20 +62,24 @@ class Protocol:
 
 
 # ----- SEQ (Le, Ko and Chen): Fig. 3 and Table 1 -----
-SEQ_ENCODERS = ("lae2", "lae4", "cae4")
-SEQ_NAMES = {"lae2": "LAE-2", "lae4": "LAE-4", "cae4": "CAE-4"}
+#: "cae4" is the paper's network (no pooling, about 6x the compute of "cae4_pool" per image: a GPU's work
+#: at the paper's budget); "cae4_pool" is the pooled variant that a CPU trains in minutes.
+SEQ_ENCODERS = ("lae2", "lae4", "cae4_pool", "cae4")
+SEQ_NAMES = {"lae2": "LAE-2", "lae4": "LAE-4", "cae4": "CAE-4", "cae4_pool": "CAE-4, pooled"}
 SEQ_KS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
 
 
 def _seq_runs(dataset: str) -> list[Run]:
     # The authors' code: Adam 1e-3, batch 32, 10 epochs. The decoder is not scored here: one epoch.
-    return [Run(e, "seq", {"encoder": e, "k": max(SEQ_KS), "k_sweep": SEQ_KS, "decoder_epochs": 1}, 10, 32)
-            for e in SEQ_ENCODERS]
+    # K is chosen on a validation split held out of the training data (val_fraction).
+    return [Run(e, "seq", {"encoder": e, "k": max(SEQ_KS), "k_sweep": SEQ_KS, "decoder_epochs": 1,
+                           "val_fraction": 0.1}, 10, 32) for e in SEQ_ENCODERS]
 
 
 def _seq_score(model, m: dict, train, test, quick: bool) -> dict:
     last = max(m["k_curve"], key=lambda p: p["k"])  # the largest K of the sweep
-    return {"p_e": m["p_e"], "k_rule": m["k_rule"], "k_curve": m["k_curve"],
+    return {"p_e": m["p_e"], "k_rule": m["k_rule"], "k_rule_met": float(m.get("k_rule_met", math.nan)),
+            "k_curve": m["k_curve"],
             "test_accuracy_kmax": last["test_accuracy"], "train_accuracy_kmax": last["train_accuracy"]}
 
 
@@ -88,24 +92,33 @@ def _seq_figures(dataset: str) -> list[Figure]:
     rows = []
     for e in SEQ_ENCODERS:
         name = SEQ_NAMES[e]
-        paper = best if e == "cae4" else None
+        paper = best if e.startswith("cae4") else None
         note = ({"mnist": "read off Fig. 3: about 99 % for K >= 100",
                  "fashion-mnist": "Fig. 3: 91.8 % for K >= 120"}.get(dataset, "") if paper else "")
         rows += [
             Figure("Fig. 3", name, "encoder accuracy P_E (test)", _get(e, "p_e"), (e,), percent=True),
             Figure("Fig. 3", name, "quantizer accuracy P_Q (test), largest K", _get(e, "test_accuracy_kmax"), (e,),
                    paper, percent=True, note=note),
-            Figure("Fig. 3", name, "K picked by the rule (eps = 0.5 %)", _get(e, "k_rule"), (e,), better="lower"),
+            Figure("Fig. 3", name, "K picked by the rule (eps = 0.5 %, on validation)", _get(e, "k_rule"), (e,),
+                   better="lower"),
+            Figure("Fig. 3", name, "rule met (share of seeds)", _get(e, "k_rule_met"), (e,), percent=True),
         ]
-    rows.append(Figure("Table 1", "CAE-4", "train clustering accuracy, largest K", _get("cae4", "train_accuracy_kmax"),
-                       ("cae4",), 0.9974 if dataset == "mnist" else None, percent=True,
-                       note="paper: MNIST only, K not stated"))
+    for e in ("cae4_pool", "cae4"):
+        rows.append(Figure("Table 1", SEQ_NAMES[e], "train clustering accuracy, largest K",
+                           _get(e, "train_accuracy_kmax"), (e,), 0.9974 if dataset == "mnist" else None,
+                           percent=True, note="paper: MNIST only, K not stated"))
     return rows
 
 
 # ----- soft VQ-VAE (Wu and Flierl), Table 1 -----
-SOFTVQ_RUNS = (("AE", "ae", {}), ("VAE", "vae", {}), ("beta-VAE (20)", "beta_vae", {"beta": 20.0}),
-               ("VQ-VAE", "vqvae", {"codebook_size": 128}), ("soft VQ-VAE", "soft_vqvae", {"codebook_size": 128}))
+#: The authors' recipe (their MNIST notebook): Glorot initialisation and the normalised MSE
+#: everywhere; the VAEs' loss is 784 NMSE + beta KL summed over d; the VQ-VAE is the soft
+#: quantizer made hard (per-element means, 3 (codebook + 2.5 commitment), unit-scaling codebook).
+AUTHORS = {"recon_loss": "nmse", "init": "glorot"}
+SOFTVQ_RUNS = (("AE", "ae", AUTHORS), ("VAE", "vae", AUTHORS), ("beta-VAE (20)", "beta_vae", {**AUTHORS, "beta": 20.0}),
+               ("VQ-VAE", "vqvae", {**AUTHORS, "codebook_size": 128, "beta": 2.5, "vq_weight": 3.0,
+                                    "latent_reduction": "mean", "codebook_init": "unit_scaling"}),
+               ("soft VQ-VAE", "soft_vqvae", {"codebook_size": 128, "posterior": "authors", "variance": "hidden"}))
 SOFTVQ_PAPER = {"AE": (52.61, 0.5301, 91.91), "VAE": (56.44, 0.5600, 89.10), "beta-VAE (20)": (73.81, 0.5760, 91.10),
                 "VQ-VAE": (51.48, 0.3541, 81.62), "soft VQ-VAE": (77.64, 0.7188, 93.54)}
 
@@ -136,8 +149,9 @@ def _softvq_figures(dataset: str) -> list[Figure]:
 
 
 # ----- SK-VQ (Suzuki et al.), Tables 1 and 2 -----
+#: ``spatial``: the paper's layout, an (h/4 x w/4) map of codes per image, average-pooled for the classifier.
 SKVQ_COMMON = {"encoder": "cnn", "latent_dim": 64, "codebook_size": 256, "beta": 1.0, "sinkhorn_lambda": 0.1,
-               "sinkhorn_iters": 3}
+               "sinkhorn_iters": 3, "spatial": True}
 SKVQ_RUNS = (("no VQ", {"quantizer": "none"}),
              ("VQ + CE", {"quantizer": "nearest", "constant_embedding": True}),
              ("VQ + CE + SK", {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99}),
@@ -149,13 +163,14 @@ SKVQ_PAPER = {"no VQ": (94.55, None), "VQ + CE": (92.46, 2.280), "VQ + CE + SK":
 
 
 def _skvq_runs(dataset: str) -> list[Run]:
-    return [Run(label, "skvq", {**SKVQ_COMMON, **cfg}, 10, 256) for label, cfg in SKVQ_RUNS]
+    return [Run(label, "skvq", {**SKVQ_COMMON, **cfg}, 12, 256) for label, cfg in SKVQ_RUNS]
 
 
 def _skvq_score(model, m: dict, train, test, quick: bool) -> dict:
     k = model.config.codebook_size
     return {"test_accuracy": m["test_accuracy"], "usage_entropy": m.get("test_usage_entropy", math.nan),
             "usage_entropy_fraction": m.get("test_usage_entropy", math.nan) / math.log(k),
+            "sinkhorn_entropy_fraction": m.get("test_usage_entropy_sinkhorn", math.nan) / math.log(k),
             "dead_codes": m.get("test_dead_codes", math.nan), "test_mse_per_pixel": m["test_mse_per_pixel"]}
 
 
@@ -166,9 +181,12 @@ def _skvq_figures(dataset: str) -> list[Figure]:
         rows.append(Figure("Table 1", label, "test accuracy", _get(label, "test_accuracy"), (label,), _pct(acc),
                            comparable=False, percent=True, note="paper: CIFAR-10, WRN-28-2"))
         if label != "no VQ":
-            rows.append(Figure("Table 1", label, "assignment entropy / ln K", _get(label, "usage_entropy_fraction"),
-                               (label,), ent / math.log(256), percent=True,
+            rows.append(Figure("Table 1", label, "assignment entropy / ln K (nearest codeword, test)",
+                               _get(label, "usage_entropy_fraction"), (label,), ent / math.log(256), percent=True,
                                note=f"paper: {ent:.3f} nats of ln 256 = 5.545"))
+            rows.append(Figure("Table 1", label, "assignment entropy / ln K (Sinkhorn assignment, test)",
+                               _get(label, "sinkhorn_entropy_fraction"), (label,), percent=True,
+                               note="argmax of the plan with the trained code scaling"))
     rows.append(Figure("Table 1", "VQ + CE + SK + GP", "accuracy minus no VQ (points)",
                        lambda r: 100 * (r["VQ + CE + SK + GP"]["test_accuracy"] - r["no VQ"]["test_accuracy"]),
                        ("VQ + CE + SK + GP", "no VQ"), 93.06 - 94.55, note="the cost of quantizing"))
@@ -241,14 +259,18 @@ def _pct(value: float | None) -> float | None:
 
 PROTOCOLS = {p.name: p for p in (
     Protocol("seq", "Le, Ko and Chen, SEQ (arXiv 1910.11067)", ("mnist", "fashion-mnist"), _seq_runs, _seq_score,
-             _seq_figures, "k-means with 4 restarts per K; decoder (not scored) trained 1 epoch",
+             _seq_figures, "K chosen on a validation split (10 % of the training data, held out of training); "
+             "k-means with 4 restarts per K; decoder (not scored) trained 1 epoch; CAE-4 (the paper's, unpooled) "
+             "needs a GPU at this budget, CAE-4 pooled is the CPU's stand-in",
              "10 epochs, batch 32, Adam 1e-3 (authors' code)"),
     Protocol("softvq", "Wu and Flierl, soft VQ-VAE (AAAI 2020)", ("mnist",), _softvq_runs, _softvq_score,
-             _softvq_figures, "probe: standardised logistic regression (paper: a softmax layer)",
+             _softvq_figures, "the authors' notebook recipe for every model (Glorot init, normalised MSE, "
+             "the soft posterior exp(-D/2s^2)*s with s from the last hidden layer); probe: standardised "
+             "logistic regression (paper: a softmax layer)",
              "40,000 iterations at batch 32 = 21 epochs, Adam 3e-4"),
     Protocol("skvq", "Suzuki et al., SK-VQ", ("fashion-mnist",), _skvq_runs, _skvq_score, _skvq_figures,
-             "Fashion-MNIST, small CNN, one code per image, Adam 1e-3 (paper: CIFAR-10, WRN-28-2 with an 8x8 map "
-             "of codes, Ranger, RandAugment, 1000 epochs)", "1000 epochs (CIFAR-10)"),
+             "Fashion-MNIST, small CNN with a 7x7 map of codes, Adam 1e-3 (paper: CIFAR-10, WRN-28-2 with an 8x8 "
+             "map of codes, Ranger, RandAugment, 1000 epochs)", "1000 epochs (CIFAR-10)"),
     Protocol("dvq", "Fostiropoulos, DVQ", ("mnist",), _dvq_runs, _dvq_score, _dvq_figures,
              "the paper measures CIFAR-10 and ImageNet (bits/dim); this MNIST MLP comparison is ours",
              "about 100,000 steps (CIFAR-10)"),
