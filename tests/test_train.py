@@ -118,3 +118,25 @@ def test_device_auto_resolves_to_an_available_device():
     if not torch.cuda.is_available():
         assert dev.type in ("mps", "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_plateau_rule_and_an_early_end_that_keeps_the_weights():
+    from vqviz.train import plateau
+
+    rule = plateau(patience=2, min_delta=0.01)
+    curve = lambda *v: [{"loss": x} for x in v]  # noqa: E731
+    assert not rule("s", curve(10, 9, 8))  # still improving
+    assert not rule("s", curve(10, 9, 8.99))  # too few epochs since the best
+    assert rule("s", curve(10, 9, 8.95, 8.94))  # under 1 % better than 9 for 2 epochs
+    assert not rule("s", curve(10, 9, 8.95, 8.8))
+    with pytest.raises(ConfigError):
+        plateau(patience=0)
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 1)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    trainer = Trainer(TrainConfig(epochs=50, batch_size=64, lr=1e-9))  # the loss all but never moves
+    trainer.converged = plateau(patience=3)
+    history = trainer.run("s", layer.parameters(), lambda a, b: {"loss": ((layer(a) - b) ** 2).mean()}, (x, y),
+                          modules=(layer,))
+    assert len(history) == 4 and len(trainer.history["s"]) == 4

@@ -170,10 +170,12 @@ def _print_metrics(metrics: dict) -> None:
     for key, value in metrics.items():
         if key == "k_curve":
             continue
+        if isinstance(value, dict):  # e.g. the decoder check: its numbers, one line
+            value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
         shown = f"{value:.4f}" if isinstance(value, float) else value
         print(f"  {key:<{width}}  {shown}")
     if curve:
-        cols = [c for c in ("k", "train_accuracy", "test_accuracy") if c in curve[0]]
+        cols = [c for c in ("k", "train_accuracy", "val_accuracy", "test_accuracy") if c in curve[0]]
         print("  accuracy against K:")
         print("    " + "  ".join(f"{c:>14}" for c in cols))
         for point in curve:

@@ -84,6 +84,25 @@ class StopTraining(Exception):
     """Raised inside a callback (e.g. the app's stop button) to end training early."""
 
 
+def plateau(patience: int = 5, min_delta: float = 1e-3, term: str = "loss") -> Callable[[str, list[dict]], bool]:
+    """A rule for :attr:`Trainer.converged`: the epoch mean of ``term`` has not improved on
+    its best of the earlier epochs by more than ``min_delta`` (relative) for ``patience`` epochs.
+
+    It reads the training loss only, so that no held-out split decides the budget.
+    """
+    if patience < 1 or not min_delta >= 0:
+        raise ConfigError(f"plateau needs patience >= 1 and min_delta >= 0, got {patience}, {min_delta}")
+
+    def converged(stage: str, history: list[dict]) -> bool:
+        values = [h[term] for h in history]
+        if len(values) <= patience:
+            return False
+        best = min(values[:-patience])
+        return min(values[-patience:]) > best - min_delta * abs(best)
+
+    return converged
+
+
 class Trainer:
     """Runs the stages of a model's fit.
 
@@ -91,6 +110,12 @@ class Trainer:
     ----------
     config : TrainConfig
     callbacks : mapping of event name to callables, or use :meth:`add_callback`.
+
+    Attributes
+    ----------
+    converged : None, or ``(stage, history) -> bool`` asked after every epoch with the
+        stage's per-epoch means so far; True ends the stage there, keeping its weights
+        (e.g. :func:`plateau`). The stage's ``epochs`` is then a ceiling.
     """
 
     def __init__(self, config: TrainConfig | None = None, callbacks: dict | None = None):
@@ -102,6 +127,7 @@ class Trainer:
                 self.add_callback(event, fn)
         self.stages: list[str] = []
         self.history: dict[str, list[dict]] = defaultdict(list)
+        self.converged: Callable[[str, list[dict]], bool] | None = None
 
     def add_callback(self, event: str, fn: Callable[[Progress], None]) -> None:
         """Call ``fn(progress)`` on ``event``: one of "on_step", "on_epoch", "on_stage"."""
@@ -209,6 +235,8 @@ class Trainer:
                 self.history[stage].append(means)
                 self._emit("on_epoch", Progress(stage, index, n_stages, epoch, epochs, steps, steps,
                                                 means, (index + epoch / epochs) / n_stages))
+                if self.converged is not None and self.converged(stage, history):
+                    break
         finally:
             for m in modules:
                 m.eval()

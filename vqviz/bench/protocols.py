@@ -24,6 +24,8 @@ class Run:
     epochs: int
     batch_size: int = 128
     lr: float = 1e-3
+    #: Train until the training loss stops improving (``vqviz.train.plateau``); ``epochs`` is then a ceiling.
+    until_plateau: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,10 @@ CLUSTERVAE_PAPER = {"mnist": (80.97, 120.76, 80.15, 79.92, 77.59, 91.9),
 
 
 def _clustervae_runs(dataset: str) -> list[Run]:
-    return [Run(label, name, {"latent_dim": 20, "encoder": "mlp", **cfg}, 10) for label, name, cfg in CLUSTERVAE_RUNS]
+    # The paper states no budget, and the BCE still falls after 15 epochs: train until the
+    # training loss stops improving, at most 300 epochs, with the held-out BCE recorded per epoch.
+    return [Run(label, name, {"latent_dim": 20, "encoder": "mlp", **cfg}, 300, until_plateau=True)
+            for label, name, cfg in CLUSTERVAE_RUNS]
 
 
 def _clustervae_score(model, m: dict, train, test, quick: bool) -> dict:
@@ -275,6 +280,6 @@ PROTOCOLS = {p.name: p for p in (
              "the paper measures CIFAR-10 and ImageNet (bits/dim); this MNIST MLP comparison is ours",
              "about 100,000 steps (CIFAR-10)"),
     Protocol("clustervae", "Wang, Blair and Belkhale, cluster VAEs", ("mnist", "fashion-mnist"), _clustervae_runs,
-             _clustervae_score, _clustervae_figures, "MLP 500-500-2000-20 (paper: architecture not stated)",
-             "not stated"),
+             _clustervae_score, _clustervae_figures, "MLP 500-500-2000-20 (paper: architecture not stated); "
+             "trained until the training loss improves by less than 0.1 % in 5 epochs", "not stated"),
 )}

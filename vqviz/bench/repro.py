@@ -35,7 +35,7 @@ from pathlib import Path
 from .. import data
 from ..errors import ConfigError
 from ..models import build
-from ..train import Trainer, TrainConfig
+from ..train import Trainer, TrainConfig, plateau
 from ..utils import atomic_write_bytes, set_seed
 from . import machine
 from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Run
@@ -95,13 +95,35 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
     set_seed(seed)
     model = build(run.model, in_shape=train.shape, n_classes=train.n_classes, **run.config)
     trainer = Trainer(TrainConfig(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr, seed=seed, device=device))
+    held_out: list[float] = []
+    if run.until_plateau and not quick:
+        trainer.converged = plateau(patience=5, min_delta=1e-3)
+        sample = data.Dataset(test.name, test.split, test.images[:PLATEAU_SAMPLE], test.labels[:PLATEAU_SAMPLE],
+                              test.classes)
+        trainer.add_callback("on_epoch", lambda p: held_out.append(_held_out_bce(model, sample)))
     cpu, wall = time.process_time(), time.perf_counter()
     m = model.fit(train, test, trainer)
     figures = PROTOCOLS[protocol].score(model, m, train, test, quick)
+    if held_out:  # the learning curve: epochs run, training loss and held-out BCE per epoch
+        stage = trainer.stages[0]
+        figures.update(epochs_run=len(trainer.history[stage]), held_out_bce_curve=held_out,
+                       loss_curve=[h["loss"] for h in trainer.history[stage]])
     # Through JSON, so that a fresh record compares equal to one read back from the file.
     return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
             "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
             "device": str(trainer.device)}
+
+
+#: Test images scored after every epoch of a run trained until its plateau (its learning curve).
+PLATEAU_SAMPLE = 2000
+
+
+def _held_out_bce(model, split) -> float:
+    """The model's own ``evaluate`` BCE per image on ``split`` (train mode restored after)."""
+    was_training = model.training
+    bce = model.evaluate(split)[f"{split.split}_bce_per_image"]
+    model.train(was_training)
+    return bce
 
 
 def summarise(records: list[dict], dataset: str) -> list[dict]:
@@ -132,7 +154,8 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
                 "mean": mean, "std": statistics.stdev(values) if len(values) > 1 else None, "seeds": len(values),
                 "paper": fig.paper, "better": fig.better, "comparable": comparable, "percent": fig.percent,
                 "verdict": _verdict(mean, fig, comparable), "note": fig.note,
-                "budget": _budget([latest[u] for u in fig.uses if u in latest]),
+                "budget": _budget([latest[u] for u in fig.uses if u in latest],
+                                  [r for seed_runs in per_seed.values() for u, r in seed_runs.items() if u in fig.uses]),
                 "cpu_seconds": statistics.fmean(cpu)})
     return rows
 
@@ -147,9 +170,13 @@ def _verdict(mean: float, fig: Figure, comparable: bool) -> str:
     return "met" if gap >= 0 else f"short by {shown}"
 
 
-def _budget(runs: list[dict]) -> str:
+def _budget(runs: list[dict], records: list[dict] = ()) -> str:
     epochs = sorted({r["epochs"] for r in runs})
     batches = sorted({r["batch_size"] for r in runs})
+    if any(r.get("until_plateau") for r in runs):
+        ran = sorted({int(rec["figures"]["epochs_run"]) for rec in records if "epochs_run" in rec["figures"]})
+        shown = "-".join(map(str, sorted({ran[0], ran[-1]}))) if ran else "?"
+        return f"until plateau ({shown} ep.), batch {'/'.join(map(str, batches))}"
     return f"{'/'.join(map(str, epochs))} ep., batch {'/'.join(map(str, batches))}"
 
 
