@@ -143,7 +143,10 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
             values, cpu = [], []
             for seed, runs in sorted(per_seed.items()):
                 if all(u in runs for u in fig.uses):
-                    values.append(float(fig.value({u: runs[u]["figures"] for u in fig.uses})))
+                    try:
+                        values.append(float(fig.value({u: runs[u]["figures"] for u in fig.uses})))
+                    except KeyError:  # a run measured before this figure existed
+                        continue
                     cpu.append(sum(runs[u]["cpu_seconds"] for u in fig.uses))
             if not values:
                 continue
