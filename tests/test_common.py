@@ -7,8 +7,8 @@ from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 
 from vqviz.errors import ConfigError
-from vqviz.models.common import (KMeans, convex_mix, majority_vote, mixing_grid, nearest,
-                                 squared_distances)
+from vqviz.cluster import KMeans, majority_vote, nearest, squared_distances
+from vqviz.models.common import convex_mix, mixing_grid
 
 
 def test_squared_distances_match_numpy():

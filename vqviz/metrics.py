@@ -50,7 +50,7 @@ def kmeans_scores(z, y, n_clusters: int = 10, random_state: int = 0, n_init: int
     The soft VQ-VAE paper's protocol (Table 1): k-means on the test latents,
     Hungarian accuracy and NMI; the paper keeps the best of ``n_init`` = 100 restarts.
     """
-    from .models.common import KMeans
+    from .cluster import KMeans
 
     pred = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(_np(z)).labels_
     return {"kmeans_accuracy": clustering_accuracy(y, pred), "kmeans_nmi": nmi(y, pred)}

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..nets import ARCHITECTURES, INITS, auto_architecture, build_decoder, build_encoder, init_weights
 from ..utils import to_tensor
-from . import register
+from .registry import register
 from .base import Model
 from .common import RECON_LOSSES, reconstruction_loss
 

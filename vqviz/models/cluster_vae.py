@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..train import Trainer
 from ..utils import to_tensor
-from . import register
+from .registry import register
 from .autoencoders import VAE, VAEConfig
-from .common import KMeans, QuantizerOutput, batched, nearest
+from ..cluster import KMeans, nearest
+from .common import QuantizerOutput, batched
 
 if TYPE_CHECKING:
     from ..data import Dataset

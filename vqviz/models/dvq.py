@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from . import register
+from .registry import register
 from .common import QuantizerOutput
 from .vq import VQVAE, VectorQuantizer, VQVAEConfig
 

@@ -43,9 +43,10 @@ from ..errors import ConfigError
 from ..nets import ARCHITECTURES, build_decoder, build_encoder
 from ..train import Trainer
 from ..utils import to_tensor
-from . import register
+from .registry import register
 from .base import Model
-from .common import KMeans, QuantizerOutput, batched, majority_vote, nearest
+from ..cluster import KMeans, majority_vote, nearest
+from .common import QuantizerOutput, batched
 
 if TYPE_CHECKING:
     from ..data import Dataset

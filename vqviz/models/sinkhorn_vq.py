@@ -62,9 +62,10 @@ from ..errors import ConfigError
 from ..nets import ARCHITECTURES, build_decoder, build_encoder, resolve_encoder
 from ..train import Trainer
 from ..utils import to_tensor
-from . import register
+from .registry import register
 from .base import Model
-from .common import QuantizerOutput, batched, squared_distances
+from ..cluster import squared_distances
+from .common import QuantizerOutput, batched
 
 if TYPE_CHECKING:
     from ..data import Dataset

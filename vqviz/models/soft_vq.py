@@ -55,9 +55,10 @@ from torch import nn
 from ..errors import ConfigError
 from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
 from ..utils import to_tensor
-from . import register
+from .registry import register
 from .base import Model, older_than
-from .common import RECON_LOSSES, QuantizerOutput, batched, reconstruction_loss, squared_distances
+from ..cluster import squared_distances
+from .common import RECON_LOSSES, QuantizerOutput, batched, reconstruction_loss
 from .vq import LATENT_REDUCTIONS
 
 if TYPE_CHECKING:

@@ -30,9 +30,10 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
-from . import register
+from .registry import register
 from .base import Model
-from .common import RECON_LOSSES, KMeans, QuantizerOutput, nearest, reconstruction_loss
+from ..cluster import KMeans, nearest
+from .common import RECON_LOSSES, QuantizerOutput, reconstruction_loss
 
 
 CODEBOOK_INITS = ("uniform", "unit_scaling")
