@@ -48,3 +48,19 @@ def test_bad_flag_value_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "seq", "--k-sweep", "a,b"])
     assert e.value.code == 2
+
+
+def test_every_setting_of_every_model_has_help_from_its_class_or_a_parent():
+    """Configs derive from ModelConfig and document only their own fields; --help finds them all."""
+    from dataclasses import fields
+
+    from vqviz import models
+    from vqviz.cli import _attribute_docs
+    from vqviz.models.config import ModelConfig
+
+    for name in models.names():
+        config = models.get(name).Config
+        assert issubclass(config, ModelConfig), name
+        docs = _attribute_docs(config)
+        missing = [f.name for f in fields(config) if not docs.get(f.name)]
+        assert not missing, (name, missing)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 import typing
+import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -49,12 +49,17 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip=()) ->
 
 
 def _attribute_docs(cls: type) -> dict[str, str]:
-    """Parse the numpydoc ``Attributes`` section: ``name : text`` lines."""
-    out = {}
-    for line in (cls.__doc__ or "").splitlines():
-        name, sep, text = line.strip().partition(" : ")
-        if sep and name.isidentifier():
-            out[name] = text.strip()
+    """Parse the numpydoc ``Attributes`` sections of ``cls`` and its parents: ``name : text`` lines.
+
+    A class documents only its own fields (and those whose meaning it changes); the
+    nearest class that documents a field wins.
+    """
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        for line in (klass.__dict__.get("__doc__") or "").splitlines():
+            name, sep, text = line.strip().partition(" : ")
+            if sep and name.isidentifier():
+                out[name] = text.strip()
     return out
 
 

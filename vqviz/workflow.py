@@ -12,7 +12,7 @@ from typing import Callable
 from . import checkpoints, data, distributed, health
 from .checkpoints import Checkpoint
 from .models import build, get
-from .train import Trainer, TrainConfig
+from .train import TrainConfig, Trainer
 from .utils import set_seed
 
 #: Config fields that come from the data set rather than from the user.

@@ -323,7 +323,13 @@ def _projections(z: np.ndarray, s: Settings, progress: "_Progress") -> list[Meas
     import umap
     from openTSNE import TSNE
 
-    from ..projection import DEFAULTS, EXACT_NEIGHBOURS_BELOW, THREADS_FROM, cached_project, project
+    from ..projection import (
+        DEFAULTS,
+        EXACT_NEIGHBOURS_BELOW,
+        THREADS_FROM,
+        cached_project,
+        project,
+    )
 
     n = len(z)
     n_jobs = (os.cpu_count() or 1) if n >= THREADS_FROM else 1  # project's default

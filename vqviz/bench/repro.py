@@ -35,11 +35,10 @@ from pathlib import Path
 from .. import data
 from ..errors import ConfigError
 from ..models import build
-from ..train import Trainer, TrainConfig, plateau
+from ..train import TrainConfig, Trainer, plateau
 from ..utils import atomic_write_bytes, set_seed
 from . import machine
 from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Run
-
 
 #: Where the results are published: ``benchmarks/results/`` of the checkout.
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"

@@ -27,11 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, INITS, auto_architecture, build_decoder, build_encoder, init_weights
+from ..nets import INITS, build_decoder, build_encoder, init_weights
 from ..utils import to_tensor
-from .registry import register
 from .base import Model
-from .common import RECON_LOSSES, reconstruction_loss
+from .common import reconstruction_loss
+from .config import ModelConfig, check_choice, check_number
+from .registry import register
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -41,73 +42,46 @@ LOGVAR_RANGE = (-15.0, 10.0)
 
 
 @dataclass
-class AEConfig:
+class AEConfig(ModelConfig):
     """Settings of a plain autoencoder.
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set.
-    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
-    latent_dim : size of the latent code z.
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE.
     init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
     """
 
-    in_shape: tuple[int, int, int] = (1, 8, 8)
-    n_classes: int = 10
-    encoder: str = "auto"
-    latent_dim: int = 64
-    recon_loss: str = "bce"
     init: str = "torch"
 
-    def __post_init__(self):
-        self.in_shape = tuple(int(s) for s in self.in_shape)
-        if len(self.in_shape) != 3 or min(self.in_shape) < 1:
-            raise ConfigError(f"in_shape must be (channels, height, width), got {self.in_shape}")
-        if self.encoder not in ("auto", *ARCHITECTURES):
-            raise ConfigError(f"unknown encoder {self.encoder!r}; choose auto or one of {', '.join(ARCHITECTURES)}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
-        if self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        if self.init not in INITS:
-            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.n_classes < 1:
-            raise ConfigError(f"n_classes must be at least 1, got {self.n_classes}")
+    def validate(self) -> None:
+        check_choice("init", self.init, INITS)
 
     @property
     def architecture(self) -> str:
-        """The network actually built: ``encoder``, with "auto" resolved from ``in_shape``."""
-        return auto_architecture(self.in_shape) if self.encoder == "auto" else self.encoder
+        """The network built: ``encoder`` ("auto" is resolved on construction)."""
+        return self.encoder
 
 
 @dataclass
 class VAEConfig(AEConfig):
-    """Settings of a VAE.
+    """Settings of a VAE (the encoder outputs the mean and log-variance of z).
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set.
-    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
-    latent_dim : size of the latent code z (the encoder outputs its mean and log-variance).
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE, times the number of pixels.
-    init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
+    recon_loss : "bce" or "mse" summed over an image's pixels, or "nmse" (the soft VQ-VAE authors' normalised MSE) times the number of pixels.
     beta : weight of the KL term (1 = the VAE's ELBO).
     """
 
     beta: float = 1.0
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.beta >= 0:
-            raise ConfigError(f"beta must be a non-negative number, got {self.beta}")
+    def validate(self) -> None:
+        super().validate()
+        check_number("beta", self.beta)
 
 
 @dataclass
 class BetaVAEConfig(VAEConfig):
-    __doc__ = VAEConfig.__doc__.replace("Settings of a VAE.", "Settings of a beta-VAE.")
+    """Settings of a beta-VAE: a VAE whose KL term weighs ``beta`` > 1."""
+
     beta: float = 4.0
 
 

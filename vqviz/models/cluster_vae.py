@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ..cluster import KMeans, nearest
 from ..errors import ConfigError
 from ..train import Trainer
 from ..utils import to_tensor
-from .registry import register
 from .autoencoders import VAE, VAEConfig
-from ..cluster import KMeans, nearest
 from .common import QuantizerOutput, batched
+from .config import check_number
+from .registry import register
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -38,40 +39,28 @@ class LambdaVAEConfig(VAEConfig):
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes C; set from the data set.
-    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
     latent_dim : size of z (20 in the paper); the first n_classes dimensions carry the class.
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
-    beta : weight of the KL term.
     lam : lambda, the prior mean on the label's dimension (5.0 in the paper).
     """
 
     latent_dim: int = 20
     lam: float = 5.0
 
-    def __post_init__(self):
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.latent_dim < self.n_classes:
             raise ConfigError(f"the lambda-hot prior puts one dimension per class on the first latent "
                               f"dimensions: latent_dim ({self.latent_dim}) must be at least n_classes "
                               f"({self.n_classes})")
-        if not self.lam > 0:
-            raise ConfigError(f"lam must be a positive number, got {self.lam}")
+        check_number("lam", self.lam, low_open=True)
 
 
 @dataclass
 class KMeansVAEConfig(VAEConfig):
-    """Settings of a k-means VAE.
+    """Settings of a k-means VAE (the classes are used only for scoring).
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set (used only for scoring).
-    encoder : "auto" (mlp for grey images, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
-    latent_dim : size of z.
-    recon_loss : "bce" or "mse", summed over the pixels of an image, averaged over the batch.
-    beta : weight of the KL term.
     n_clusters : K, the number of k-means centres in the latent space.
     kmeans_restarts : k-means++ restarts at every recomputation; the lowest inertia wins.
     """
@@ -80,8 +69,8 @@ class KMeansVAEConfig(VAEConfig):
     n_clusters: int = 10
     kmeans_restarts: int = 2
 
-    def __post_init__(self):
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.n_clusters < 1 or self.kmeans_restarts < 1:
             raise ConfigError(f"n_clusters and kmeans_restarts must be at least 1, "
                               f"got {self.n_clusters} and {self.kmeans_restarts}")

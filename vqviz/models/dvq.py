@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .registry import register
 from .common import QuantizerOutput
+from .registry import register
 from .vq import VQVAE, VectorQuantizer, VQVAEConfig
 
 
@@ -79,23 +79,15 @@ class DVQConfig(VQVAEConfig):
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set (unused in training).
-    encoder : "auto" (mlp for grey, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
     latent_dim : d, the size of the whole latent; must be divisible by n_codebooks.
     codebook_size : K, the number of codewords of each codebook.
-    beta : commitment weight (0.25 in the paper).
-    ema : update the codebooks by exponential moving averages (decay 0.99) instead of by gradient.
-    kmeans_init : initialise each codebook by k-means on its slice of the first training batch.
-    dead_code_threshold : restart codes whose EMA usage per batch falls below this; 0 = off.
-    recon_loss : "bce" or "mse", summed over pixels and averaged over the batch.
     n_codebooks : L, the number of codebooks, each quantizing latent_dim / L features.
     """
 
     n_codebooks: int = 4
 
-    def __post_init__(self):
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.n_codebooks < 1:
             raise ConfigError(f"n_codebooks must be at least 1, got {self.n_codebooks}")
         if self.latent_dim % self.n_codebooks:

@@ -27,11 +27,10 @@ Where this departs from the paper, and why:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -39,41 +38,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import distributed
+from ..cluster import KMeans, majority_vote, nearest
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, build_decoder, build_encoder
+from ..nets import build_decoder, build_encoder
 from ..train import Trainer
 from ..utils import to_tensor
-from .registry import register
 from .base import Model
-from ..cluster import KMeans, majority_vote, nearest
 from .common import QuantizerOutput, batched
+from .config import ModelConfig, check_choice, check_number
+from .registry import register
 
 if TYPE_CHECKING:
     from ..data import Dataset
 
 
 @dataclass
-class SEQConfig:
+class SEQConfig(ModelConfig):
     """Settings of a SEQ model.
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set.
-    encoder : "lae2", "lae4", "cae4", "cae4_pool" or "mlp" (layers in vqviz.nets).
+    encoder : the network, "lae2" (the default; also what "auto" means), "lae4", "cae4", "cae4_pool" or "mlp" (layers in vqviz.nets).
     latent_dim : size of the encoded feature (128 in the paper).
+    recon_loss : the decoder's loss on its logits, per pixel: "bce" (the authors' code) or "mse" (the paper).
     latent_activation : "relu" (as the authors' code) or "none".
     k : number of clusters; 0 lets the paper's rule pick it from ``k_sweep``.
     k_sweep : the values of K scored for the accuracy-vs-K curve (Fig. 3).
     epsilon : tolerance of the K rule, P_Q > P_E - epsilon (0.005 = half a percent).
     val_fraction : share of the training data held out, stratified, to choose K on; 0 chooses on the training data itself.
-    recon_loss : the decoder's loss on its logits, "bce" (the authors' code) or "mse" (the paper).
     kmeans_restarts : k-means++ restarts; the lowest inertia wins.
     decoder_epochs : epochs of the decoder stage; 0 means the trainer's epochs.
     """
 
-    in_shape: tuple[int, int, int] = (1, 8, 8)
-    n_classes: int = 10
     encoder: str = "lae2"
     latent_dim: int = 128
     latent_activation: str = "relu"
@@ -81,26 +77,27 @@ class SEQConfig:
     k_sweep: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
     epsilon: float = 0.005
     val_fraction: float = 0.1
-    recon_loss: str = "bce"
     kmeans_restarts: int = 4
     decoder_epochs: int = 0
 
-    def __post_init__(self):
-        self.in_shape = tuple(int(s) for s in self.in_shape)
+    RECON_LOSSES: ClassVar[tuple[str, ...]] = ("bce", "mse")
+    MIN_CLASSES: ClassVar[int] = 2
+
+    def auto_encoder(self, in_shape: tuple[int, int, int]) -> str:
+        return "lae2"
+
+    def validate(self) -> None:
         self.k_sweep = tuple(sorted({int(k) for k in self.k_sweep}))
-        if self.encoder not in ARCHITECTURES:
-            raise ConfigError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ARCHITECTURES)}")
-        if self.recon_loss not in ("bce", "mse"):
-            raise ConfigError(f"recon_loss must be 'bce' or 'mse', got {self.recon_loss!r}")
-        if not 0 <= self.val_fraction < 0.5:
-            raise ConfigError(f"val_fraction must be in [0, 0.5), got {self.val_fraction}")
-        if self.n_classes < 2:
-            raise ConfigError(f"SEQ needs at least 2 classes, got {self.n_classes}")
+        check_choice("latent_activation", self.latent_activation, ("relu", "none"))
+        check_number("val_fraction", self.val_fraction, high=0.49)
         if self.k < 0 or any(k < 1 for k in self.k_sweep) or (self.k == 0 and not self.k_sweep):
             raise ConfigError(f"k must be positive (or 0 with a k_sweep to choose from); "
                               f"got k={self.k}, k_sweep={self.k_sweep}")
         if not 0 <= self.epsilon < 1:
             raise ConfigError(f"epsilon is a fraction of accuracy in [0, 1), got {self.epsilon}")
+        if self.kmeans_restarts < 1 or self.decoder_epochs < 0:
+            raise ConfigError(f"kmeans_restarts must be at least 1 and decoder_epochs at least 0, "
+                              f"got {self.kmeans_restarts} and {self.decoder_epochs}")
 
 
 def choose_k(ks, accuracies, p_e: float, epsilon: float) -> int:

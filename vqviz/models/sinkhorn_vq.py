@@ -52,20 +52,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cluster import squared_distances
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, build_decoder, build_encoder, resolve_encoder
+from ..nets import ARCHITECTURES, build_decoder, build_encoder
 from ..train import Trainer
 from ..utils import to_tensor
-from .registry import register
 from .base import Model
-from ..cluster import squared_distances
 from .common import QuantizerOutput, batched
+from .config import ModelConfig, check_choice, check_number
+from .registry import register
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -166,15 +167,14 @@ def _small_cnn(in_shape, latent_dim: int, spatial: bool = False) -> tuple[nn.Mod
 
 
 @dataclass
-class SinkhornVQConfig:
+class SinkhornVQConfig(ModelConfig):
     """Settings of an SK-VQ classifier.
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set.
-    encoder : "auto" (= "cnn": a small CNN in place of the paper's WRN-28-2), "lae2", "lae4", "cae4" or "mlp".
+    encoder : "auto" (= "cnn": a small CNN in place of the paper's WRN-28-2), or a network of vqviz.nets.
     latent_dim : d, the size of the latent and of each codeword.
+    recon_loss : the decoder's loss on its logits, per pixel: "bce" or "mse".
     codebook_size : K, the number of codewords (256 in the paper).
     quantizer : "none" (plain classifier), "nearest" (plain VQ) or "sinkhorn" (SK-VQ, eq. 8).
     sinkhorn_lambda : lambda of P = exp(-lambda ||e_k - z||^2), eq. (8); larger balances more slowly.
@@ -185,14 +185,9 @@ class SinkhornVQConfig:
     gp_sigma : sigma of eq. (9); DUQ's 0.1 gives no gradient here, 0.5 and above swamp the cross-entropy.
     beta : commitment weight (VQ-VAE's 0.25; eq. 3 of the paper has 1).
     decoder_epochs : epochs of the decoder stage; 0 means the trainer's epochs.
-    recon_loss : the decoder's loss on its logits, "bce" or "mse", per pixel.
     spatial : quantize the small CNN's feature map position by position and average-pool it (the paper's map of codes); needs encoder "cnn".
     """
 
-    in_shape: tuple[int, int, int] = (1, 8, 8)
-    n_classes: int = 10
-    encoder: str = "auto"
-    latent_dim: int = 64
     codebook_size: int = 256
     quantizer: str = "sinkhorn"
     sinkhorn_lambda: float = 0.1
@@ -203,29 +198,30 @@ class SinkhornVQConfig:
     gp_sigma: float = 0.3
     beta: float = 0.25
     decoder_epochs: int = 0
-    recon_loss: str = "bce"
     spatial: bool = False
 
-    def __post_init__(self):
-        self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder, ENCODERS, auto="cnn")
-        if self.quantizer not in QUANTIZERS:
-            raise ConfigError(f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}")
-        if self.recon_loss not in ("bce", "mse"):
-            raise ConfigError(f"recon_loss must be 'bce' or 'mse', got {self.recon_loss!r}")
+    ENCODERS: ClassVar[tuple[str, ...]] = ENCODERS
+    RECON_LOSSES: ClassVar[tuple[str, ...]] = ("bce", "mse")
+    MIN_CLASSES: ClassVar[int] = 2
+
+    def auto_encoder(self, in_shape: tuple[int, int, int]) -> str:
+        return "cnn"
+
+    def validate(self) -> None:
+        check_choice("quantizer", self.quantizer, QUANTIZERS)
         if self.spatial and self.encoder != "cnn":
             raise ConfigError(f"spatial quantizes the small CNN's feature map: use encoder 'cnn', not {self.encoder!r}")
-        if self.n_classes < 2 or self.latent_dim < 1 or self.codebook_size < 2:
-            raise ConfigError(f"need n_classes >= 2, latent_dim >= 1 and codebook_size >= 2; got "
-                              f"{self.n_classes}, {self.latent_dim}, {self.codebook_size}")
-        if not (0 < self.sinkhorn_lambda < math.inf) or self.sinkhorn_iters < 1:
-            raise ConfigError(f"sinkhorn_lambda must be positive and finite and sinkhorn_iters at least 1; "
-                              f"got {self.sinkhorn_lambda}, {self.sinkhorn_iters}")
+        if self.codebook_size < 2:
+            raise ConfigError(f"codebook_size must be at least 2, got {self.codebook_size}")
+        check_number("sinkhorn_lambda", self.sinkhorn_lambda, low_open=True)
+        if self.sinkhorn_iters < 1 or self.decoder_epochs < 0:
+            raise ConfigError(f"sinkhorn_iters must be at least 1 and decoder_epochs at least 0; "
+                              f"got {self.sinkhorn_iters}, {self.decoder_epochs}")
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}")
-        if not (self.gradient_penalty >= 0 and self.gp_sigma > 0 and self.beta >= 0 and self.decoder_epochs >= 0):
-            raise ConfigError(f"gradient_penalty, beta and decoder_epochs must be non-negative and gp_sigma "
-                              f"positive; got {self.gradient_penalty}, {self.beta}, {self.decoder_epochs}, "
-                              f"{self.gp_sigma}")
+        check_number("gradient_penalty", self.gradient_penalty)
+        check_number("beta", self.beta)
+        check_number("gp_sigma", self.gp_sigma, low_open=True)
         if self.gradient_penalty > 0 and self.quantizer == "none":
             raise ConfigError("gradient_penalty needs a codebook: use quantizer 'nearest' or 'sinkhorn'")
 

@@ -52,13 +52,14 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
-from ..utils import to_tensor
-from .registry import register
-from .base import Model, older_than
 from ..cluster import squared_distances
-from .common import RECON_LOSSES, QuantizerOutput, batched, reconstruction_loss
+from ..errors import ConfigError
+from ..nets import INITS, build_decoder, build_encoder, init_weights
+from ..utils import to_tensor
+from .base import Model, older_than
+from .common import QuantizerOutput, batched, reconstruction_loss
+from .config import ModelConfig, check_choice, check_number
+from .registry import register
 from .vq import LATENT_REDUCTIONS
 
 if TYPE_CHECKING:
@@ -75,55 +76,44 @@ LOG_VAR_MOMENTUM = 0.99
 
 
 @dataclass
-class SoftVQVAEConfig:
-    """Settings of a soft VQ-VAE.
+class SoftVQVAEConfig(ModelConfig):
+    """Settings of a soft VQ-VAE (the classes are not used in training).
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set (not used in training).
-    encoder : "auto" (the paper's MLP D-500-500-2000-d for grey images, CAE-4 for colour), "mlp", "lae2", "lae4", "cae4" or "cae4_pool".
+    encoder : the network; "auto" is the paper's MLP D-500-500-2000-d for grey images (pooled CAE-4 for colour).
     latent_dim : size d of the latent z_e (64 in the paper's MNIST table).
+    recon_loss : "nmse" (mean squared error over the data's variance, the authors'), "bce" or "mse" (summed over pixels).
     codebook_size : number K of codewords (128 in the paper's MNIST table).
     beta : weight of the commitment term of eq. (27); the paper gives no value, 2.5 is the authors' MNIST code.
     noise_std : standard deviation of the training noise on z_e; the paper gives no value and the authors' code disables it (0).
     posterior : "authors" (log-weight -D/2 sigma^2 + log sigma, their notebook) or "paper" (the d-dimensional Gaussian of eq. 5, -D/2 sigma^2 - d/2 log sigma^2).
     variance : where log sigma_k comes from: "hidden" (a head on the encoder's last hidden layer, the authors'), "latent" (a head on z_e) or "global" (K learned values).
     init : "glorot" (Glorot-uniform weights, zero biases, as the paper) or "torch" (PyTorch's default).
-    recon_loss : "nmse" (mean squared error over the data's variance, the authors'), "bce" or "mse" (summed over pixels).
     latent_reduction : "mean" (the latent terms as per-element means, the authors') or "sum" (squared norms summed over d, eq. 27).
     vq_weight : weight of (codebook + beta commitment) in the loss; the authors' notebook uses 3.
     """
 
-    in_shape: tuple[int, int, int] = (1, 8, 8)
-    n_classes: int = 10
-    encoder: str = "auto"
-    latent_dim: int = 64
+    recon_loss: str = "nmse"
     codebook_size: int = 128
     beta: float = 2.5
     noise_std: float = 0.0
     posterior: str = "authors"
     variance: str = "hidden"
     init: str = "glorot"
-    recon_loss: str = "nmse"
     latent_reduction: str = "mean"
     vq_weight: float = 3.0
 
-    def __post_init__(self):
-        self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder)
+    def validate(self) -> None:
         if self.variance == "input":  # the name of "latent" before vqviz 0.2
             self.variance = "latent"
-        if self.latent_dim < 1 or self.codebook_size < 1:
-            raise ConfigError(f"latent_dim and codebook_size must be at least 1, "
-                              f"got {self.latent_dim} and {self.codebook_size}")
+        if self.codebook_size < 1:
+            raise ConfigError(f"codebook_size must be at least 1, got {self.codebook_size}")
         for name in ("beta", "noise_std", "vq_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+            check_number(name, getattr(self, name))
         for name, choices in (("variance", VARIANCES), ("posterior", POSTERIORS), ("init", INITS),
-                              ("recon_loss", RECON_LOSSES), ("latent_reduction", LATENT_REDUCTIONS)):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+                              ("latent_reduction", LATENT_REDUCTIONS)):
+            check_choice(name, getattr(self, name), choices)
 
 
 def soft_assign(z: torch.Tensor, codebook: torch.Tensor, log_var: torch.Tensor, posterior: str = "authors"

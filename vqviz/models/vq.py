@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..nets import INITS, build_decoder, build_encoder, init_weights, resolve_encoder
-from .registry import register
-from .base import Model
 from ..cluster import KMeans, nearest
-from .common import RECON_LOSSES, QuantizerOutput, reconstruction_loss
-
+from ..errors import ConfigError
+from ..nets import INITS, build_decoder, build_encoder, init_weights
+from .base import Model
+from .common import QuantizerOutput, reconstruction_loss
+from .config import ModelConfig, check_choice, check_number
+from .registry import register
 
 CODEBOOK_INITS = ("uniform", "unit_scaling")
 LATENT_REDUCTIONS = ("sum", "mean")
@@ -154,61 +154,41 @@ class VectorQuantizer(nn.Module):
 
 
 @dataclass
-class VQVAEConfig:
-    """Settings of a VQ-VAE with one latent vector per image.
+class VQVAEConfig(ModelConfig):
+    """Settings of a VQ-VAE with one latent vector per image (the classes are not used in training).
 
     Attributes
     ----------
-    in_shape : (C, H, W) of the input images; set from the data set.
-    n_classes : number of classes; set from the data set (unused in training).
-    encoder : "auto" (mlp for grey, cae4 for colour), "lae2", "lae4", "cae4" or "mlp".
     latent_dim : d, the size of the latent and of each codeword.
     codebook_size : K, the number of codewords.
     beta : commitment weight (0.25 in the paper).
     ema : update the codebook by exponential moving averages (decay 0.99) instead of by gradient.
     kmeans_init : initialise the codebook by k-means on the first training batch.
     dead_code_threshold : restart codes whose EMA usage per batch falls below this; 0 = off.
-    recon_loss : "bce" or "mse", summed over pixels and averaged over the batch; "nmse" the soft VQ-VAE authors' normalised MSE.
     latent_reduction : "sum" (the latent terms' squared norms summed over d, eq. 3) or "mean" (per-element means, as Sonnet and the soft VQ-VAE authors).
     vq_weight : weight of the quantizer's terms in the loss (3 in the soft VQ-VAE authors' notebook).
     codebook_init : "uniform" (U(-1/K, 1/K)) or "unit_scaling" (U(-sqrt(3/d), sqrt(3/d)), the soft VQ-VAE authors').
     init : "torch" (PyTorch's default) or "glorot" (Glorot-uniform weights, zero biases, as the soft VQ-VAE paper).
     """
 
-    in_shape: tuple[int, int, int] = (1, 8, 8)
-    n_classes: int = 10
-    encoder: str = "auto"
-    latent_dim: int = 64
     codebook_size: int = 128
     beta: float = 0.25
     ema: bool = False
     kmeans_init: bool = False
     dead_code_threshold: float = 0.0
-    recon_loss: str = "bce"
     latent_reduction: str = "sum"
     vq_weight: float = 1.0
     codebook_init: str = "uniform"
     init: str = "torch"
 
-    def __post_init__(self):
-        self.in_shape, self.encoder = resolve_encoder(self.in_shape, self.encoder)
-        if self.latent_dim < 1 or self.codebook_size < 1:
-            raise ConfigError(f"latent_dim and codebook_size must be at least 1, "
-                              f"got {self.latent_dim}, {self.codebook_size}")
-        if not self.beta >= 0:
-            raise ConfigError(f"beta must be non-negative, got {self.beta}")
-        if not self.dead_code_threshold >= 0:
-            raise ConfigError(f"dead_code_threshold must be non-negative, got {self.dead_code_threshold}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
-        if self.latent_reduction not in LATENT_REDUCTIONS:
-            raise ConfigError(f"latent_reduction must be one of {LATENT_REDUCTIONS}, got {self.latent_reduction!r}")
-        if not (math.isfinite(self.vq_weight) and self.vq_weight >= 0):
-            raise ConfigError(f"vq_weight must be a finite number >= 0, got {self.vq_weight}")
-        if self.codebook_init not in CODEBOOK_INITS:
-            raise ConfigError(f"codebook_init must be one of {CODEBOOK_INITS}, got {self.codebook_init!r}")
-        if self.init not in INITS:
-            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}")
+    def validate(self) -> None:
+        if self.codebook_size < 1:
+            raise ConfigError(f"codebook_size must be at least 1, got {self.codebook_size}")
+        for name in ("beta", "dead_code_threshold", "vq_weight"):
+            check_number(name, getattr(self, name))
+        check_choice("latent_reduction", self.latent_reduction, LATENT_REDUCTIONS)
+        check_choice("codebook_init", self.codebook_init, CODEBOOK_INITS)
+        check_choice("init", self.init, INITS)
 
 
 @register
