@@ -40,7 +40,8 @@ class QuantizerOutput(NamedTuple):
 RECON_LOSSES = ("bce", "mse", "nmse")
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str, variance: float = 1.0) -> torch.Tensor:
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str, variance: float = 1.0,
+                        per_pixel: bool = False) -> torch.Tensor:
     """Decoder logits and images (N, C, H, W) -> (N,): the reconstruction term of each image.
 
     - ``"bce"``: Bernoulli -log p(x | z), summed over the pixels; computed from the
@@ -50,14 +51,19 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str, varian
     - ``"nmse"``: squared error of the sigmoid output **averaged** over the pixels and
       divided by ``variance``, the data's pixel variance: the soft VQ-VAE authors'
       normalised MSE, ``mean((x_hat - x)^2) / var(x)`` (their MNIST notebook).
+
+    ``per_pixel`` divides "bce" and "mse" by the number of pixels: the per-pixel means
+    that the decoders of SEQ and SK-VQ, trained on frozen latents, minimise.
     """
     if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
-    if kind == "mse":
-        return ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)
-    if kind == "nmse":
+        per_image = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    elif kind == "mse":
+        per_image = ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)
+    elif kind == "nmse":
         return ((torch.sigmoid(logits) - x) ** 2).flatten(1).mean(1) / variance
-    raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+    else:
+        raise ConfigError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+    return per_image / x[0].numel() if per_pixel else per_image
 
 
 def convex_mix(latents: torch.Tensor, alphas: tuple[float, float]) -> torch.Tensor:

@@ -44,7 +44,7 @@ from ..nets import build_decoder, build_encoder
 from ..train import Trainer
 from ..utils import to_tensor
 from .base import Model
-from .common import QuantizerOutput, batched
+from .common import QuantizerOutput, batched, reconstruction_loss
 from .config import ModelConfig, check_choice, check_number
 from .registry import register
 
@@ -313,10 +313,8 @@ class SEQ(Model):
         return metrics
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's loss per pixel, from its logits: BCE (the authors' code) or MSE (the paper)."""
-        if self.config.recon_loss == "bce":
-            return F.binary_cross_entropy_with_logits(logits, x)
-        return F.mse_loss(torch.sigmoid(logits), x)
+        """The decoder's loss from its logits, a per-pixel mean: BCE or MSE of the sigmoid."""
+        return reconstruction_loss(logits, x, self.config.recon_loss, per_pixel=True).mean()
 
     def _features(self, x: torch.Tensor, device: torch.device) -> torch.Tensor:
         """The encoder's features of every row of ``x``; under torchrun each rank encodes a share."""

@@ -64,7 +64,7 @@ from ..nets import ARCHITECTURES, build_decoder, build_encoder
 from ..train import Trainer
 from ..utils import to_tensor
 from .base import Model
-from .common import QuantizerOutput, batched
+from .common import QuantizerOutput, batched, reconstruction_loss
 from .config import ModelConfig, check_choice, check_number
 from .registry import register
 
@@ -420,7 +420,5 @@ class SinkhornVQ(Model):
         return float((pred == to_tensor(dataset.labels)).float().mean())
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's loss per pixel, from its logits: BCE, or MSE of the sigmoid."""
-        if self.config.recon_loss == "bce":
-            return F.binary_cross_entropy_with_logits(logits, x)
-        return F.mse_loss(torch.sigmoid(logits), x)
+        """The decoder's loss from its logits, a per-pixel mean: BCE or MSE of the sigmoid."""
+        return reconstruction_loss(logits, x, self.config.recon_loss, per_pixel=True).mean()
