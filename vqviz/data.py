@@ -458,13 +458,23 @@ def _latin1_encode(obj, encoding="utf-8", errors="strict"):
     return codecs.encode(obj, "latin-1", errors)
 
 
+def _bytes(*args):
+    """``bytes()`` as protocol-2 pickles of empty arrays call it; never ``bytes(n)``, which allocates n."""
+    if not args:
+        return b""
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    raise pickle.UnpicklingError("bytes() is allowed only without arguments or from bytes")
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Rebuilds only containers and numpy arrays: any other global could run code."""
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
                 ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
                 ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-                ("_codecs", "encode"): _latin1_encode}
+                ("_codecs", "encode"): _latin1_encode,
+                ("__builtin__", "bytes"): _bytes, ("builtins", "bytes"): _bytes}
 
     def __init__(self, file, path: Path):
         super().__init__(file, encoding="bytes")  # CIFAR's pickles come from Python 2
