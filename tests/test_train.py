@@ -118,3 +118,20 @@ def test_device_auto_resolves_to_an_available_device():
     if not torch.cuda.is_available():
         assert dev.type in ("mps", "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": 1e38}, r"lr must be a number in \(0, 10\]"),
+    ({"lr": 0.0}, r"lr must be a number in \(0, 10\]"),
+    ({"lr": True}, "lr must be a number"),
+    ({"weight_decay": -1.0}, r"weight_decay must be a number in \[0, 10\]"),
+    ({"weight_decay": float("inf")}, "weight_decay"),
+    ({"epochs": 2.5}, "epochs must be an integer in 1..100,000"),
+    ({"epochs": 10**9}, "epochs must be an integer"),
+    ({"batch_size": 0}, "batch_size must be an integer in 1..1,048,576"),
+    ({"seed": -1}, "seed must be an integer"),
+    ({"device": ""}, "device must be"),
+])
+def test_hyper_parameters_out_of_range_are_refused_by_name(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)

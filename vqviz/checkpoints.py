@@ -89,12 +89,14 @@ class Checkpoint:
     path : the checkpoint folder.
     previous : where the checkpoint this one replaced was kept, when it scored clearly
         better (see :func:`keep_if_better`); else None.
+    previous_message : why it was kept, in a sentence; else "".
     """
 
     model: Model
     meta: dict
     path: Path
     previous: Path | None = None
+    previous_message: str = ""
 
     @property
     def name(self) -> str:
