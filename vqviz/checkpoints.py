@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import lzma
 import math
 import os
 import platform
@@ -746,7 +747,7 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
                     return _rename_free(tmp, dest_root, _safe_name(name))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
+    except _DAMAGED as e:
         raise CheckpointError(f"the upload is a damaged or unsupported .zip file: {str(e)[:200]}") from None
     except OSError as e:  # a full disk, a read-only folder
         raise CheckpointError(f"cannot install the upload: {e.strerror or e}") from None
@@ -846,10 +847,22 @@ def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo,
     return out
 
 
+#: What reading a damaged or odd entry raises, by decompressor; all mean "damaged upload".
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError,
+            ValueError)
+
+
 def _extract_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
     written = 0
     with archive.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except (*_DAMAGED, OSError) as e:  # OSError here is bz2's "invalid data stream"
+                raise CheckpointError(f"the upload is a damaged .zip file: its {PurePosixPath(info.filename).name} "
+                                      f"cannot be unpacked ({type(e).__name__}: {str(e)[:120]})") from None
+            if not chunk:
+                break
             written += len(chunk)
             if written > budget:
                 raise CheckpointError(f"the zip unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB; refused")

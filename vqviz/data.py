@@ -270,6 +270,9 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
         raise DataError(f"{path}: IDX header truncated ({4 + len(head)} bytes, {ndim} dimensions)")
     dims = struct.unpack(f">{ndim}I", head)
     expected = math.prod(dims) * dtype.itemsize  # Python ints: no wrap-around
+    if math.prod(max(d, 1) for d in dims) * dtype.itemsize > cap:  # numpy refuses even an empty one
+        raise DataError(f"{path}: the header's shape {dims} is too large; the limit is {cap:,} bytes "
+                        "(vqviz.data.MAX_IDX_BYTES)")
     if expected > cap:
         raise DataError(f"{path}: the header's shape {dims} needs {expected:,} bytes; the limit is "
                         f"{cap:,} (vqviz.data.MAX_IDX_BYTES)")
