@@ -49,7 +49,7 @@ SYSTEM_DIR = Path("/usr/share/datasets")
 CACHE_DIR: Path | None = None  # None: $XDG_CACHE_HOME/vqviz or ~/.cache/vqviz
 TIMEOUT = 30.0  # seconds without data before a download is given up
 # Caps on what a file may make vqviz allocate, checked before allocating; module settings.
-MAX_IDX_BYTES = 2**30  # an IDX file's payload once un-gzipped (MNIST's largest: 47 MB)
+MAX_IDX_BYTES = 256 * 2**20  # an IDX file's payload once un-gzipped (MNIST's largest: 47 MB)
 MAX_IMAGE_PIXELS = 2**24  # one image of a folder (4096 x 4096); PIL's own limit is about 179 M
 MAX_FOLDER_FILES = 200_000  # files looked at in a folder data set
 MAX_FOLDER_DEPTH = 4  # levels of sub-folders below a class folder
@@ -315,8 +315,8 @@ class _Inflater:
         self.path, self.rest = path, raw
         self.d = zlib.decompressobj(31)
 
-    def read(self, n: int) -> bytes:
-        out, want = [], n
+    def read(self, n: int) -> bytes | bytearray:
+        out, want = bytearray(), n  # grown in place: a list of chunks joined would cost twice the size
         try:
             while want > 0:
                 if self.d.eof:
@@ -326,13 +326,13 @@ class _Inflater:
                 before = len(self.rest)
                 chunk = self.d.decompress(self.rest, min(want, 1 << 24))
                 self.rest = self.d.unconsumed_tail
-                out.append(chunk)
+                out += chunk
                 want -= len(chunk)
                 if not chunk and not self.d.eof and (not self.rest or len(self.rest) == before):
                     raise EOFError("compressed data ended before the end-of-stream marker")
         except (zlib.error, EOFError) as e:
             raise DataError(f"{self.path}: truncated or corrupt gzip data ({e})") from None
-        return b"".join(out)
+        return out
 
     def count_rest(self) -> int:
         n = 0
