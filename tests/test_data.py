@@ -380,8 +380,14 @@ def _idx_header(type_code: int, dims) -> bytes:
 def test_idx_dimensions_that_overflow_int64_are_refused(tmp_path):
     path = tmp_path / "x"
     path.write_bytes(_idx_header(0x08, (2**31, 2**31, 4)))  # 2**64: wraps to 0 in int64
-    with pytest.raises(DataError, match="needs 18,446,744,073,709,551,616 bytes; the limit is"):
+    with pytest.raises(DataError, match=r"shape \(2147483648, 2147483648, 4\) is too large; the limit is"):
         data.read_idx(path)
+    path.write_bytes(_idx_header(0x08, (0, 2**32 - 1, 2**32 - 1)))  # empty, yet no array numpy can hold
+    with pytest.raises(DataError, match="is too large"):
+        data.read_idx(path)
+    path.write_bytes(_idx_header(0x08, (2, 3)) + bytes(6))
+    with pytest.raises(DataError, match="too large: 6 bytes; the limit is 5"):
+        data.read_idx(path, max_bytes=5)
 
 
 def test_a_gzip_bomb_is_inflated_only_as_far_as_the_header_needs(tmp_path, monkeypatch):
@@ -394,7 +400,7 @@ def test_a_gzip_bomb_is_inflated_only_as_far_as_the_header_needs(tmp_path, monke
         data.read_idx(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
     path.write_bytes(gzip.compress(_idx_header(0x08, (1024, 1024, 64))))
-    with pytest.raises(DataError, match="the limit is 1,000"):
+    with pytest.raises(DataError, match="too large: 67,108,864 bytes; the limit is 1,000"):
         data.read_idx(path, max_bytes=1000)
 
 

@@ -269,13 +269,13 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
     if len(head) < 4 * ndim:
         raise DataError(f"{path}: IDX header truncated ({4 + len(head)} bytes, {ndim} dimensions)")
     dims = struct.unpack(f">{ndim}I", head)
-    expected = math.prod(dims) * dtype.itemsize  # Python ints: no wrap-around
-    if math.prod(max(d, 1) for d in dims) * dtype.itemsize > cap:  # numpy refuses even an empty one
-        raise DataError(f"{path}: the header's shape {dims} is too large; the limit is {cap:,} bytes "
-                        "(vqviz.data.MAX_IDX_BYTES)")
-    if expected > cap:
-        raise DataError(f"{path}: the header's shape {dims} needs {expected:,} bytes; the limit is "
+    # Exact Python integers, so no wrap-around; zeros count as ones, since numpy cannot hold
+    # even an empty array whose other dimensions multiply past its index range.
+    nominal = math.prod(max(d, 1) for d in dims) * dtype.itemsize
+    if nominal > cap:
+        raise DataError(f"{path}: the header's shape {dims} is too large: {nominal:,} bytes; the limit is "
                         f"{cap:,} (vqviz.data.MAX_IDX_BYTES)")
+    expected = math.prod(dims) * dtype.itemsize
     payload = source.read(expected)
     got = len(payload) + source.count_rest()
     if got != expected:
