@@ -426,3 +426,10 @@ def test_a_full_disk_during_an_install_is_a_checkpoint_error(shipped_copy, tmp_p
     with pytest.raises(CheckpointError, match="No space left on device"):
         checkpoints.install_checkpoint_zip(_zip_of(shipped_copy), tmp_path / "up")
     assert list((tmp_path / "up").iterdir()) == []
+
+
+def test_a_name_too_long_is_a_checkpoint_error(tmp_path):
+    for path in (tmp_path / ("x" * 5000), tmp_path / "/".join(["y" * 200] * 40)):
+        for read in (checkpoints.read_meta, checkpoints.load):
+            with pytest.raises(CheckpointError, match="no checkpoint|cannot read"):
+                read(path)

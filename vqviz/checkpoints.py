@@ -134,7 +134,7 @@ def _versions() -> dict:
 
 
 def _label(folder: Path) -> str:
-    return f"checkpoint {folder.name!r}"
+    return f"checkpoint {folder.name[:80]!r}"
 
 
 def writer_lock(folder: str | Path, timeout: float | None = None) -> filelock.FileLock:
@@ -498,14 +498,14 @@ def load(path: str | Path, *, expect: str | None = None, map_location: str | tor
         architecture, a config beyond the caps, or a model of another name than ``expect``.
     """
     path = Path(path)
-    folder = path.parent if path.name == META and path.is_file() else path
     for attempt in range(READ_RETRIES):
         meta = read_meta(path)
+        folder = path.parent if path.name == META and path.is_file() else path
         try:
             return _load(folder, meta, expect, map_location)
         except _Vanished:  # a writer replaced the checkpoint between the two reads
             time.sleep(0.02 * 2**attempt)
-    raise CheckpointError(f"{_label(folder)}: the weights file named in {META} is missing or unreadable")
+    raise CheckpointError(f"{_label(path)}: the weights file named in {META} is missing or unreadable")
 
 
 class _Vanished(Exception):

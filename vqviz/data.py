@@ -188,8 +188,11 @@ def load(name: str = "digits", split: str = "train", data_dir: str | os.PathLike
     size = None if size is None else (int(size[0]), int(size[1]))
     if name.startswith("folder:"):
         # Not cached: the user may add or change images between calls.
-        images, labels, classes, root = _folder(Path(name[7:]).expanduser(), split,
-                                                size or (28, 28), channels or 1)
+        try:
+            images, labels, classes, root = _folder(Path(name[7:]).expanduser(), split,
+                                                    size or (28, 28), channels or 1)
+        except OSError as e:  # a name too long, a folder that cannot be listed
+            raise DataError(f"{name[:200]}: cannot read the folder ({e.strerror or e})") from None
         return _dataset(f"folder:{root}", split, images, labels, classes)
     _check_name(name)
     folder = ""
