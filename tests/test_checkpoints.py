@@ -1,9 +1,18 @@
 """Checkpoints: round trip, atomic writes, and each refusal."""
 
+import errno
+import io
 import json
+import os
+import re
+import stat
+import struct
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 
 from vqviz import checkpoints
@@ -168,3 +177,274 @@ def test_a_checkpoint_from_before_0_2_with_cae4_loads_as_the_pooled_network(tmp_
     assert loaded.config.encoder == "cae4_pool"
     x = torch.rand(3, 1, 8, 8)
     torch.testing.assert_close(loaded.encode(x), model.eval().encode(x))
+
+
+# ----- the meta.json schema, the config budget, the weights file -----
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.fixture
+def shipped_copy(tmp_path):
+    """A copy of a small shipped checkpoint, to damage."""
+    import shutil
+    return Path(shutil.copytree(SHIPPED / "vqvae-digits", tmp_path / "vq"))
+
+
+def _edit(path, change):
+    meta = json.loads((path / "meta.json").read_text())
+    change(meta)
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_every_shipped_checkpoint_loads():
+    for folder in checkpoints.find(SHIPPED):
+        assert checkpoints.load(folder).model.training is False
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("dataset", ["digits"], "'dataset' must be a string or null, not a list"),
+    ("metrics", [1, 2], "'metrics' must be an object, not a list"),
+    ("format_version", "2", "'format_version' must be an integer, not a string"),
+    ("format_version", None, "'format_version' must be an integer, not null"),
+    ("format_version", 0, "'format_version' must be 1"),
+    ("split_sizes", {"train": -1}, "'split_sizes.train' must be a count"),
+    ("seed", 1.5, "'seed' must be an integer or null"),
+    ("model", 7, "'model' must be a string"),
+    ("model", "nope", "unknown model"),
+    ("versions", {"torch": 2}, "'versions.torch' must be a string"),
+    ("weights", {"file": "weights-a.safetensors", "sha256": "xyz"}, "'weights.sha256' must be 64"),
+])
+def test_meta_fields_of_the_wrong_type_are_refused_by_name(shipped_copy, field, value, message):
+    _edit(shipped_copy, lambda m: m.__setitem__(field, value))
+    for read in (checkpoints.read_meta, checkpoints.load):
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            read(shipped_copy)
+
+
+def test_read_meta_fills_in_the_optional_fields(shipped_copy):
+    _edit(shipped_copy, lambda m: [m.pop(k) for k in ("dataset", "metrics", "state", "train")])
+    meta = checkpoints.read_meta(shipped_copy)
+    assert (meta["dataset"], meta["metrics"], meta["state"], meta["train"]) == (None, {}, {}, {})
+    checkpoints.load(shipped_copy)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("in_shape", ["a", 8, 8], "'config.in_shape' must be a list of integers"),
+    ("in_shape", [1, 8], "'config.in_shape' must hold 3 integers"),
+    ("in_shape", [1, 100000, 8], "'config.in_shape' must be (channels, height, width)"),
+    ("latent_dim", "64", "'config.latent_dim' must be an integer, not a string"),
+    ("latent_dim", True, "'config.latent_dim' must be an integer, not a boolean"),
+    ("latent_dim", 2**22, "the limit is"),
+    ("beta", float("nan"), "'config.beta' must be a finite number"),
+    ("ema", 1, "'config.ema' must be true or false"),
+    ("no_such_setting", 1, "'config.no_such_setting' is not a setting"),
+])
+def test_config_values_are_checked_before_building(shipped_copy, key, value, message):
+    _edit(shipped_copy, lambda m: m["config"].__setitem__(key, value))
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        checkpoints.load(shipped_copy)
+
+
+def test_a_config_over_the_parameter_budget_is_refused_without_allocating(shipped_copy):
+    import resource
+    _edit(shipped_copy, lambda m: m["config"].__setitem__("latent_dim", 2**18))  # 2 GiB of weights
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="parameters; the limit is"):
+        checkpoints.load(shipped_copy)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+@pytest.mark.parametrize("file", ["../outside/weights-x.safetensors", "/etc/passwd", "weights-x.pt",
+                                  "sub/weights-x.safetensors", "meta.json"])
+def test_the_weights_file_must_be_named_inside_the_folder(shipped_copy, file):
+    _edit(shipped_copy, lambda m: m["weights"].__setitem__("file", file))
+    with pytest.raises(CheckpointError, match="weights-\\*.safetensors file inside") as e:
+        checkpoints.load(shipped_copy)
+    assert str(shipped_copy.parent) not in str(e.value)
+
+
+def test_missing_and_unreadable_weights_give_one_message_without_the_path(shipped_copy, tmp_path):
+    w = next(shipped_copy.glob("weights-*"))
+    w.rename(tmp_path / "elsewhere")
+    with pytest.raises(CheckpointError) as missing:
+        checkpoints.load(shipped_copy)
+    (shipped_copy / w.name).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(CheckpointError) as linked:
+        checkpoints.load(shipped_copy)
+    assert str(missing.value) == str(linked.value)
+    assert "missing or unreadable" in str(missing.value) and str(tmp_path) not in str(missing.value)
+
+
+def test_a_header_of_other_shapes_is_refused_before_hashing(shipped_copy, monkeypatch):
+    w = next(shipped_copy.glob("weights-*"))
+    tensors = safetensors.torch.load(w.read_bytes())
+    tensors = {k: torch.zeros([s + 1 for s in v.shape]) for k, v in tensors.items()}
+    w.write_bytes(safetensors.torch.save(tensors))
+    monkeypatch.setattr(checkpoints.hashlib, "sha256", lambda *a: pytest.fail("hashed"))
+    with pytest.raises(CheckpointError, match="another architecture"):
+        checkpoints.load(shipped_copy)
+
+
+def test_a_fifo_in_place_of_the_files_does_not_block(shipped_copy):
+    w = next(shipped_copy.glob("weights-*"))
+    w.unlink()
+    os.mkfifo(w)
+    with pytest.raises(CheckpointError, match="missing or unreadable"):
+        checkpoints.load(shipped_copy)
+    (shipped_copy / "meta.json").unlink()
+    os.mkfifo(shipped_copy / "meta.json")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        checkpoints.read_meta(shipped_copy)
+
+
+def test_odd_json_is_a_checkpoint_error(shipped_copy):
+    for text in ("[" * 100_000, "\xff\xfe", '{"format": "vqviz-checkpoint", "format_version": 1' + "1" * 5000 + "}"):
+        (shipped_copy / "meta.json").write_bytes(text.encode("latin-1"))
+        with pytest.raises(CheckpointError):
+            checkpoints.load(shipped_copy)
+
+
+# ----- writers: the lock, the sweep, the free space, the file modes -----
+def test_save_sweeps_stale_temporaries_and_orphans_only(saved):
+    model, path = saved
+    stale = [path / ".meta.json.abc.tmp", path / ".weights-0123.safetensors.x1.tmp",
+             path / "weights-orphan.safetensors"]
+    kept = [path / "notes.txt", path / "weights-x.txt", path.parent / ".meta.json.abc.tmp"]
+    for p in stale + kept:
+        p.write_bytes(b"x")
+    checkpoints.save(model, path)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    checkpoints.load(path)
+
+
+def test_saved_files_are_0644_less_the_umask(tiny_seq, tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = checkpoints.save(tiny_seq[0], tmp_path / "ck")
+    finally:
+        os.umask(old)
+    for p in path.iterdir():
+        if not p.name.startswith("."):
+            assert stat.S_IMODE(p.stat().st_mode) == 0o640, p.name
+
+
+def test_a_full_disk_is_refused_before_writing(saved, monkeypatch):
+    model, path = saved
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    monkeypatch.setattr(checkpoints, "_free_bytes", lambda folder: 1000)
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    try:
+        with pytest.raises(CheckpointError, match="not enough free disk space"):
+            checkpoints.save(model, path)
+    finally:
+        with torch.no_grad():
+            model.head.bias.sub_(1.0)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+
+
+def test_a_second_writer_waits_for_the_lock(saved, monkeypatch):
+    model, path = saved
+    monkeypatch.setattr(checkpoints, "LOCK_TIMEOUT", 0.2)
+    with checkpoints.writer_lock(path):
+        with pytest.raises(CheckpointError, match="being written by another process"):
+            checkpoints.save(model, path)
+    checkpoints.save(model, path)
+
+
+def test_a_reader_retries_when_a_writer_replaced_the_weights(saved, monkeypatch):
+    model, path = saved
+    real = checkpoints.read_meta
+    calls = []
+
+    def stale_then_fresh(p):
+        meta = real(p)
+        if not calls:  # the first read sees weights that a writer then removes
+            meta = {**meta, "weights": {**meta["weights"], "file": "weights-gone.safetensors"}}
+        calls.append(1)
+        return meta
+
+    monkeypatch.setattr(checkpoints, "read_meta", stale_then_fresh)
+    assert checkpoints.load(path).name == "seq" and len(calls) == 2
+
+
+# ----- the upload zip -----
+def _zip_of(folder, **kw) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", **kw) as z:
+        for p in folder.iterdir():
+            z.write(p, p.name)
+    return buf.getvalue()
+
+
+def test_an_upload_with_a_bad_meta_is_not_installed(shipped_copy, tmp_path):
+    _edit(shipped_copy, lambda m: m.__setitem__("dataset", ["digits"]))
+    with pytest.raises(CheckpointError, match="'dataset' must be a string") as e:
+        checkpoints.install_checkpoint_zip(_zip_of(shipped_copy), tmp_path / "up")
+    assert ".upload-" not in str(e.value) and str(tmp_path) not in str(e.value)
+    assert list((tmp_path / "up").iterdir()) == []
+
+
+def test_an_upload_of_only_a_meta_pointing_outside_is_refused(shipped_copy, tmp_path):
+    _edit(shipped_copy, lambda m: m["weights"].__setitem__("file", "../../outside/weights-x.safetensors"))
+    blob = _zip_of(shipped_copy)
+    with pytest.raises(CheckpointError, match="inside"):
+        checkpoints.install_checkpoint_zip(blob, tmp_path / "up")
+
+
+def test_a_zip_with_a_million_entries_is_refused_from_its_end_record(monkeypatch, tmp_path):
+    import time
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(8000):  # 400 KB of directory
+            z.writestr(f"{i}", b"")
+    blob = buf.getvalue()
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", lambda self: pytest.fail("entries parsed"))
+    with pytest.raises(CheckpointError, match="entries"):
+        checkpoints.install_checkpoint_zip(blob, tmp_path)
+    # the same with the count in the end record lowered: the directory's size still gives it away
+    end = blob.rfind(b"PK\x05\x06")
+    forged = blob[:end + 8] + struct.pack("<HH", 2, 2) + blob[end + 12:]
+    t = time.perf_counter()
+    with pytest.raises(CheckpointError, match="directory is"):
+        checkpoints.install_checkpoint_zip(forged, tmp_path)
+    assert time.perf_counter() - t < 1
+
+
+def test_encrypted_and_unknown_compression_entries_are_checkpoint_errors(shipped_copy, tmp_path):
+    blob = bytearray(_zip_of(shipped_copy))
+    flags = bytearray(blob)
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # set the encrypted bit in every header
+        at = 0
+        while (at := flags.find(sig, at)) >= 0:
+            off = at + (6 if sig == b"PK\x03\x04" else 8)
+            flags[off] |= 1
+            at += 4
+    with pytest.raises(CheckpointError, match="encrypted"):
+        checkpoints.install_checkpoint_zip(bytes(flags), tmp_path)
+    method = bytearray(blob)
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
+        at = 0
+        while (at := method.find(sig, at)) >= 0:
+            off = at + (8 if sig == b"PK\x03\x04" else 10)
+            method[off:off + 2] = struct.pack("<H", 99)
+            at += 4
+    with pytest.raises(CheckpointError, match="compression method 99"):
+        checkpoints.install_checkpoint_zip(bytes(method), tmp_path)
+
+
+def test_a_full_disk_during_an_install_is_a_checkpoint_error(shipped_copy, tmp_path, monkeypatch):
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints, "_extract_capped", full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        checkpoints.install_checkpoint_zip(_zip_of(shipped_copy), tmp_path / "up")
+    assert list((tmp_path / "up").iterdir()) == []
+
+
+def test_a_name_too_long_is_a_checkpoint_error(tmp_path):
+    for path in (tmp_path / ("x" * 5000), tmp_path / "/".join(["y" * 200] * 40)):
+        for read in (checkpoints.read_meta, checkpoints.load):
+            with pytest.raises(CheckpointError, match="no checkpoint|cannot read"):
+                read(path)

@@ -1,11 +1,15 @@
 """The command line: train, eval, list, help, and errors without tracebacks."""
 
+import errno
 import json
+import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from vqviz import checkpoints
 from vqviz.cli import main
 
 
@@ -64,3 +68,56 @@ def test_every_setting_of_every_model_has_help_from_its_class_or_a_parent():
         docs = _attribute_docs(config)
         missing = [f.name for f in fields(config) if not docs.get(f.name)]
         assert not missing, (name, missing)
+
+
+SMALL = ["--epochs", "1", "--latent-dim", "8", "--k", "10", "--k-sweep", "5,10", "--kmeans-restarts", "1", "--quiet"]
+
+
+def test_a_clearly_worse_run_keeps_the_old_checkpoint_beside_it(tmp_path, capsys):
+    out = tmp_path / "seq-digits"
+    assert main(["train", "seq", *SMALL, "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    meta["metrics"]["quantizer_test_accuracy"] = 0.999  # as if the first run had been excellent
+    (out / "meta.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["train", "seq", *SMALL, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    previous = tmp_path / "seq-digits.previous"
+    assert "clearly worse" in err and "seq-digits.previous" in err and "--overwrite" in err
+    assert checkpoints.load(previous).metrics["quantizer_test_accuracy"] == 0.999
+    assert checkpoints.load(out).metrics["quantizer_test_accuracy"] < 0.98
+    # --overwrite replaces without keeping; a run no worse keeps nothing either
+    meta = json.loads((out / "meta.json").read_text())
+    meta["metrics"]["quantizer_test_accuracy"] = 0.999
+    (out / "meta.json").write_text(json.dumps(meta))
+    shutil.rmtree(previous)
+    assert main(["train", "seq", *SMALL, "--out", str(out), "--overwrite"]) == 0
+    assert "clearly worse" not in capsys.readouterr().err and not previous.exists()
+    assert main(["train", "seq", *SMALL, "--out", str(out)]) == 0
+    assert not previous.exists()
+
+
+def test_another_data_set_or_model_at_out_is_simply_replaced(tmp_path, capsys):
+    out = tmp_path / "ck"
+    assert main(["train", "seq", *SMALL, "--out", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    meta["metrics"]["quantizer_test_accuracy"], meta["dataset"] = 0.999, "mnist"
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert main(["train", "seq", *SMALL, "--out", str(out)]) == 0
+    assert not (tmp_path / "ck.previous").exists()
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    def full(path, blob):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(checkpoints, "atomic_write_bytes", full)
+    assert main(["train", "seq", *SMALL, "--out", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No space left on device") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_learning_rate_out_of_range_is_refused_before_training(capsys):
+    assert main(["train", "seq", "--lr", "1e38", "--quiet"]) == 2
+    assert "lr must be a number in (0, 10]" in capsys.readouterr().err

@@ -369,3 +369,245 @@ def test_cifar_download_rejects_unsafe_tar(server, isolated, monkeypatch):
     with pytest.raises(DataError, match=r"refusing to extract unsafe member '\.\./escape'"):
         data.load("cifar10")
     assert not (isolated / "escape").exists()
+
+
+# Caps and values ----------------------------------------------------------------------------
+
+def _idx_header(type_code: int, dims) -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+
+
+def test_idx_dimensions_that_overflow_int64_are_refused(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(_idx_header(0x08, (2**31, 2**31, 4)))  # 2**64: wraps to 0 in int64
+    with pytest.raises(DataError, match=r"shape \(2147483648, 2147483648, 4\) is too large: 18,446,744,073,709,551,616 bytes"):
+        data.read_idx(path)
+    path.write_bytes(_idx_header(0x08, (0, 2**32 - 1, 2**32 - 1)))  # empty, yet no array numpy can hold
+    with pytest.raises(DataError, match="is too large"):
+        data.read_idx(path)
+    path.write_bytes(_idx_header(0x08, (2, 3)) + bytes(6))
+    with pytest.raises(DataError, match="too large: 6 bytes; the limit is 5"):
+        data.read_idx(path, max_bytes=5)
+
+
+def test_a_gzip_bomb_is_inflated_only_as_far_as_the_header_needs(tmp_path, monkeypatch):
+    import resource
+    path = tmp_path / "bomb.gz"
+    # 3x4 bytes claimed, 256 MiB of zeros inflated: refused after reading 12 bytes and counting a cap
+    path.write_bytes(gzip.compress(_idx_header(0x08, (3, 4)) + bytes(256 * 2**20), compresslevel=9))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="longer than the 12"):
+        data.read_idx(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
+    path.write_bytes(gzip.compress(_idx_header(0x08, (1024, 1024, 64))))
+    with pytest.raises(DataError, match="too large: 67,108,864 bytes; the limit is 1,000"):
+        data.read_idx(path, max_bytes=1000)
+
+
+def _mnist_with(folder: Path, images: np.ndarray, labels: np.ndarray):
+    fake_mnist(folder)
+    data.write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    data.write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    (np.zeros((2, 4, 4), np.uint8), np.array([1.5, 2.0], np.float32), "labels must be integers"),
+    (np.full((2, 4, 4), np.nan, np.float32), np.array([1, 2], np.uint8), "finite"),
+    (np.full((2, 4, 4), 1e30, np.float32), np.array([1, 2], np.uint8), r"must lie in \[0, 1\]"),
+    (np.full((2, 4, 4), 300, np.int32), np.array([1, 2], np.uint8), "must lie in 0..255"),
+    (np.zeros((0, 4, 4), np.uint8), np.zeros(0, np.uint8), "holds no images"),
+    (np.zeros((2, 4, 4), np.uint8), np.array([1, 12], np.uint8), "labels must be 0..9"),
+])
+def test_bad_values_are_refused(tmp_path, isolated, images, labels, message):
+    _mnist_with(tmp_path / "m", images, labels)
+    with pytest.raises(DataError, match=message):
+        data.load("mnist", "train", tmp_path / "m")
+
+
+def test_float_pixels_in_range_and_int_pixels_are_scaled(tmp_path, isolated):
+    _mnist_with(tmp_path / "m", np.full((2, 4, 4), 0.5, np.float32), np.array([1, 2], np.uint8))
+    assert np.allclose(data.load("mnist", "train", tmp_path / "m").images, 0.5)
+    _mnist_with(tmp_path / "n", np.full((2, 4, 4), 51, np.int32), np.array([1, 2], np.int32))
+    assert np.allclose(data.load("mnist", "train", tmp_path / "n").images, 0.2)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [20000, 5000])  # over PIL's bomb limit; over ours only
+def test_image_bombs_are_data_errors_read_from_the_header(tmp_path, side):
+    write_pngs(tmp_path / "pets")
+    (tmp_path / "pets" / "cat" / "bomb.png").write_bytes(_png_header(side, side))
+    with pytest.raises(DataError, match="bomb.png: .*(too large|the limit is)"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+
+
+def test_the_pixel_cap_is_a_setting(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "pets")  # images of up to 14 x 8
+    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(DataError, match="8 pixels; the limit is 100"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+
+
+def test_a_folder_is_read_to_a_bounded_depth_and_count(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "pets")
+    deep = tmp_path / "pets" / "cat" / "a" / "b" / "c" / "d" / "e"
+    deep.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(deep / "deep.png")
+    (tmp_path / "pets" / "dog" / "fifo.png").parent.mkdir(exist_ok=True)
+    os.mkfifo(tmp_path / "pets" / "dog" / "fifo.png")
+    with pytest.warns(UserWarning, match="fifo.png"):
+        both = len(data.load(f"folder:{tmp_path / 'pets'}", "train")) + \
+            len(data.load(f"folder:{tmp_path / 'pets'}", "test"))
+    assert both == 10  # the image five folders down and the FIFO are not read
+    monkeypatch.setattr(data, "MAX_FOLDER_FILES", 7)
+    with pytest.raises(DataError, match="more than 7 files"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+
+
+def test_only_image_suffixes_are_opened(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "pets")
+    (tmp_path / "pets" / "cat" / "x.csv").write_bytes(b"1,2")
+    opened = []
+    real = data._open_image
+    monkeypatch.setattr(data, "_open_image", lambda p: opened.append(p.suffix) or real(p))
+    with pytest.warns(UserWarning, match="x.csv"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+    assert set(opened) == {".png"}
+
+
+def _shared_nested_pickle(depth: int, width: int) -> bytes:
+    """A pickle of a few hundred bytes whose lists, expanded, hold width**depth items."""
+    nested = [1]
+    for _ in range(depth):
+        nested = [nested] * width
+    return pickle.dumps({b"data": nested, b"labels": nested}, protocol=2)
+
+
+def test_cifar_shared_nested_lists_do_not_expand(tmp_path, isolated):
+    import resource
+    folder = tmp_path / "cifar-10-batches-py"
+    fake_cifar(folder)
+    blob = _shared_nested_pickle(depth=10, width=8)  # 8**10 = 1 G items if expanded
+    assert len(blob) < 400
+    (folder / "test_batch").write_bytes(blob)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="test_batch: expected \\(N, 3072\\) uint8 data"):
+        data.load("cifar10", "test", folder)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024
+
+
+@pytest.mark.parametrize("batch, message", [
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, "a"]}, "labels must be integers"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.0, 2.0]}, "labels must be integers"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [[1], [2]]}, "labels must be integers"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}, "2 images but 1 labels"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": 7}, "labels must be a list"),
+    ({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}, "holds no images"),
+    ({b"data": [[1, 2]], b"labels": [1]}, "expected \\(N, 3072\\) uint8"),
+])
+def test_cifar_odd_content_is_a_data_error(tmp_path, isolated, batch, message):
+    folder = tmp_path / "cifar-10-batches-py"
+    fake_cifar(folder)
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DataError, match=message):
+        data.load("cifar10", "test", folder)
+
+
+def test_cifar_label_names_of_odd_bytes_are_decoded(tmp_path, isolated):
+    folder = tmp_path / "cifar-10-batches-py"
+    fake_cifar(folder)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"\xff\xfe"] + [b"x"] * 9}, f)
+    assert data.load("cifar10", "test", folder).classes[0] == "\ufffd\ufffd"
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": "not a list"}, f)
+    data._load_cached.cache_clear()
+    with pytest.raises(DataError, match="label_names must be a list"):
+        data.load("cifar10", "test", folder)
+
+
+def test_cifar_pickles_over_the_op_cap_are_refused_before_unpickling(tmp_path, isolated, monkeypatch):
+    folder = tmp_path / "cifar-10-batches-py"
+    fake_cifar(folder)
+    monkeypatch.setattr(data, "MAX_PICKLE_OPS", 10)
+    monkeypatch.setattr(data._ArrayUnpickler, "load", lambda self: pytest.fail("unpickled"))
+    with pytest.raises(DataError, match="more than 10 opcodes"):
+        data.load("cifar10", "test", folder)
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """Serves every path with a declared length and a body that trickles or never ends."""
+    length = None
+    delay = 0.0
+
+    def do_GET(self):
+        self.send_response(200)
+        if self.length is not None:
+            self.send_header("Content-Length", str(self.length))
+        self.end_headers()
+        import time
+        try:
+            for _ in range(100_000):
+                self.wfile.write(b"x" * (1 if self.delay else 65536))
+                self.wfile.flush()
+                time.sleep(self.delay)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endless():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", _Endless
+    httpd.shutdown()
+    httpd.server_close()
+    _Endless.length, _Endless.delay = None, 0.0
+
+
+def _patch_mnist(monkeypatch, url, size):
+    monkeypatch.setitem(data.CHECKSUMS, "mnist", {f + ".gz": "0" * 64 for f in IDX_FILES})
+    monkeypatch.setitem(data.SIZES, "mnist", {f + ".gz": size for f in IDX_FILES})
+    monkeypatch.setenv("VQVIZ_MIRROR", url)
+
+
+def test_a_download_longer_than_the_known_size_is_cut_off(endless, isolated, monkeypatch):
+    url, _ = endless
+    _patch_mnist(monkeypatch, url, 1_000_000)
+    with pytest.raises(DataError, match="runs past the 1,000,000 bytes"):
+        data.load("mnist")
+    assert not list((isolated / "mnist").iterdir())
+
+
+def test_a_larger_content_length_is_refused_before_the_body(endless, isolated, monkeypatch):
+    url, handler = endless
+    handler.length = 10**12
+    _patch_mnist(monkeypatch, url, 1_000_000)
+    with pytest.raises(DataError, match="announces 1,000,000,000,000 bytes"):
+        data.load("mnist")
+
+
+def test_a_trickling_download_hits_the_overall_deadline(endless, isolated, monkeypatch):
+    import time
+    url, handler = endless
+    handler.delay = 0.01
+    _patch_mnist(monkeypatch, url, 1_000_000)
+    monkeypatch.setattr(data, "DOWNLOAD_DEADLINE", 0.5)
+    t = time.perf_counter()
+    with pytest.raises(DataError, match="not finished after 0 s|not finished after 1 s"):
+        data.load("mnist")
+    assert time.perf_counter() - t < 5

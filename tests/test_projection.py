@@ -1,5 +1,10 @@
 """2-D maps and their disk cache: hits, corrupt files, keys, and PCA against scikit-learn."""
 
+import os
+import stat
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
@@ -111,3 +116,62 @@ def test_threads_do_not_change_the_key(latents, cache):
     projection.cached_project(latents, "pca", n_jobs=4, **KEY)
     projection.cached_project(latents, "pca", n_jobs=1, **KEY)
     assert len(list(cache.glob("*.npy"))) == 1
+
+
+def _key_path(cache, latents):
+    key = projection.cache_key("abc", "digits", "test", len(latents), "pca", {})
+    return Path(cache) / f"pca-{key}.npy"
+
+
+def _count_fits(monkeypatch):
+    calls = []
+    real = projection.project
+    monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_a_cache_header_claiming_absurd_rows_is_a_miss(latents, cache, monkeypatch):
+    import resource
+    path = _key_path(cache, latents)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (10**11, 2)}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(b"\0" * 64)
+    calls = _count_fits(monkeypatch)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    xy = projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    assert xy.shape == (len(latents), 2) and calls == [1]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000
+    assert np.array_equal(np.load(path), xy)  # rewritten whole
+
+
+def test_a_fifo_in_place_of_the_cache_file_is_a_miss_not_a_hang(latents, cache, monkeypatch):
+    path = _key_path(cache, latents)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    calls = _count_fits(monkeypatch)
+    xy = projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    assert xy.shape == (len(latents), 2) and calls == [1]
+
+
+def test_cache_writes_sweep_stale_temporaries_only(latents, cache):
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    stale = Path(cache) / f".pca-{'0' * 32}.npy.x1.tmp"
+    fresh = Path(cache) / f".tsne-{'1' * 32}.npy.x2.tmp"
+    other = Path(cache) / "notes.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"x")
+    old = time.time() - 2 * projection.STALE_SECONDS
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    (written,) = Path(cache).glob("pca-*.npy")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644 & ~_umask()
+
+
+def _umask():
+    old = os.umask(0)
+    os.umask(old)
+    return old

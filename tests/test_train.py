@@ -140,3 +140,20 @@ def test_plateau_rule_and_an_early_end_that_keeps_the_weights():
     history = trainer.run("s", layer.parameters(), lambda a, b: {"loss": ((layer(a) - b) ** 2).mean()}, (x, y),
                           modules=(layer,))
     assert len(history) == 4 and len(trainer.history["s"]) == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": 1e38}, r"lr must be a number in \(0, 10\]"),
+    ({"lr": 0.0}, r"lr must be a number in \(0, 10\]"),
+    ({"lr": True}, "lr must be a number"),
+    ({"weight_decay": -1.0}, r"weight_decay must be a number in \[0, 10\]"),
+    ({"weight_decay": float("inf")}, "weight_decay"),
+    ({"epochs": 2.5}, "epochs must be an integer in 1..100,000"),
+    ({"epochs": 10**9}, "epochs must be an integer"),
+    ({"batch_size": 0}, "batch_size must be an integer in 1..1,048,576"),
+    ({"seed": -1}, "seed must be an integer"),
+    ({"device": ""}, "device must be"),
+])
+def test_hyper_parameters_out_of_range_are_refused_by_name(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)

@@ -11,25 +11,43 @@
 Writes are atomic: the weights go to a new file named by their hash, then
 ``meta.json`` is replaced in one rename, which is the commit point; the old
 weights file is removed only after that. A crash at any moment leaves either
-the old checkpoint or the new one, whole.
+the old checkpoint or the new one, whole. One writer at a time holds the
+folder's lock file (``.vqviz.lock``); a reader takes no lock, and if a writer
+removes the weights it was about to read, it reads ``meta.json`` again.
+
+Nothing in a checkpoint is trusted before it is checked: ``meta.json`` against
+a schema (:func:`read_meta`), the config and the number of parameters it
+implies before anything is built (computed on PyTorch's ``meta`` device, which
+allocates no memory), then the weights file's name, size, safetensors header
+and hash before a tensor is read. Messages name the checkpoint folder and the
+field, never a full server path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import json
+import lzma
+import math
 import os
 import platform
+import re
 import shutil
 import stat
+import struct
 import tempfile
+import time
+import typing
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import filelock
 import numpy as np
 import safetensors.torch
 import torch
@@ -37,13 +55,28 @@ from safetensors import SafetensorError
 
 from . import __version__
 from .errors import CheckpointError, ConfigError
-from .models import Model, get
-from .utils import atomic_path, atomic_write_bytes
+from .models import Model, get, names
+from .utils import atomic_path, atomic_write_bytes, file_mode
 
 FORMAT = "vqviz-checkpoint"
 FORMAT_VERSION = 1
 META = "meta.json"
+LOCK = ".vqviz.lock"
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar"}
+WEIGHTS_NAME = re.compile(r"weights-[A-Za-z0-9_-]{1,64}\.safetensors")
+
+#: Caps on what a checkpoint may ask for; module settings, so a deployment can change them.
+MAX_META_BYTES = 32 * 2**20
+MAX_PARAMS = 160_000_000  # weights plus buffers, 640 MB as float32: the paper's CAE-4 SEQ on 32x32 colour is 135 million
+MAX_HEADER_BYTES = 4 * 2**20  # the safetensors JSON header
+MAX_CONFIG_INT = 2**20
+MAX_IN_SHAPE = (64, 4096, 4096)  # channels, height, width
+LOCK_TIMEOUT = 120.0  # seconds a writer waits for another writer of the same folder
+READ_RETRIES = 5
+
+_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                       "I8": 1, "U8": 1, "BOOL": 1}
+_SCALAR = (bool, int, float, str, type(None))
 
 
 @dataclass
@@ -55,11 +88,16 @@ class Checkpoint:
     model : the rebuilt model.
     meta : the whole ``meta.json`` (``meta["metrics"]``, ``meta["dataset"]``, ...).
     path : the checkpoint folder.
+    previous : where the checkpoint this one replaced was kept, when it scored clearly
+        better (see :func:`keep_if_better`); else None.
+    previous_message : why it was kept, in a sentence; else "".
     """
 
     model: Model
     meta: dict
     path: Path
+    previous: Path | None = None
+    previous_message: str = ""
 
     @property
     def name(self) -> str:
@@ -95,9 +133,66 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+def _label(folder: Path) -> str:
+    return f"checkpoint {folder.name[:80]!r}"
+
+
+def writer_lock(folder: str | Path, timeout: float | None = None) -> filelock.FileLock:
+    """The lock that every writer of checkpoint ``folder`` holds (``folder/.vqviz.lock``)."""
+    return filelock.FileLock(str(Path(folder) / LOCK), timeout=LOCK_TIMEOUT if timeout is None else timeout,
+                             mode=file_mode())
+
+
+def _acquire(lock: filelock.FileLock, folder: Path) -> None:
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise CheckpointError(f"{_label(folder)} is being written by another process; "
+                              f"gave up after {lock.timeout:.0f} s") from None
+
+
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def _check_space(folder: Path, needed: int, what: str) -> None:
+    free = _free_bytes(folder)
+    if free < needed + 2**20:
+        raise CheckpointError(f"not enough free disk space to {what}: it needs {needed / 2**20:.1f} MB, "
+                              f"{free / 2**20:.1f} MB are free")
+
+
+_TEMPORARIES = (re.compile(r"\.meta\.json\..+\.tmp"), re.compile(r"\.weights-.+\.safetensors\..+\.tmp"))
+
+
+def _sweep(folder: Path, keep: str | None) -> None:
+    """Remove the package's own leftovers in ``folder``: temporaries and weights other than ``keep``.
+
+    Called with the folder's lock held, so no other writer's temporary is live.
+    """
+    for entry in os.scandir(folder):
+        stale = any(p.fullmatch(entry.name) for p in _TEMPORARIES) or (
+            keep is not None and entry.name != keep and WEIGHTS_NAME.fullmatch(entry.name))
+        if stale and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
 def save(model: Model, path: str | Path, *, dataset: str | None = None, split_sizes: dict | None = None,
          seed: int | None = None, metrics: dict | None = None, train_config: Any = None) -> Path:
-    """Write ``model`` to the checkpoint folder ``path`` atomically; return the folder."""
+    """Write ``model`` to the checkpoint folder ``path`` atomically; return the folder.
+
+    One writer at a time: the folder's lock file is held from the first write to
+    the removal of the old weights. Stale temporaries of an earlier crash are
+    removed, and the free space is checked before anything is written.
+
+    Raises
+    ------
+    CheckpointError
+        ``path`` is a file, another writer holds the lock too long, or the disk lacks space.
+    """
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"{folder} is a file; a checkpoint is a folder")
@@ -106,7 +201,6 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
     blob = safetensors.torch.save(tensors)
     digest = hashlib.sha256(blob).hexdigest()
     weights = f"weights-{digest[:16]}.safetensors"
-    atomic_write_bytes(folder / weights, blob)
     if dataclasses.is_dataclass(train_config):
         train_config = dataclasses.asdict(train_config)
     meta = {
@@ -123,53 +217,273 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
         "state": model.extra_state(),
         "weights": {"file": weights, "sha256": digest},
     }
-    with atomic_path(folder / META) as tmp:
-        tmp.write_text(json.dumps(_jsonable(meta), indent=1, allow_nan=True))
-    for old in folder.glob("weights-*.safetensors"):
-        if old.name != weights:
-            old.unlink(missing_ok=True)
+    lock = writer_lock(folder)
+    _acquire(lock, folder)
+    try:
+        _sweep(folder, keep=None)
+        text = json.dumps(_jsonable(meta), indent=1, allow_nan=True)
+        _check_space(folder, len(blob) + len(text), f"save {_label(folder)}")
+        atomic_write_bytes(folder / weights, blob)
+        with atomic_path(folder / META) as tmp:
+            tmp.write_text(text)
+        _sweep(folder, keep=weights)
+    finally:
+        lock.release()
     return folder
 
 
 def _refuse_foreign(path: Path) -> None:
     """Refuse pickles and torch.save files with a message that says why."""
-    head = path.read_bytes()[:4] if path.is_file() else b""
+    try:
+        with open(path, "rb", opener=_nonblocking) as f:
+            head = f.read(4) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else b""
+    except OSError:
+        head = b""
     if path.suffix.lower() in PICKLE_SUFFIXES or head[:1] == b"\x80" or head[:2] == b"PK":
         raise CheckpointError(
-            f"{path} looks like a pickle or torch.save file. vqviz never unpickles checkpoints, "
+            f"{path.name} looks like a pickle or torch.save file. vqviz never unpickles checkpoints, "
             "because unpickling can run arbitrary code; a vqviz checkpoint is a folder with "
             f"{META} and a .safetensors weights file (see `python -m vqviz train --help`).")
 
 
-def read_meta(path: str | Path) -> dict:
-    """Read and check a checkpoint's ``meta.json`` without loading the weights."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
-    if path.is_file() and path.name != META:
-        _refuse_foreign(path)
-        raise CheckpointError(f"{path} is not a vqviz checkpoint: expected a folder with {META}")
-    meta_path = path if path.is_file() else path / META
-    if not meta_path.is_file():
-        raise CheckpointError(f"{path} is not a vqviz checkpoint: it has no {META}")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{meta_path} is corrupted or truncated: not valid JSON ({e})") from None
+def _nonblocking(path, flags):
+    # O_NONBLOCK: a FIFO put in a file's place must not block the open.
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _read_regular(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file ``path`` if at most ``limit``; raises OSError or CheckpointError."""
+    with open(path, "rb", opener=_nonblocking) as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{what} is not a regular file")
+        if st.st_size > limit:
+            raise CheckpointError(f"{what} is {st.st_size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB")
+        return f.read(limit + 1)[:limit]
+
+
+# ----- the meta.json schema -----
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _field(where: str, name: str) -> str:
+    return f"{META}: the field {name!r}" if not where else f"{META}: the field '{where}.{name}'"
+
+
+def _expect(ok: bool, where: str, name: str, want: str, value: Any) -> None:
+    if not ok:
+        raise CheckpointError(f"{_field(where, name)} must be {want}, not {_kind(value)}")
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _flat(value: Any, depth: int) -> bool:
+    """Scalars, or lists and objects of them nested at most ``depth`` deep (metrics, versions)."""
+    if isinstance(value, _SCALAR):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(value, list):
+        return len(value) <= 100_000 and all(_flat(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 10_000 and all(isinstance(k, str) and _flat(v, depth - 1) for k, v in value.items())
+    return False
+
+
+def check_meta(meta: Any) -> dict:
+    """Check a parsed ``meta.json`` against the schema; return it with optional fields filled in.
+
+    Every field's type and range is checked, so that nothing downstream (the app's
+    sidebar, the catalogue, the loader) meets a list where it expects a name.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first field that is wrong.
+    """
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_path} is not a vqviz checkpoint (no format tag {FORMAT!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{meta_path} has format version {meta['format_version']}; this vqviz "
-                              f"reads up to {FORMAT_VERSION}: upgrade vqviz")
+        raise CheckpointError(f"{META} is not a vqviz checkpoint (no format tag {FORMAT!r})")
+    version = meta.get("format_version")
+    _expect(_is_int(version), "", "format_version", "an integer", version)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{META} has format version {version}; this vqviz reads up to "
+                              f"{FORMAT_VERSION}: upgrade vqviz")
+    if version < 1:
+        raise CheckpointError(f"{_field('', 'format_version')} must be 1 to {FORMAT_VERSION}, not {version}")
     for key in ("model", "config", "weights"):
         if key not in meta:
-            raise CheckpointError(f"{meta_path} is corrupted: the field {key!r} is missing")
-    return meta
+            raise CheckpointError(f"{META} is corrupted: the field {key!r} is missing")
+    model = meta["model"]
+    _expect(isinstance(model, str), "", "model", "a string", model)
+    if model not in names():
+        raise CheckpointError(f"{_field('', 'model')} names an unknown model {model[:40]!r}; "
+                              f"this vqviz knows {', '.join(names())}")
+    out = {"train": {}, "dataset": None, "split_sizes": {}, "seed": None, "metrics": {}, "versions": {},
+           "state": {}, **meta}
+    for key in ("config", "train", "split_sizes", "metrics", "versions", "state", "weights"):
+        _expect(isinstance(out[key], dict), "", key, "an object", out[key])
+        if not all(isinstance(k, str) for k in out[key]):
+            raise CheckpointError(f"{_field('', key)} must have string keys")
+    dataset = out["dataset"]
+    _expect(dataset is None or isinstance(dataset, str), "", "dataset", "a string or null", dataset)
+    if dataset is not None and not 0 < len(dataset) <= 4096:
+        raise CheckpointError(f"{_field('', 'dataset')} must be 1 to 4096 characters long")
+    seed = out["seed"]
+    _expect(seed is None or _is_int(seed), "", "seed", "an integer or null", seed)
+    for split, n in out["split_sizes"].items():
+        _expect(_is_int(n) and n >= 0, "split_sizes", split, "a count (an integer >= 0)", n)
+    for key, value in out["metrics"].items():
+        if not _flat(value, 3):
+            raise CheckpointError(f"{_field('metrics', key)} must be a number, a string, or a list or "
+                                  "object of them")
+    for key, value in out["versions"].items():
+        _expect(isinstance(value, str), "versions", key, "a string", value)
+    if not _flat(out["train"], 2):
+        raise CheckpointError(f"{_field('', 'train')} must hold numbers and strings")
+    w = out["weights"]
+    file, sha = w.get("file"), w.get("sha256")
+    _expect(isinstance(file, str), "weights", "file", "a string", file)
+    if not WEIGHTS_NAME.fullmatch(file):
+        raise CheckpointError(f"{_field('weights', 'file')} must name a weights-*.safetensors file inside "
+                              "the checkpoint folder (no folders, no '..')")
+    _expect(isinstance(sha, str), "weights", "sha256", "a string", sha)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise CheckpointError(f"{_field('weights', 'sha256')} must be 64 lowercase hex digits")
+    return out
+
+
+def check_config(name: str, raw: dict) -> Any:
+    """The config dataclass of model ``name`` built from ``raw``, every field's type and range checked.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the field.
+    """
+    cls = get(name)
+    hints = typing.get_type_hints(cls.Config)
+    known = {f.name for f in dataclasses.fields(cls.Config)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise CheckpointError(f"{_field('config', unknown[0][:40])} is not a setting of the {name!r} model "
+                              "(a checkpoint of another vqviz version?)")
+    values = {}
+    for key, value in raw.items():
+        values[key] = _check_setting(key, hints[key], value)
+    shape = values.get("in_shape")
+    if shape is not None and any(not 1 <= d <= m for d, m in zip(shape, MAX_IN_SHAPE)):
+        raise CheckpointError(f"{_field('config', 'in_shape')} must be (channels, height, width) within "
+                              f"1..{MAX_IN_SHAPE}, not {list(shape)}")
+    try:
+        return cls.Config(**values)
+    except (ConfigError, TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{META}: the config does not describe a {name!r} model: {e}") from None
+
+
+def _check_setting(key: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        _expect(type(value) is bool, "config", key, "true or false", value)
+    elif hint is int:
+        _expect(_is_int(value), "config", key, "an integer", value)
+        if abs(value) > MAX_CONFIG_INT:
+            raise CheckpointError(f"{_field('config', key)} is {value}; the limit is {MAX_CONFIG_INT}")
+    elif hint is float:
+        _expect(_is_number(value) and math.isfinite(value), "config", key, "a finite number", value)
+        value = float(value)
+    elif hint is str:
+        _expect(isinstance(value, str) and len(value) <= 256, "config", key, "a short string", value)
+    elif origin is tuple:
+        args = typing.get_args(hint)
+        _expect(isinstance(value, list) and len(value) <= 1024, "config", key, "a list of integers", value)
+        if not (len(args) == 2 and args[1] is Ellipsis) and len(value) != len(args):
+            raise CheckpointError(f"{_field('config', key)} must hold {len(args)} integers, not {len(value)}")
+        for v in value:
+            _expect(_is_int(v) and abs(v) <= MAX_CONFIG_INT, "config", key, "a list of integers "
+                    f"up to {MAX_CONFIG_INT}", v)
+        value = tuple(value)
+    else:  # a type this schema does not know: refuse rather than guess
+        raise CheckpointError(f"{_field('config', key)} has a type this vqviz cannot check")
+    return value
+
+
+def _skeleton(name: str, config: Any, label: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Names, shapes and dtypes of the model's state dict, built on the ``meta`` device.
+
+    The meta device records shapes and allocates no memory, so a config asking for
+    billions of parameters costs nothing here and is refused before the real build.
+    """
+    cls = get(name)
+    try:
+        with torch.device("meta"):
+            skeleton = cls(config)
+        state = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    except Exception as e:  # noqa: BLE001  any failure means the config describes no model
+        raise CheckpointError(f"{label}: cannot build the {name!r} model from its config: "
+                              f"{type(e).__name__}: {str(e)[:200]}") from None
+    n = sum(math.prod(shape) for shape, _ in state.values())
+    if n > MAX_PARAMS:
+        raise CheckpointError(f"{label}: its config asks for {n:,} parameters; the limit is {MAX_PARAMS:,} "
+                              "(vqviz.checkpoints.MAX_PARAMS)")
+    return state
+
+
+def read_meta(path: str | Path) -> dict:
+    """Read and check a checkpoint's ``meta.json`` without loading the weights.
+
+    Returns the checked dict, with the optional fields (``train``, ``dataset``,
+    ``split_sizes``, ``seed``, ``metrics``, ``versions``, ``state``) filled in.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, unreadable, too large, not JSON, or a field of the wrong type or range.
+    """
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise CheckpointError(f"no checkpoint at {path.name or path}")
+        if path.is_file() and path.name != META:
+            _refuse_foreign(path)
+            raise CheckpointError(f"{path.name} is not a vqviz checkpoint: expected a folder with {META}")
+        folder = path.parent if path.name == META and not path.is_dir() else path
+        meta_path = folder / META
+        if not meta_path.exists():
+            raise CheckpointError(f"{_label(folder)} is not a vqviz checkpoint: it has no {META}")
+        raw = _read_regular(meta_path, MAX_META_BYTES, f"{_label(folder)}: {META}")
+    except OSError as e:
+        raise CheckpointError(f"{_label(path)}: cannot read {META} ({e.strerror or e})") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+        raise CheckpointError(f"{_label(folder)}: {META} is corrupted or truncated: not valid JSON ({reason})") from None
+    try:
+        return check_meta(meta)
+    except RecursionError:
+        raise CheckpointError(f"{_label(folder)}: {META} is nested too deeply") from None
+    except CheckpointError as e:
+        raise CheckpointError(f"{_label(folder)}: {e}") from None
 
 
 def load(path: str | Path, *, expect: str | None = None, map_location: str | torch.device = "cpu"
          ) -> Checkpoint:
     """Rebuild a model from its checkpoint folder, with no other input.
+
+    Checks, in order and before anything is allocated: ``meta.json`` against its
+    schema, the config and the number of parameters it implies
+    (:data:`MAX_PARAMS`), the weights file's name (``weights-*.safetensors`` in
+    the folder), size and safetensors header (every tensor's name and shape), and
+    its SHA-256, read as a stream. Only then are tensors read. If a writer replaces
+    the checkpoint meanwhile, the new one is read.
 
     Parameters
     ----------
@@ -181,40 +495,124 @@ def load(path: str | Path, *, expect: str | None = None, map_location: str | tor
     ------
     CheckpointError
         For a missing, corrupted or truncated checkpoint, a pickle, another
-        architecture, or a model of another name than ``expect``.
+        architecture, a config beyond the caps, or a model of another name than ``expect``.
     """
     path = Path(path)
-    meta = read_meta(path)
-    folder = path.parent if path.is_file() else path
+    for attempt in range(READ_RETRIES):
+        meta = read_meta(path)
+        folder = path.parent if path.name == META and path.is_file() else path
+        try:
+            return _load(folder, meta, expect, map_location)
+        except _Vanished:  # a writer replaced the checkpoint between the two reads
+            time.sleep(0.02 * 2**attempt)
+    raise CheckpointError(f"{_label(path)}: the weights file named in {META} is missing or unreadable")
+
+
+class _Vanished(Exception):
+    """The weights file named by meta.json is gone (or was never there)."""
+
+
+def _load(folder: Path, meta: dict, expect: str | None, map_location) -> Checkpoint:
+    label = _label(folder)
     name = meta["model"]
     if expect is not None and name != expect:
-        raise CheckpointError(f"{folder} holds a {name!r} model, not the {expect!r} model asked for")
-    try:
-        cls = get(name)
-        version = str((meta.get("versions") or {}).get("vqviz", "0.1.0"))
-        model = cls(cls.Config(**cls.upgrade_config(meta["config"], version)))
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{folder}: cannot rebuild the {name!r} model from its config: {e}") from None
-    weights = folder / str(meta["weights"].get("file", ""))
-    if not weights.is_file():
-        raise CheckpointError(f"{folder}: the weights file {weights.name} is missing")
-    blob = weights.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != meta["weights"].get("sha256"):
-        raise CheckpointError(f"{weights} is corrupted or truncated: its SHA-256 does not match {META}")
-    try:
-        tensors = safetensors.torch.load(blob)
-    except (SafetensorError, ValueError, OSError) as e:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {e}") from None
+        raise CheckpointError(f"{label} holds a {name!r} model, not the {expect!r} model asked for")
+    version = str((meta.get("versions") or {}).get("vqviz", "0.1.0"))
+    config = check_config(name, get(name).upgrade_config(meta["config"], version))
+    skeleton = _skeleton(name, config, label)
+    tensors = _read_weights(folder, meta["weights"], skeleton, name, label)
+    model = get(name)(config)
     try:
         model.load_state_dict(tensors, strict=True)
-        model.load_extra_state(meta.get("state", {}))
-    except (RuntimeError, ConfigError) as e:
+        model.load_extra_state(meta["state"])
+    except (RuntimeError, ConfigError, TypeError, ValueError, KeyError, IndexError, AttributeError,
+            OverflowError) as e:
         summary = str(e).splitlines()
         raise CheckpointError(
-            f"{weights} does not fit the {name!r} architecture described in {META} "
-            f"(a checkpoint of another architecture?): {' '.join(s.strip() for s in summary[:4])}") from None
+            f"{label}: the weights or the state in {META} do not fit the {name!r} architecture it describes "
+            f"(a checkpoint of another architecture?): {' '.join(s.strip() for s in summary[:4])[:400]}") from None
     model.to(map_location).eval()
     return Checkpoint(model, meta, folder)
+
+
+def _read_weights(folder: Path, entry: dict, skeleton: dict, name: str, label: str) -> dict:
+    """The tensors of the weights file, after its size, header and hash are checked."""
+    file = entry["file"]
+    unreadable = f"{label}: the weights file {file} is not a readable safetensors file (corrupted or truncated)"
+    try:
+        fd = os.open(folder / file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise _Vanished() from None
+    except OSError:  # a link, a loop, a permission: the same message as missing
+        raise CheckpointError(f"{label}: the weights file named in {META} is missing or unreadable") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{label}: the weights file named in {META} is missing or unreadable")
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(unreadable)
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER_BYTES or 8 + n > st.st_size:
+            raise CheckpointError(unreadable)
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise CheckpointError(unreadable) from None
+        payload = _check_header(header, skeleton, name, label, unreadable)
+        if st.st_size != 8 + n + payload:
+            raise CheckpointError(unreadable)
+        # The size is now known and bounded by MAX_PARAMS: read it once, hashing as it streams.
+        blob = bytearray(st.st_size)
+        f.seek(0)
+        digest, view, done = hashlib.sha256(), memoryview(blob), 0
+        while done < st.st_size:
+            got = f.readinto(view[done : done + (1 << 20)])
+            if not got:
+                break
+            digest.update(view[done : done + got])
+            done += got
+    if done != st.st_size or digest.hexdigest() != entry["sha256"]:
+        raise CheckpointError(f"{label}: the weights file {file} is corrupted or truncated: its SHA-256 "
+                              f"does not match {META}")
+    try:
+        return safetensors.torch.load(bytes(blob))
+    except (SafetensorError, ValueError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{unreadable}: {str(e)[:200]}") from None
+
+
+def _check_header(header: Any, skeleton: dict, name: str, label: str, unreadable: str) -> int:
+    """Check the safetensors header against the model's state dict; return the payload's size."""
+    if not isinstance(header, dict):
+        raise CheckpointError(unreadable)
+    header = {k: v for k, v in header.items() if k != "__metadata__"}
+    ranges = []
+    for key, info in header.items():
+        if not (isinstance(info, dict) and info.get("dtype") in _SAFETENSORS_DTYPES
+                and isinstance(info.get("shape"), list) and all(_is_int(d) and d >= 0 for d in info["shape"])
+                and isinstance(info.get("data_offsets"), list) and len(info["data_offsets"]) == 2
+                and all(_is_int(o) and o >= 0 for o in info["data_offsets"])):
+            raise CheckpointError(unreadable)
+        begin, end = info["data_offsets"]
+        if end - begin != math.prod(info["shape"]) * _SAFETENSORS_DTYPES[info["dtype"]]:
+            raise CheckpointError(unreadable)
+        ranges.append((begin, end))
+    missing = sorted(set(skeleton) - set(header))
+    extra = sorted(set(header) - set(skeleton))
+    wrong = sorted(k for k in set(skeleton) & set(header) if tuple(header[k]["shape"]) != skeleton[k][0])
+    if missing or extra or wrong:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
+                ([f"unexpected {', '.join(extra[:3])}"] if extra else []) + \
+                ([f"{k} has shape {header[k]['shape']}, the model {list(skeleton[k][0])}" for k in wrong[:3]])
+        raise CheckpointError(f"{label}: the weights do not fit the {name!r} architecture described in {META} "
+                              f"(a checkpoint of another architecture?): {'; '.join(parts)[:400]}")
+    ranges.sort()
+    at = 0
+    for begin, end in ranges:  # the tensors tile the payload, as safetensors requires
+        if begin != at:
+            raise CheckpointError(unreadable)
+        at = end
+    return at
 
 
 def find(*roots: str | Path) -> list[Path]:
@@ -229,10 +627,73 @@ def find(*roots: str | Path) -> list[Path]:
     return sorted(found)
 
 
+# ----- keeping the better checkpoint -----
+#: Headline metrics, most telling first: (key, higher is better, how much worse is "clearly").
+HEADLINES = (("quantizer_test_accuracy", True, 0.02), ("test_accuracy", True, 0.02),
+             ("test_mse_per_image", False, 0.25), ("test_recon_mse", False, 0.25))
+
+
+def headline(metrics: dict) -> tuple[str, float, bool, float] | None:
+    """The metric a checkpoint is judged by: (key, value, higher is better, tolerance), or None."""
+    for key, higher, tol in HEADLINES:
+        value = metrics.get(key)
+        if _is_number(value) and math.isfinite(value):
+            return key, float(value), higher, tol
+    return None
+
+
+def keep_if_better(folder: str | Path, model: str, dataset: str, metrics: dict) -> tuple[Path, str] | None:
+    """Before a new checkpoint of ``model`` on ``dataset`` replaces ``folder``, keep the old one
+    in ``<folder>.previous`` if it scores clearly better on the headline metric.
+
+    "Clearly": accuracy 2 points higher, or a reconstruction error 25 % lower.
+    Returns ``(kept folder, message)``, or None when nothing was kept (no old
+    checkpoint, another model or data set, unreadable, or no clear difference).
+    """
+    folder = Path(folder)
+    try:
+        old = read_meta(folder)
+    except CheckpointError:
+        return None
+    if old["model"] != model or old["dataset"] != dataset:
+        return None
+    new, before = headline(metrics), headline(old["metrics"])
+    if new is None or before is None or new[0] != before[0]:
+        return None
+    key, value, higher, tol = new
+    worse = (before[1] - value > tol) if higher else (value > before[1] * (1 + tol))
+    if not worse:
+        return None
+    previous = folder.with_name(folder.name + ".previous")
+    lock = writer_lock(folder)
+    _acquire(lock, folder)
+    try:
+        meta = read_meta(folder)  # the one under the lock
+        weights = folder / meta["weights"]["file"]
+        _check_space(folder, weights.stat().st_size + 2**20, f"keep {_label(folder)}")
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.previous-"))
+        try:
+            for src in (weights, folder / META):
+                shutil.copyfile(src, tmp / src.name)
+                os.chmod(tmp / src.name, file_mode())
+            os.chmod(tmp, file_mode() | 0o111)
+            shutil.rmtree(previous, ignore_errors=True)  # an older kept checkpoint
+            os.replace(tmp, previous)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        lock.release()
+    message = (f"the new model's {key} ({value:.4g}) is clearly worse than the {before[1]:.4g} of the "
+               f"checkpoint it replaces; the old one is kept in {previous.name} (--overwrite to replace it)")
+    return previous, message
+
+
 # ----- installing an uploaded checkpoint -----
 MAX_ZIP_BYTES = 200 * 2**20
 MAX_UNPACKED_BYTES = 512 * 2**20
 MAX_ENTRIES = 64
+MAX_CENTRAL_DIRECTORY = 256 * 2**10  # bytes; 64 entries with long names fit in a few KB
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "upload",
@@ -240,11 +701,14 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
     """Check an uploaded ``.zip`` of a checkpoint folder and install it under ``dest_root``.
 
     The zip must hold one ``meta.json`` and its ``weights-*.safetensors``, at its top
-    level or in one folder. Only those two files are extracted, each read with a size
-    cap (the sizes a zip declares are not trusted); paths that are absolute, climb out
-    with ``..`` or are links are refused. The files go to a temporary folder beside
-    the destination, are loaded with :func:`vqviz.checkpoints.load`, and only then is
-    the folder renamed into place, so a refused upload leaves nothing behind.
+    level or in one folder. The central directory's size and entry count are read
+    from the zip's end record and capped before the entries are parsed. Only the two
+    files are extracted, each read with a size cap (the sizes a zip declares are not
+    trusted); encrypted entries, unknown compressions, paths that are absolute, climb
+    out with ``..`` or are links are refused. The files go to a temporary folder
+    beside the destination, are loaded with :func:`vqviz.checkpoints.load`, and only
+    then is the folder renamed into place, under the destination's lock, so a refused
+    upload leaves nothing behind.
 
     Returns
     -------
@@ -253,7 +717,7 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
     Raises
     ------
     CheckpointError
-        For anything but a vqviz checkpoint, with the reason.
+        For anything but a vqviz checkpoint, with the reason; also a full disk.
     """
     if len(blob) > max_bytes:
         raise CheckpointError(f"the upload is {len(blob) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
@@ -261,22 +725,92 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
         head = " It looks like a pickle, which vqviz never loads." if blob[:1] == b"\x80" else ""
         raise CheckpointError("the upload is not a .zip file. Zip a checkpoint folder (meta.json and "
                               f"weights-*.safetensors) and upload that.{head}")
+    _check_central_directory(blob)
+    dest_root = Path(dest_root)
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             wanted = _checkpoint_members(archive)
-            dest_root = Path(dest_root)
             dest_root.mkdir(parents=True, exist_ok=True)
+            _sweep_uploads(dest_root)
+            declared = sum(info.file_size for info, _ in wanted)
+            _check_space(dest_root, min(declared, max_unpacked), "install the upload")
             tmp = Path(tempfile.mkdtemp(dir=dest_root, prefix=".upload-"))
             try:
                 budget = max_unpacked
                 for info, target in wanted:
                     budget -= _extract_capped(archive, info, tmp / target, budget)
-                load(tmp)  # refuses anything that does not rebuild
-                return _rename_free(tmp, dest_root, _safe_name(name))
+                try:
+                    load(tmp)  # refuses anything that does not rebuild
+                except CheckpointError as e:
+                    raise CheckpointError(str(e).replace(_label(tmp), "the upload")) from None
+                os.chmod(tmp, file_mode() | 0o111)
+                with _folder_lock(dest_root):
+                    return _rename_free(tmp, dest_root, _safe_name(name))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    except zipfile.BadZipFile as e:
-        raise CheckpointError(f"the upload is a damaged .zip file: {e}") from None
+    except _DAMAGED as e:
+        raise CheckpointError(f"the upload is a damaged or unsupported .zip file: {str(e)[:200]}") from None
+    except OSError as e:  # a full disk, a read-only folder
+        raise CheckpointError(f"cannot install the upload: {e.strerror or e}") from None
+
+
+def _check_central_directory(blob: bytes) -> None:
+    """Cap the central directory's size and entry count, read from the end record, before
+    :class:`zipfile.ZipFile` parses every entry (it finds the record the same way)."""
+    damaged = CheckpointError("the upload is a damaged .zip file: no readable end-of-directory record")
+    tail_start = max(0, len(blob) - (22 + 65535))
+    if len(blob) >= 22 and blob[-22:-18] == b"PK\x05\x06" and blob[-2:] == b"\0\0":
+        pos = len(blob) - 22
+    else:
+        pos = blob.rfind(b"PK\x05\x06", tail_start)
+    if pos < 0 or pos + 22 > len(blob):
+        raise damaged
+    _, _, _, n_disk, n_total, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", blob[pos : pos + 22])
+    if 0xFFFF in (n_disk, n_total) or 0xFFFFFFFF in (cd_size, cd_offset):  # zip64: record just before
+        loc = pos - 20
+        rec = loc - 56
+        if rec < 0 or blob[loc : loc + 4] != b"PK\x06\x07" or blob[rec : rec + 4] != b"PK\x06\x06":
+            raise damaged
+        n_disk, n_total, cd_size = struct.unpack("<QQQ", blob[rec + 24 : rec + 48])
+    if max(n_disk, n_total) > MAX_ENTRIES:
+        raise CheckpointError(f"the zip holds {max(n_disk, n_total):,} entries; a checkpoint has 2 "
+                              f"(at most {MAX_ENTRIES})")
+    if cd_size > MAX_CENTRAL_DIRECTORY:
+        raise CheckpointError(f"the zip's directory is {cd_size:,} bytes; a checkpoint's takes a few "
+                              f"hundred (at most {MAX_CENTRAL_DIRECTORY:,})")
+
+
+@contextlib.contextmanager
+def _folder_lock(root: Path):
+    """Hold an exclusive lock on the folder ``root`` itself (flock on its descriptor).
+
+    Installs into the uploads folder take it, so that two never pick one name; it
+    leaves no lock file among the user's checkpoints. Without ``fcntl`` (Windows)
+    the atomic rename alone, which refuses a non-empty folder, keeps installs apart.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _sweep_uploads(root: Path, age: float = 3600.0) -> None:
+    """Remove ``.upload-*`` folders older than ``age`` seconds: left by a killed install."""
+    now = time.time()
+    for entry in os.scandir(root):
+        try:
+            if entry.name.startswith(".upload-") and entry.is_dir(follow_symlinks=False) \
+                    and now - entry.stat(follow_symlinks=False).st_mtime > age:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
@@ -287,12 +821,12 @@ def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo,
     for info in infos:
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-            raise CheckpointError(f"the zip holds an unsafe path {info.filename!r}; refused")
+            raise CheckpointError(f"the zip holds an unsafe path {info.filename[:100]!r}; refused")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise CheckpointError(f"the zip holds a symbolic link {info.filename!r}; refused")
+            raise CheckpointError(f"the zip holds a symbolic link {info.filename[:100]!r}; refused")
         if path.suffix.lower() in PICKLE_SUFFIXES or path.name == "data.pkl":
             raise CheckpointError(
-                f"the zip holds {info.filename!r}, a pickle or torch.save file. vqviz never unpickles "
+                f"the zip holds {info.filename[:100]!r}, a pickle or torch.save file. vqviz never unpickles "
                 "checkpoints (unpickling can run arbitrary code); upload a vqviz checkpoint folder, zipped.")
         if path.name == META and "__MACOSX" not in path.parts:
             metas.append(path)
@@ -304,19 +838,37 @@ def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo,
     for info in infos:
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.parent == folder and not info.is_dir() and (
-                path.name == META or (path.name.startswith("weights-") and path.suffix == ".safetensors")):
+                path.name == META or WEIGHTS_NAME.fullmatch(path.name)):
+            if info.flag_bits & 0x1:
+                raise CheckpointError(f"the zip's {path.name} is encrypted; upload an unencrypted zip")
+            if info.compress_type not in _COMPRESSIONS:
+                raise CheckpointError(f"the zip's {path.name} uses compression method {info.compress_type}, "
+                                      "which vqviz does not read; use deflate or none")
             out.append((info, path.name))
     return out
+
+
+#: What reading a damaged or odd entry raises, by decompressor; all mean "damaged upload".
+_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError,
+            ValueError)
 
 
 def _extract_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
     written = 0
     with archive.open(info) as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except (*_DAMAGED, OSError) as e:  # OSError here is bz2's "invalid data stream"
+                raise CheckpointError(f"the upload is a damaged .zip file: its {PurePosixPath(info.filename).name} "
+                                      f"cannot be unpacked ({type(e).__name__}: {str(e)[:120]})") from None
+            if not chunk:
+                break
             written += len(chunk)
             if written > budget:
                 raise CheckpointError(f"the zip unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB; refused")
             dst.write(chunk)
+    os.chmod(target, file_mode())
     return written
 
 
@@ -338,4 +890,4 @@ def _rename_free(tmp: Path, root: Path, name: str) -> Path:
         except OSError:
             if not dest.exists():
                 raise
-    raise CheckpointError(f"too many checkpoints named {name} in {root}")
+    raise CheckpointError(f"too many checkpoints named {name} in the uploads folder")

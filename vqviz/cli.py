@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--data-dir", default=None, help="folder holding the data set's files")
         g.add_argument("--out", default=None, help="checkpoint folder (default: checkpoints/MODEL-DATASET)")
         g.add_argument("--quiet", action="store_true", help="no progress bar")
+        g.add_argument("--overwrite", action="store_true",
+                       help="replace the checkpoint at --out even when it scores clearly better "
+                            "(by default that one is kept in OUT.previous)")
         _add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
         _add_dataclass_flags(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
 
@@ -157,7 +160,7 @@ def _cmd_train(args) -> int:
         try:
             ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
                          train_config=train_config, callbacks=callbacks,
-                         download_progress=_download_bar(quiet), **config)
+                         download_progress=_download_bar(quiet), overwrite=args.overwrite, **config)
         except StopTraining:
             print("training stopped; no checkpoint written", file=sys.stderr)
             return 1
@@ -165,6 +168,8 @@ def _cmd_train(args) -> int:
             close()
         if distributed.is_main():
             print(f"wrote {ckpt.path}" + (f" ({distributed.world_size()} processes)" if distributed.active() else ""))
+            if ckpt.previous is not None:
+                print(f"note: {ckpt.previous_message}", file=sys.stderr)
             _print_metrics(ckpt.metrics)
     return 0
 
@@ -228,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main}[args.command](args)
         except VqvizError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # a full disk, a read-only folder: the system's reason, in one line
+            where = f" ({e.filename})" if e.filename else ""
+            print(f"error: {e.strerror or e}{where}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

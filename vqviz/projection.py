@@ -25,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -333,21 +336,54 @@ def cached_project(latents: np.ndarray, method: str = "tsne", *, checkpoint_sha:
         return xy
     xy = project(latents, method, labels=labels, max_fit=max_fit, random_state=random_state, progress=progress,
                  n_jobs=n_jobs, **params)
+    _write(path, xy)
+    return xy
+
+
+#: A cache temporary older than this is a leftover of a killed write, and is removed.
+STALE_SECONDS = 3600.0
+_TEMPORARY = re.compile(r"\.(tsne|umap|pca)-[0-9a-f]{32}\.npy\..+\.tmp")
+
+
+def _write(path: Path, xy: np.ndarray) -> None:
+    """Write the map atomically; remove stale temporaries of earlier writes beside it."""
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, xy, allow_pickle=False)
+        now = time.time()
+        for entry in os.scandir(path.parent):
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                os.unlink(entry.path)
     except OSError:  # a read-only cache is no reason to fail: the map is still shown
         pass
-    return xy
 
 
 def _read(path: Path, n: int) -> np.ndarray | None:
-    """The cached (n, 2) map at ``path``, or None if it is missing, unreadable or malformed."""
+    """The cached (n, 2) map at ``path``, or None if it is missing, unreadable or malformed.
+
+    Only a regular file is opened (a FIFO would block), and its header must describe
+    exactly (n, 2) float32 in exactly the file's size before the array is read, so a
+    header that claims 10**11 rows costs nothing.
+    """
     try:
-        xy = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | getattr(os, "O_NONBLOCK", 0))) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > 64 + 2**20 + 8 * n:
+                return None
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                return None
+            if shape != (n, 2) or fortran or dtype != np.dtype("<f4") or st.st_size != f.tell() + n * 2 * 4:
+                return None
+            xy = np.frombuffer(f.read(n * 2 * 4), dtype="<f4").reshape(n, 2).astype(np.float32)
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError):
         return None
-    if xy.shape != (n, 2) or xy.dtype != np.float32 or not np.isfinite(xy).all():
+    if xy.shape != (n, 2) or not np.isfinite(xy).all():
         return None
     return xy

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -47,10 +48,25 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be at least 1, got {self.epochs}, {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        for name, (low, high) in TRAIN_INT_RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer in {low}..{high:,}, got {value!r}")
+        for name, (low, high, closed) in TRAIN_FLOAT_RANGES.items():
+            value = getattr(self, name)
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and \
+                (low <= value if closed else low < value) and value <= high
+            if not ok:
+                bound = "[" if closed else "("
+                raise ConfigError(f"{name} must be a number in {bound}{low:g}, {high:g}], got {value!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ConfigError(f"device must be 'auto' or a torch device string, got {self.device!r}")
+
+
+#: Allowed ranges of TrainConfig's numbers. An Adam step of lr = 1e38 overflows float32, and no
+#: model here learns anything above lr = 10, so such values are refused before a run starts.
+TRAIN_INT_RANGES = {"epochs": (1, 100_000), "batch_size": (1, 2**20), "seed": (0, 2**63 - 1)}
+TRAIN_FLOAT_RANGES = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True)}
 
 
 @dataclass

@@ -27,7 +27,8 @@ def default_out(name: str, dataset: str) -> Path:
 
 def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, out: str | Path | None = None,
           train_config: TrainConfig | None = None, callbacks: dict[str, Callable] | None = None,
-          download_progress: Callable[[int, int], None] | None = None, **config) -> Checkpoint:
+          download_progress: Callable[[int, int], None] | None = None, overwrite: bool = False,
+          **config) -> Checkpoint:
     """Train model ``name`` on ``dataset`` and write its checkpoint to ``out``.
 
     ``config`` holds the model's settings (its config dataclass's fields); the
@@ -35,6 +36,9 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     written only once training has finished, so a run that diverges or is
     stopped leaves any earlier checkpoint at ``out`` untouched.
     ``download_progress(done, total)`` reports bytes if the data must be downloaded.
+    If ``out`` holds a checkpoint of the same model and data set that scores clearly
+    better, it is kept in ``<out>.previous`` (the returned checkpoint's ``previous``
+    says where, ``previous_message`` why), unless ``overwrite``.
 
     Under ``torchrun`` (inside :func:`vqviz.distributed.session`) every process trains
     its share, rank 0 downloads the data first and alone writes the checkpoint, and
@@ -62,9 +66,15 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     if distributed.active():
         metrics["processes"] = distributed.world_size()
     folder = Path(out or default_out(name, dataset))
+    kept = None
     with distributed.main_first():
         if distributed.is_main():
+            if not overwrite:
+                kept = checkpoints.keep_if_better(folder, name, dataset, metrics)
             checkpoints.save(model, folder, dataset=dataset,
                              split_sizes={"train": len(train_set), "test": len(test_set)},
                              seed=train_config.seed, metrics=metrics, train_config=train_config)
-    return checkpoints.load(folder)
+    ckpt = checkpoints.load(folder)
+    if kept is not None:
+        ckpt.previous, ckpt.previous_message = kept
+    return ckpt

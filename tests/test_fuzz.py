@@ -1,0 +1,144 @@
+"""Fuzzing every loader of untrusted input with hypothesis, each in a child process whose
+address space is capped, so that no case can take the machine down.
+
+Each run asserts that only the package's own exceptions escape, that nothing is written
+outside the target folder (both checked in ``fuzz_targets.py``, after every example), and
+that the peak resident memory grows by less than :data:`MEMORY_BOUND`. 200 examples per
+loader by default; set ``VQVIZ_FUZZ_EXAMPLES`` (e.g. 1000) for a longer run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vqviz
+from vqviz import checkpoints
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = int(os.environ.get("VQVIZ_FUZZ_EXAMPLES", "200"))
+MEMORY_BOUND = 256 * 2**20  # growth of the peak resident memory over the run, in bytes
+ADDRESS_SPACE = 2 * 2**30  # the child's cap on top of what it has mapped after its imports
+
+
+def _env() -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    package_root = str(Path(vqviz.__file__).resolve().parents[1])  # this checkout's vqviz, in the child too
+    env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+TARGETS = ["idx", "checkpoint", "folder", "cifar", "zip"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_reports(tmp_path_factory):
+    """Every target's report, from one child process (one start-up of torch for all five)."""
+    root = tmp_path_factory.mktemp("fuzz") / "sandbox"
+    root.mkdir()
+    proc = subprocess.run([sys.executable, str(HERE / "fuzz_targets.py"), ",".join(TARGETS), str(EXAMPLES),
+                           str(root), str(ADDRESS_SPACE)], capture_output=True, text=True, env=_env(),
+                          timeout=3600)
+    reports = {r["target"]: r for r in map(json.loads, proc.stdout.strip().splitlines()) if r}
+    return proc, reports, root
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzz(target, fuzz_reports):
+    proc, reports, root = fuzz_reports
+    assert target in reports, proc.stdout[-3000:] + proc.stderr[-6000:]
+    report = reports[target]
+    print(report)
+    assert report["examples"] == EXAMPLES
+    assert report["seen"].get("ok", 0) < EXAMPLES  # the inputs do reach the refusals
+    assert report["rss_peak"] - report["rss_before"] < MEMORY_BOUND, report
+    assert sorted(os.listdir(root)) == ["work"]
+
+
+def _saver(folder: Path, writer: int, n: int) -> None:
+    """Save ``n`` checkpoints to ``folder``, each with all weights set to writer * 1000 + i."""
+    import torch
+    model = _small_model(0.0)
+    for i in range(n):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(writer * 1000 + i)
+        checkpoints.save(model, folder, dataset="digits", metrics={"writer": writer, "i": i})
+
+
+def _start_savers(folder: Path, writers, n: int) -> list:
+    """Writer processes forked from this one: torch is imported already, so they start at once."""
+    import multiprocessing
+    checkpoints._versions()  # imports scikit-learn here, once, not in every writer
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_saver, args=(folder, w, n)) for w in writers]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def test_concurrent_saves_leave_a_checkpoint_that_loads(tmp_path):
+    folder = tmp_path / "ck"
+    writers, saves = 3, 15
+    procs = _start_savers(folder, range(writers), saves)
+    loads = failures = 0
+    while any(p.is_alive() for p in procs):  # read all along: never a half checkpoint
+        if (folder / "meta.json").exists():
+            try:
+                ckpt = checkpoints.load(folder)
+                m = ckpt.metrics
+                value = next(ckpt.model.parameters())[0, 0].item() if next(ckpt.model.parameters()).dim() > 1 \
+                    else next(ckpt.model.parameters())[0].item()
+                assert value == m["writer"] * 1000 + m["i"]  # the weights of the meta that named them
+                loads += 1
+            except vqviz.errors.CheckpointError as e:
+                failures += 1
+                print(e)
+        time.sleep(0.05)
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert failures == 0 and loads > 0
+    final = checkpoints.load(folder)
+    assert final.metrics["i"] == saves - 1  # some writer's last save
+    assert len(list(folder.glob("weights-*.safetensors"))) == 1
+    assert not list(folder.glob(".*.tmp"))
+
+
+def _small_model(value: float):
+    import torch
+
+    from vqviz.models import build
+    model = build("ae", in_shape=(1, 8, 8), n_classes=10, encoder="lae2", latent_dim=4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(value)
+    return model
+
+
+def test_a_killed_writer_leaves_the_last_good_checkpoint(tmp_path):
+    import signal
+    folder = tmp_path / "ck"
+    checkpoints.save(_small_model(1000.0), folder, dataset="digits", metrics={"writer": 1, "i": 0})
+    good = checkpoints.load(folder).meta["weights"]["sha256"]
+    (proc,) = _start_savers(folder, [2], 100_000)
+    deadline = time.time() + 60
+    while checkpoints.load(folder).meta["weights"]["sha256"] == good and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    ckpt = checkpoints.load(folder)  # the old or a new one, whole
+    assert ckpt.metrics["writer"] in (1, 2)
+    assert ckpt.model.encode_array(np.zeros((1, 1, 8, 8), np.float32)).shape == (1, 4)
+    # the next save sweeps the killed writer's temporaries and orphans
+    checkpoints.save(_small_model(3.0), folder, dataset="digits", metrics={"writer": 3, "i": 0})
+    assert len(list(folder.glob("weights-*.safetensors"))) == 1 and not list(folder.glob(".*.tmp"))
+    assert checkpoints.load(folder).metrics["writer"] == 3
