@@ -90,3 +90,16 @@ def test_unreadable_results_file(tmp_path, capsys):
     assert cli.main(["bench", "repro", "--quick", "--out", str(tmp_path)]) == 2
     assert "not a results file" in capsys.readouterr().err
     assert (tmp_path / "digits.json").read_text() == "{not json"
+
+
+def test_a_verdict_counts_a_gap_within_the_seeds_spread_as_met():
+    from vqviz.bench.protocols import Figure
+    from vqviz.bench.repro import _verdict
+
+    fig = Figure("Table 1", "AE", "k-means accuracy", lambda r: 0.0, (), paper=0.5261, percent=True)
+    assert _verdict(0.53, fig, True) == "met"
+    assert _verdict(0.52, fig, True) == "short by 0.61 points"  # one seed: no spread to allow for
+    assert _verdict(0.52, fig, True, std=0.01).startswith("met within the seeds' spread (short by 0.61")
+    assert _verdict(0.50, fig, True, std=0.01) == "short by 2.61 points"
+    lower = Figure("Table 1", "VAE", "BCE", lambda r: 0.0, (), paper=80.97, better="lower")
+    assert _verdict(81.0, lower, True, std=0.5).startswith("met within") and _verdict(80.0, lower, True) == "met"
