@@ -72,7 +72,7 @@ def test_summary_uses_the_latest_budget_only():
                             record(2, 10, 84.0)], "mnist")
     (row,) = rows
     assert row["seeds"] == 3 and row["mean"] == pytest.approx(82.0) and row["std"] == pytest.approx(2.0)
-    assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "short by 1.03"
+    assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "met within the seeds' spread (short by 1.03)"
 
 
 @pytest.mark.parametrize("argv, message", [
