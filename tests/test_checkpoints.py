@@ -448,3 +448,9 @@ def test_a_name_too_long_is_a_checkpoint_error(tmp_path):
         for read in (checkpoints.read_meta, checkpoints.load):
             with pytest.raises(CheckpointError, match="no checkpoint|cannot read"):
                 read(path)
+
+
+def test_save_refuses_what_load_would_refuse(tiny_seq, tmp_path):
+    with pytest.raises(CheckpointError, match="'dataset' must be 1 to 4096 characters"):
+        checkpoints.save(tiny_seq[0], tmp_path / "ck", dataset="")
+    assert not list((tmp_path / "ck").glob("weights-*"))

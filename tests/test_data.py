@@ -611,3 +611,22 @@ def test_a_trickling_download_hits_the_overall_deadline(endless, isolated, monke
     with pytest.raises(DataError, match="not finished after 0 s|not finished after 1 s"):
         data.load("mnist")
     assert time.perf_counter() - t < 5
+
+
+def test_a_download_sweeps_what_killed_downloads_left(server, isolated, monkeypatch):
+    import time
+    url, mirror = server
+    fake_mnist(mirror)
+    monkeypatch.setitem(data.CHECKSUMS, "mnist", {f + ".gz": sha256(mirror / (f + ".gz")) for f in IDX_FILES})
+    monkeypatch.setenv("VQVIZ_MIRROR", url)
+    dest = isolated / "mnist"
+    dest.mkdir(parents=True)
+    stale, fresh, other = (dest / ".train-images-idx3-ubyte.gz.ab12.tmp", dest / ".t10k-images-idx3-ubyte.gz.cd.tmp",
+                           dest / ".notes.tmp")
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    old = time.time() - 2 * data.STALE_SECONDS
+    for p in (stale, other):
+        os.utime(p, (old, old))
+    data.load("mnist")
+    assert not stale.exists() and fresh.exists() and other.exists()

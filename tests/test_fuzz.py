@@ -62,26 +62,28 @@ def test_fuzz(target, fuzz_reports):
     assert sorted(os.listdir(root)) == ["work"]
 
 
-def _saver(folder: Path, writer: int, n: int) -> None:
-    """Save ``n`` checkpoints to ``folder``, each with all weights set to writer * 1000 + i."""
-    import torch
-    model = _small_model(0.0)
-    for i in range(n):
-        with torch.no_grad():
-            for p in model.parameters():
-                p.fill_(writer * 1000 + i)
-        checkpoints.save(model, folder, dataset="digits", metrics={"writer": writer, "i": i})
+SAVER = """
+import sys, torch
+from vqviz import checkpoints
+from vqviz.models import build
+folder, writer, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model = build("ae", in_shape=(1, 8, 8), n_classes=10, encoder="lae2", latent_dim=4)
+for i in range(n):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(writer * 1000 + i)
+    checkpoints.save(model, folder, dataset="digits", metrics={"writer": writer, "i": i})
+"""
 
 
-def _start_savers(folder: Path, writers, n: int) -> list:
-    """Writer processes forked from this one: torch is imported already, so they start at once."""
-    import multiprocessing
-    checkpoints._versions()  # imports scikit-learn here, once, not in every writer
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_saver, args=(folder, w, n)) for w in writers]
-    for p in procs:
-        p.start()
-    return procs
+def _start_savers(folder: Path, writers, n: int) -> list[subprocess.Popen]:
+    """Writer processes, each saving ``n`` checkpoints whose weights all equal writer * 1000 + i.
+
+    Fresh interpreters, not forks: a fork of a process that ran other tests can inherit a
+    lock held by one of its threads and hang.
+    """
+    return [subprocess.Popen([sys.executable, "-c", SAVER, str(folder), str(w), str(n)], env=_env())
+            for w in writers]
 
 
 def test_concurrent_saves_leave_a_checkpoint_that_loads(tmp_path):
@@ -89,7 +91,8 @@ def test_concurrent_saves_leave_a_checkpoint_that_loads(tmp_path):
     writers, saves = 3, 15
     procs = _start_savers(folder, range(writers), saves)
     loads = failures = 0
-    while any(p.is_alive() for p in procs):  # read all along: never a half checkpoint
+    deadline = time.time() + 300
+    while any(p.poll() is None for p in procs) and time.time() < deadline:  # never a half checkpoint
         if (folder / "meta.json").exists():
             try:
                 ckpt = checkpoints.load(folder)
@@ -103,8 +106,9 @@ def test_concurrent_saves_leave_a_checkpoint_that_loads(tmp_path):
                 print(e)
         time.sleep(0.05)
     for p in procs:
-        p.join()
-        assert p.exitcode == 0
+        if p.poll() is None:
+            p.kill()
+        assert p.wait() == 0
     assert failures == 0 and loads > 0
     final = checkpoints.load(folder)
     assert final.metrics["i"] == saves - 1  # some writer's last save
@@ -133,8 +137,8 @@ def test_a_killed_writer_leaves_the_last_good_checkpoint(tmp_path):
     while checkpoints.load(folder).meta["weights"]["sha256"] == good and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.join()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     ckpt = checkpoints.load(folder)  # the old or a new one, whole
     assert ckpt.metrics["writer"] in (1, 2)
     assert ckpt.model.encode_array(np.zeros((1, 1, 8, 8), np.float32)).shape == (1, 4)

@@ -222,6 +222,7 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
     try:
         _sweep(folder, keep=None)
         text = json.dumps(_jsonable(meta), indent=1, allow_nan=True)
+        check_meta(json.loads(text))  # never write a checkpoint that would not load
         _check_space(folder, len(blob) + len(text), f"save {_label(folder)}")
         atomic_write_bytes(folder / weights, blob)
         with atomic_path(folder / META) as tmp:

@@ -730,8 +730,31 @@ def _fetch(name: str, data_dir, download: bool, progress: Progress | None) -> Pa
     raise DataError("\n".join(lines + [reason, how + "."]))
 
 
+#: A download temporary or extraction folder older than this was left by a killed process.
+STALE_SECONDS = 3600.0
+
+
+def _sweep_stale(dest: Path, name: str) -> None:
+    """Remove what killed downloads of ``name`` left in ``dest``: only its own temporaries."""
+    own = {f"{f}.gz" for f in _FILES[name]} | {_CIFAR_TAR}
+    now = time.time()
+    try:
+        for entry in os.scandir(dest):
+            mine = (entry.name.startswith(".") and entry.name.endswith(".tmp")
+                    and entry.name[1:].split(".tmp")[0].rsplit(".", 1)[0] in own) or \
+                entry.name.startswith(".extract-")
+            if mine and now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+    except OSError:
+        pass
+
+
 def _download_all(name: str, progress: Progress | None) -> Path:
     dest = cache_dir() / name
+    _sweep_stale(dest, name)
     mirror = os.environ.get("VQVIZ_MIRROR")
     mirrors = (mirror,) if mirror else MIRRORS[name]
     if name == "cifar10":
