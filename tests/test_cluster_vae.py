@@ -162,7 +162,7 @@ def test_kmeans_quantize_contract(kmeans_fit, digits):
 def test_kmeans_reports_clustering_accuracy(kmeans_fit, digits):
     model, m, _ = kmeans_fit
     test = digits[1]
-    assign = model.quantize_array(test.images)["indices"]
+    assign = model.quantize_array(test.images).indices
     assert m["test_cluster_accuracy"] == pytest.approx(metrics.clustering_accuracy(test.labels, assign))
     assert m["test_cluster_accuracy"] > 0.4, m  # chance is about 0.1
     assert 0 < m["test_perplexity"] <= 10 and m["test_assignment_entropy"] == 0.0

@@ -159,7 +159,7 @@ def test_evaluate_reports_usage_per_codebook(trained, digits):
         assert isinstance(metrics[key], list) and len(metrics[key]) == 4, key
     assert all(1 <= p <= 8 + 1e-9 for p in metrics["test_perplexity"])
     # Each entry is that codebook's own usage over the split.
-    idx = model.quantize_array(digits[1].images)["indices"]
+    idx = model.quantize_array(digits[1].images).indices
     for i in range(4):
         counts = np.bincount(idx[:, i], minlength=8)
         assert metrics["test_dead_codes"][i] == int((counts == 0).sum())

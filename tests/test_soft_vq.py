@@ -278,7 +278,7 @@ def test_hidden_head_quantize_input_is_exact_and_quantize_uses_the_running_mean(
     np.testing.assert_allclose(exact.probs.numpy(), ref_p, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(approx.probs.numpy(), ref_q, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(model.reconstruct(x), model.decode(exact.quantized))
-    np.testing.assert_array_equal(model.quantize_array(np.asarray(x))["indices"], exact.indices.numpy())
+    np.testing.assert_array_equal(model.quantize_array(np.asarray(x)).indices, exact.indices.numpy())
 
 
 def test_checkpoints_before_the_authors_recipe_keep_the_literal_one():

@@ -56,15 +56,28 @@ def test_quantizer_indices_go_back_to_codes_and_probabilities_sum_to_one(name, x
     assert q.indices.shape[0] == 12 and q.probs.shape[:-1] == q.indices.shape
     torch.testing.assert_close(q.probs.sum(-1), torch.ones(q.indices.shape))
     assert torch.equal(q.probs.argmax(-1), q.indices)
+    # What callers ask, answered by the model.
+    assert q.probs.shape[-1] == model.n_codes and model.n_codebooks == (q.indices.shape[1] if name == "dvq" else 1)
+    soft = model.assignment_probs(z)
+    assert soft.shape == q.probs.shape
+    torch.testing.assert_close(soft.sum(-1), torch.ones(q.indices.shape))
+    labels = model.cluster_labels
+    assert (labels is not None) == (name == "seq") and (labels is None or len(labels) == model.n_codes)
     if name != "soft_vqvae":  # a hard quantizer's output is the chosen codewords
         torch.testing.assert_close(back, q.quantized)
     # The whole-split assignment is the per-image one (quantize(encode(x)), or the image's own
     # variances for the soft VQ-VAE's hidden head).
     with torch.no_grad():
         own = model.quantize_input(x)
-    np.testing.assert_array_equal(model.quantize_array(np.asarray(x))["indices"], own.indices.numpy())
+    np.testing.assert_array_equal(model.quantize_array(np.asarray(x)).indices, own.indices.numpy())
     if name != "soft_vqvae":
         assert torch.equal(own.indices, q.indices)
+
+
+@pytest.mark.parametrize("name", [n for n in names() if not small(n).has_quantizer])
+def test_a_model_without_a_quantizer_says_so(name):
+    model = small(name)
+    assert (model.n_codes, model.n_codebooks, model.cluster_labels) == (None, None, None)
 
 
 @pytest.mark.parametrize("name", names())

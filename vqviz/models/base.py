@@ -7,6 +7,11 @@ A model is an ``nn.Module`` with
 - ``quantize(z) -> QuantizerOutput`` when it has a quantizer (``has_quantizer``),
   and ``codes(indices) -> quantized`` to go back from indices to codes. A model
   with L codebooks (depthwise VQ) returns indices (N, L) and probs (N, L, K);
+- what callers ask of any model, answered by the model and never guessed from its
+  config: ``n_codes`` (K, None without a quantizer), ``n_codebooks`` (L),
+  ``has_quantizer``, ``cluster_labels`` (the label of each code, where the model
+  assigns one; None otherwise), ``assignment_probs(z)`` (its soft assignment) and
+  ``quantize_array(images)`` for a whole split;
 - ``reconstruct(x)``: the path the decoder was trained on (through the quantizer
   for VQ models);
 - ``fit(train, test, trainer) -> metrics``, which runs its training stages. The
@@ -20,7 +25,7 @@ A model is an ``nn.Module`` with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -41,12 +46,24 @@ def older_than(version: str, other: str) -> bool:
     return parts(version) < parts(other)
 
 
+class QuantizedArray(NamedTuple):
+    """A whole split's assignment, as numpy arrays (:meth:`Model.quantize_array`).
+
+    Attributes
+    ----------
+    indices : (N,) or (N, L) int64, the chosen codeword of each sample (and codebook).
+    probs : (N, K) or (N, L, K) float32, the assignment probabilities (one-hot for a hard one).
+    """
+
+    indices: np.ndarray
+    probs: np.ndarray
+
+
 class Model(nn.Module):
     """Base class of every model family. Subclasses set ``Config`` and ``name``."""
 
     Config: ClassVar[type]
     name: ClassVar[str] = ""
-    has_quantizer: ClassVar[bool] = False
     #: The training images' pixel variance, which the "nmse" reconstruction loss divides
     #: by; ``fit`` sets it (it is not needed after training, so not saved).
     data_variance: float = 1.0
@@ -58,6 +75,32 @@ class Model(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    # ----- what every caller may ask, answered once -----
+    @property
+    def n_codes(self) -> int | None:
+        """K, the codewords of each codebook (SEQ: its k-means clusters); None without a quantizer."""
+        return None
+
+    @property
+    def n_codebooks(self) -> int | None:
+        """L, the codebooks whose indices ``quantize`` gives side by side; None without a quantizer."""
+        return None if self.n_codes is None else 1
+
+    @property
+    def has_quantizer(self) -> bool:
+        """Whether this model quantizes: ``quantize``, ``codes`` and the codebook statistics apply."""
+        return self.n_codes is not None
+
+    @property
+    def cluster_labels(self) -> torch.Tensor | None:
+        """(K,) the class label the model gives each code (SEQ's majority vote); None if it gives none."""
+        return None
+
+    def assignment_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, K) or (N, L, K): the model's soft assignment of ``z`` to its codes,
+        ``quantize(z).probs`` unless the family has a softer one (SK-VQ)."""
+        return self.quantize(z).probs
 
     @classmethod
     def upgrade_config(cls, config: dict, version: str) -> dict:
@@ -128,15 +171,15 @@ class Model(nn.Module):
         out = {f"{split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}
         if self.has_quantizer:
             q = self.quantize_array(dataset.images, batch_size)
-            k = q["probs"].shape[-1]
-            usage = metrics.codebook_usage(q["indices"], k)
+            k = q.probs.shape[-1]
+            usage = metrics.codebook_usage(q.indices, k)
             out.update({f"{split}_{key}": v for key, v in usage.items() if key != "counts"})
-            rows = q["probs"].reshape(-1, k)
+            rows = q.probs.reshape(-1, k)
             out[f"{split}_assignment_entropy"] = float(metrics.assignment_entropy(rows).mean())
         return out
 
-    def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
-        """Quantize a whole split in batches: ``indices`` (N,) or (N, L), ``probs`` (N, K) or (N, L, K)."""
+    def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> QuantizedArray:
+        """Quantize a whole split in batches (through :meth:`quantize_input`): indices and probs."""
         self.eval()
         x = to_tensor(images).float()
         idx, probs = [], []
@@ -145,7 +188,7 @@ class Model(nn.Module):
                 q = self.quantize_input(b.to(self.device))
                 idx.append(q.indices.cpu())
                 probs.append(q.probs.cpu())
-        return {"indices": torch.cat(idx).numpy(), "probs": torch.cat(probs).numpy()}
+        return QuantizedArray(torch.cat(idx).numpy(), torch.cat(probs).numpy())
 
     def extra_state(self) -> dict:
         """JSON-able state beyond the weights (saved in the checkpoint's JSON)."""

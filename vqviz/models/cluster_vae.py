@@ -117,7 +117,11 @@ class KMeansVAE(VAE):
 
     Config = KMeansVAEConfig
     name = "kmeans_vae"
-    has_quantizer = True
+
+    @property
+    def n_codes(self) -> int:
+        """K, the k-means centres of the prior."""
+        return self.config.n_clusters
 
     def __init__(self, config: KMeansVAEConfig):
         super().__init__(config)
@@ -196,7 +200,7 @@ class KMeansVAE(VAE):
         from .. import metrics
 
         out = super().evaluate(dataset, batch_size)
-        assign = self.quantize_array(dataset.images, batch_size)["indices"]
+        assign = self.quantize_array(dataset.images, batch_size).indices
         out[f"{dataset.split}_cluster_accuracy"] = metrics.clustering_accuracy(dataset.labels, assign)
         out[f"{dataset.split}_cluster_nmi"] = metrics.nmi(dataset.labels, assign)
         return out

@@ -107,6 +107,10 @@ class DVQ(VQVAE):
     Config = DVQConfig
     name = "dvq"
 
+    @property
+    def n_codebooks(self) -> int:
+        return self.config.n_codebooks
+
     def _build_quantizer(self) -> nn.Module:
         c = self.config
         return DepthwiseQuantizer(c.n_codebooks, c.codebook_size, c.latent_dim, beta=c.beta, ema=c.ema,

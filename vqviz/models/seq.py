@@ -146,7 +146,6 @@ class SEQ(Model):
 
     Config = SEQConfig
     name = "seq"
-    has_quantizer = True
 
     def __init__(self, config: SEQConfig):
         super().__init__(config)
@@ -159,7 +158,7 @@ class SEQ(Model):
         # The quantizer's state lives in the checkpoint's JSON (extra_state), not in
         # the weights file; non-persistent buffers still follow .to(device).
         self.register_buffer("centres", torch.zeros(0, c.latent_dim), persistent=False)
-        self.register_buffer("cluster_labels", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("_cluster_labels", torch.zeros(0, dtype=torch.long), persistent=False)
 
     # ----- the contract -----
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,6 +174,16 @@ class SEQ(Model):
     def k(self) -> int:
         """Number of clusters of the fitted quantizer (0 before ``fit``)."""
         return len(self.centres)
+
+    @property
+    def n_codes(self) -> int:
+        """K, the k-means clusters (0 before ``fit``)."""
+        return self.k
+
+    @property
+    def cluster_labels(self) -> torch.Tensor:
+        """(K,) each cluster's majority-vote label."""
+        return self._cluster_labels
 
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
         """Cluster indices -> their centres."""
@@ -210,7 +219,7 @@ class SEQ(Model):
         if len(labels) != len(centres):
             raise ConfigError(f"{len(centres)} centres but {len(labels)} cluster labels")
         self.centres = centres.to(self.centres.device)
-        self.cluster_labels = labels.to(self.centres.device)
+        self._cluster_labels = labels.to(self.centres.device)
 
     def set_quantizer(self, centres: torch.Tensor, labels: np.ndarray | torch.Tensor) -> None:
         """Install k-means centres (K, d) and their cluster labels (K,)."""
@@ -289,7 +298,7 @@ class SEQ(Model):
         self.set_quantizer(*fits[k])
         # Every rank ran the same k-means on the same gathered features; rank 0's result is the one kept.
         self.centres = distributed.broadcast(self.centres)
-        self.cluster_labels = distributed.broadcast(self.cluster_labels)
+        self._cluster_labels = distributed.broadcast(self._cluster_labels)
         chosen = next(p for p in curve if p["k"] == k)
         metrics.update(k=k, k_rule=k_rule, k_rule_met=met, k_rule_split=rule_split, epsilon=cfg.epsilon,
                        k_curve=curve, quantizer_train_accuracy=chosen["train_accuracy"],

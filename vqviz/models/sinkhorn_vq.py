@@ -232,7 +232,11 @@ class SinkhornVQ(Model):
 
     Config = SinkhornVQConfig
     name = "skvq"
-    has_quantizer = True  # per instance: False for quantizer "none"
+
+    @property
+    def n_codes(self) -> int | None:
+        """K, or None for quantizer "none" (a plain classifier)."""
+        return None if self.config.quantizer == "none" else self.config.codebook_size
 
     def __init__(self, config: SinkhornVQConfig):
         super().__init__(config)
@@ -248,7 +252,6 @@ class SinkhornVQ(Model):
         # BatchNorm before VQ keeps z near N(0, 1), the codebook's scale (section 4.1).
         self.norm = nn.BatchNorm2d(c.latent_dim) if c.spatial else nn.BatchNorm1d(c.latent_dim)
         self.head = nn.Linear(c.latent_dim, c.n_classes)
-        self.has_quantizer = c.quantizer != "none"
         codebook = torch.randn(c.codebook_size, c.latent_dim)
         if c.constant_embedding:
             self.register_buffer("codebook", codebook)  # constant embedding space (section 3.2)
@@ -325,6 +328,10 @@ class SinkhornVQ(Model):
         p = torch.softmax(-self.config.sinkhorn_lambda * d + self.log_alpha, 1)
         return p.reshape(len(z), self.n_positions, -1) if self.config.spatial else p
 
+    def assignment_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """The soft assignment: :meth:`soft_probs`."""
+        return self.soft_probs(z)
+
     def code_map(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, h, w): the nearest codeword of every position of each image's map."""
         return self.quantize(self.encode(x)).indices.reshape(len(x), *self.map_shape)
@@ -396,7 +403,7 @@ class SinkhornVQ(Model):
         if self.has_quantizer and self.config.spatial:
             from .. import metrics
 
-            idx = self.quantize_array(dataset.images, batch_size)["indices"].reshape(-1)
+            idx = self.quantize_array(dataset.images, batch_size).indices.reshape(-1)
             usage = metrics.codebook_usage(idx, self.config.codebook_size)
             out.update({f"{dataset.split}_{k}": v for k, v in usage.items() if k != "counts"})
         return out

@@ -153,7 +153,11 @@ class SoftVQVAE(Model):
 
     Config = SoftVQVAEConfig
     name = "soft_vqvae"
-    has_quantizer = True
+
+    @property
+    def n_codes(self) -> int:
+        """K, the codewords."""
+        return self.config.codebook_size
 
     @classmethod
     def upgrade_config(cls, config: dict, version: str) -> dict:

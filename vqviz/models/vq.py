@@ -204,7 +204,11 @@ class VQVAE(Model):
 
     Config = VQVAEConfig
     name = "vqvae"
-    has_quantizer = True
+
+    @property
+    def n_codes(self) -> int:
+        """K, the codewords (of each codebook)."""
+        return self.config.codebook_size
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
