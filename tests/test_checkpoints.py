@@ -454,3 +454,24 @@ def test_save_refuses_what_load_would_refuse(tiny_seq, tmp_path):
     with pytest.raises(CheckpointError, match="'dataset' must be 1 to 4096 characters"):
         checkpoints.save(tiny_seq[0], tmp_path / "ck", dataset="")
     assert not list((tmp_path / "ck").glob("weights-*"))
+
+
+def test_the_summary_is_saved_and_worked_out_for_older_checkpoints(tmp_path):
+    """Listing a checkpoint needs no model import: family, K, L, data set, shape and headline."""
+    from vqviz.models import build
+
+    model = build("dvq", latent_dim=8, codebook_size=16, n_codebooks=2)
+    path = checkpoints.save(model, tmp_path / "dvq", dataset="digits", metrics={"test_mse_per_image": 3.5})
+    meta = checkpoints.read_meta(path)
+    expected = {"family": "dvq", "n_codes": 16, "n_codebooks": 2, "dataset": "digits", "in_shape": [1, 8, 8],
+                "headline": {"test_mse_per_image": 3.5}}
+    assert meta["summary"] == expected and checkpoints.summary(meta) == expected
+    del meta["summary"]  # as written before summaries existed
+    assert checkpoints.summary(meta) == expected
+    plain = checkpoints.save(build("ae", latent_dim=4), tmp_path / "ae", dataset="digits")
+    assert checkpoints.summary(checkpoints.read_meta(plain))["n_codes"] is None
+    raw = json.loads((path / "meta.json").read_text())
+    raw["summary"]["n_codes"] = "many"
+    (path / "meta.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="'summary.n_codes' must be a count or null"):
+        checkpoints.read_meta(path)

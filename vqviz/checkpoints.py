@@ -216,6 +216,7 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
         "versions": _versions(),
         "state": model.extra_state(),
         "weights": {"file": weights, "sha256": digest},
+        "summary": summary_of(model, dataset, metrics or {}),
     }
     lock = writer_lock(folder)
     _acquire(lock, folder)
@@ -299,6 +300,22 @@ def _flat(value: Any, depth: int) -> bool:
     return False
 
 
+def _check_summary(summary: Any) -> None:
+    _expect(isinstance(summary, dict), "", "summary", "an object", summary)
+    _expect(isinstance(summary.get("family"), str), "summary", "family", "a string", summary.get("family"))
+    for key in ("n_codes", "n_codebooks"):
+        value = summary.get(key)
+        _expect(value is None or (_is_int(value) and value >= 0), "summary", key, "a count or null", value)
+    shape = summary.get("in_shape")
+    _expect(isinstance(shape, list) and len(shape) == 3 and all(_is_int(d) and d >= 1 for d in shape),
+            "summary", "in_shape", "three positive integers", shape)
+    dataset = summary.get("dataset")
+    _expect(dataset is None or isinstance(dataset, str), "summary", "dataset", "a string or null", dataset)
+    headline = summary.get("headline", {})
+    _expect(isinstance(headline, dict) and all(isinstance(k, str) and _is_number(v) for k, v in headline.items()),
+            "summary", "headline", "an object of numbers", headline)
+
+
 def check_meta(meta: Any) -> dict:
     """Check a parsed ``meta.json`` against the schema; return it with optional fields filled in.
 
@@ -349,6 +366,8 @@ def check_meta(meta: Any) -> dict:
         _expect(isinstance(value, str), "versions", key, "a string", value)
     if not _flat(out["train"], 2):
         raise CheckpointError(f"{_field('', 'train')} must hold numbers and strings")
+    if "summary" in out:
+        _check_summary(out["summary"])
     w = out["weights"]
     file, sha = w.get("file"), w.get("sha256")
     _expect(isinstance(file, str), "weights", "file", "a string", file)
@@ -414,6 +433,41 @@ def _check_setting(key: str, hint: Any, value: Any) -> Any:
     else:  # a type this schema does not know: refuse rather than guess
         raise CheckpointError(f"{_field('config', key)} has a type this vqviz cannot check")
     return value
+
+
+#: The metrics a catalogue shows for a checkpoint, in this order where present.
+HEADLINE = ("quantizer_test_accuracy", "test_accuracy", "test_kmeans_accuracy", "test_bce_per_image",
+            "test_mse_per_image", "test_usage_entropy")
+
+
+def summary_of(model: Model, dataset: str | None, metrics: dict) -> dict:
+    """What a catalogue lists about a model, so that listing needs no model import and no guess:
+    family, K and L (None without a quantizer), data set, input shape and headline metrics."""
+    return {"family": model.name, "n_codes": model.n_codes, "n_codebooks": model.n_codebooks,
+            "dataset": dataset, "in_shape": list(model.config.in_shape),
+            "headline": {k: metrics[k] for k in HEADLINE if _is_number(metrics.get(k))}}
+
+
+def summary(meta: dict) -> dict:
+    """A checked meta's summary: as saved, or, for a checkpoint saved before summaries, worked
+    out from its config and state on PyTorch's ``meta`` device (which allocates nothing)."""
+    if isinstance(meta.get("summary"), dict):
+        return meta["summary"]
+    name = meta["model"]
+    version = str((meta.get("versions") or {}).get("vqviz", "0.1.0"))
+    config = check_config(name, get(name).upgrade_config(meta["config"], version))
+    _skeleton(name, config, META)  # refuses a config over the parameter budget
+    with torch.device("meta"):
+        model = get(name)(config)
+    try:
+        model.load_extra_state(meta.get("state") or {})
+    except (ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{_field('', 'state')} does not fit the {name!r} model: {e}") from None
+    return summary_of(model, meta.get("dataset"), meta.get("metrics") or {})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _skeleton(name: str, config: Any, label: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
