@@ -198,3 +198,31 @@ def test_command_line_train(name, tmp_path, capsys):
     ckpt = checkpoints.load(out, expect=name)
     assert ckpt.model.config.latent_dim == 4 and ckpt.dataset == "digits"
     assert ckpt.metrics["test_bce_per_image"] > 0
+
+
+def test_the_soft_vq_vae_authors_baseline_losses():
+    """Their notebook: AE mean((x_hat - x)^2) / var; VAE 784 NMSE + beta KL summed over d;
+    VQ-VAE NMSE + 3 (codebook + 2.5 commitment), both as per-element means."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 8, 8)
+    ae = build("ae", latent_dim=4, recon_loss="nmse", init="glorot").train()
+    ae.data_variance = 0.2
+    nmse = ((ae.decode(ae.encode(x)) - x) ** 2).mean() / 0.2
+    torch.testing.assert_close(ae.training_loss(x, None)["loss"], nmse)
+
+    vae = build("beta_vae", latent_dim=4, recon_loss="nmse", init="glorot", beta=20.0).eval()  # eval: z = mu
+    vae.data_variance = 0.2
+    mu, logvar = vae.posterior(x)
+    per_image = ((vae.decode(mu) - x) ** 2).flatten(1).mean(1) / 0.2
+    kl = 0.5 * (logvar.exp() + mu**2 - 1 - logvar).sum(1)
+    y = torch.zeros(6, dtype=torch.long)
+    torch.testing.assert_close(vae.training_loss(x, y)["loss"], (64 * per_image + 20 * kl).mean())
+
+    vq = build("vqvae", latent_dim=4, codebook_size=8, recon_loss="nmse", init="glorot", beta=2.5, vq_weight=3.0,
+               latent_reduction="mean", codebook_init="unit_scaling").eval()
+    vq.data_variance = 0.2
+    z = vq.encode(x)
+    e = vq.quantizer.codebook[torch.cdist(z, vq.quantizer.codebook).argmin(1)]
+    expected = ((vq.decode(e) - x) ** 2).mean() / 0.2 + 3 * (((e - z) ** 2).mean() + 2.5 * ((z - e) ** 2).mean())
+    torch.testing.assert_close(vq.training_loss(x, None)["loss"], expected)
+    assert vq.quantizer.codebook.abs().max() <= (3 / 4) ** 0.5  # uniform unit scaling, U(-sqrt(3/d), sqrt(3/d))
