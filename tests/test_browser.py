@@ -106,7 +106,7 @@ def test_click_a_point_then_mix_styles(server, page):
     x, y = page.evaluate(POINT_JS, [0])
     t0 = time.perf_counter()
     page.mouse.click(x, y)
-    page.get_by_text("decoded centroid", exact=True).first.wait_for(timeout=30_000)
+    page.get_by_text("decoded centroid").first.wait_for(timeout=30_000)
     click_to_panel = time.perf_counter() - t0
     panel = page.locator('[data-testid="stMain"]')
     assert "1 point selected" in panel.inner_text()
