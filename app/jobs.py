@@ -134,6 +134,7 @@ class Background:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vqviz-background")
         self._futures: dict[tuple, Future] = {}
         self._lock = threading.Lock()
+        self.progress: dict[tuple, Progress] = {}
 
     def submit(self, key: tuple, fn: Callable[[], object]) -> Future:
         with self._lock:
@@ -164,9 +165,26 @@ def _guarded(fn):
 
 
 @st.cache_resource(show_spinner=False)
-def background() -> Background:
-    """The server's background worker (one per process; cleared with Streamlit's caches)."""
+def background(name: str = "scores") -> Background:
+    """The server's background worker ``name`` (one per process; cleared with Streamlit's caches):
+    "scores" for the downstream scores and codebook statistics, "maps" for projections, so that
+    a map never waits behind a table."""
     return Background()
+
+
+def wait_all(timeout: float | None = None) -> bool:
+    """Block until every background computation is done, or ``timeout`` seconds; whether they are."""
+    return all([background(name).wait(timeout) for name in ("scores", "maps")])
+
+
+class Progress:
+    """What a background computation last reported: a fraction in [0, 1] and a message."""
+
+    def __init__(self):
+        self.fraction, self.message = 0.0, "waiting for its turn"
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
 
 
 def ready(future: Future, wait: float = 0.0):
@@ -221,3 +239,20 @@ def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
         return analysis.codebook_stats(model, images)
 
     return background().submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
+
+
+def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labels: np.ndarray, method: str,
+                   params: dict) -> tuple[Future, Progress]:
+    """A split's 2-D map from the disk cache, or computed in the background (t-SNE and UMAP take
+    seconds; UMAP's first call also compiles). Returns the future (an (N, 2) array, or
+    {"error": message}) and its progress."""
+    key = ("map", sha, dataset, split, len(latents), method, tuple(sorted(params.items())))
+    worker = background("maps")
+    progress = worker.progress.setdefault(key, Progress())
+    folder = projection.cache_dir()  # read now: the environment is the page's
+
+    def compute() -> np.ndarray:
+        return projection.cached_project(latents, method, checkpoint_sha=sha, dataset=dataset, split=split,
+                                         labels=labels, progress=progress, cache=folder, **params)
+
+    return worker.submit(key, compute), progress

@@ -13,7 +13,7 @@ import streamlit as st
 from vqviz import analysis, data, models, projection
 from vqviz.errors import DataError, VqvizError
 
-from . import cache, catalog, figures
+from . import cache, catalog, figures, jobs
 from .state import COLOURS, SPLITS, Context, Loaded
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ def sidebar() -> Context:
     by_path = {e.path: e for e in entries}
     state = st.session_state
     picked = by_path.get(state.pop("_pick", None))  # set by the Models page after training or an upload
+    if picked is None and "checkpoint" not in state:  # a session's first run: a link may name the checkpoint
+        wanted = st.query_params.get("checkpoint")
+        picked = by_path.get(wanted) or next((e for e in entries if e.label == wanted), None)
     if picked is not None:
         state["checkpoint"] = picked.path
         state["dataset"] = picked.dataset or state.get("dataset")
@@ -171,29 +174,38 @@ def decoder_warning(view: Loaded) -> None:
 
 
 # ----- the map -----
-def projection_of(view: Loaded, method: str, params: dict) -> np.ndarray:
-    """The split's 2-D map, from the disk cache or computed with a progress bar.
+#: How long a page waits for a map computed in the background before it shows PCA's meanwhile.
+MAP_WAIT_S = 0.5
 
-    Past :data:`vqviz.projection.MAX_FIT` points the method is fitted on a sample stratified
-    by label and places the others, so every row of the table has coordinates.
-    """
-    slot = st.empty()
-    bars = []
 
-    def progress(fraction: float, message: str) -> None:
-        if not bars:
-            bars.append(slot.progress(0.0))
-        fitting = method == "umap" and not message.startswith("placing")
-        note = " (UMAP reports no progress while it fits; its first run also compiles, about half a minute)" \
-            if fitting else ""
-        bars[0].progress(fraction, text=f"{message}{note}")
-
+def map_pending(view: Loaded, method: str, params: dict) -> bool:
+    """Start the split's map by ``method`` in the background, wait up to :data:`MAP_WAIT_S` for it,
+    and say whether it is still being computed."""
     table = view.table
-    xy = projection.cached_project(table.latents, method, checkpoint_sha=view.ckpt.meta["weights"]["sha256"],
-                                   dataset=view.data.name, split=view.data.split, labels=table.labels,
-                                   progress=progress, **params)
-    slot.empty()
-    return xy
+    future, _ = jobs.projection_map(view.ckpt.meta["weights"]["sha256"], view.data.name, view.data.split,
+                                    table.latents, table.labels, method, params)
+    jobs.ready(future, MAP_WAIT_S)
+    return not future.done()
+
+
+def map_or_meanwhile(view: Loaded, method: str, params: dict) -> tuple[np.ndarray, str]:
+    """The split's map by ``method``, or, while the background computes it, its PCA map (instant)
+    with the computation's progress above it. Returns the (N, 2) map and the method it is by."""
+    table = view.table
+    sha = view.ckpt.meta["weights"]["sha256"]
+    future, progress = jobs.projection_map(sha, view.data.name, view.data.split, table.latents, table.labels,
+                                           method, params)
+    xy = jobs.ready(future, MAP_WAIT_S)
+    if isinstance(xy, dict):  # the method failed: say why, and show PCA's map
+        st.error(f"The {projection.METHODS.get(method, method)} map cannot be made: {xy.get('error')}")
+    elif xy is not None:
+        return xy, method
+    if method != "pca" and xy is None:
+        note = " (UMAP's first run also compiles, about half a minute)" if method == "umap" else ""
+        st.progress(progress.fraction, text=f"{projection.METHODS.get(method, method)} map, computed in the "
+                                            f"background: {progress.message}{note}. PCA's map meanwhile.")
+    return projection.cached_project(table.latents, "pca", checkpoint_sha=sha, dataset=view.data.name,
+                                     split=view.data.split, labels=table.labels), "pca"
 
 
 def placed_on_train(view: Loaded, method: str, params: dict) -> tuple[np.ndarray, np.ndarray]:

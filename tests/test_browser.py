@@ -97,6 +97,9 @@ def test_click_a_point_then_mix_styles(server, page):
     page.goto(url)
     page.wait_for_selector(".js-plotly-plot canvas", state="visible", timeout=60_000)
     page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData", timeout=30_000)
+    # a fresh server shows PCA's map while the t-SNE one is computed in the background, with its progress
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData", timeout=30_000)
     first_map = time.perf_counter() - started
     page.wait_for_timeout(500)
     page.screenshot(path=ARTIFACTS / "01-latent-map.png")
@@ -106,7 +109,7 @@ def test_click_a_point_then_mix_styles(server, page):
     x, y = page.evaluate(POINT_JS, [0])
     t0 = time.perf_counter()
     page.mouse.click(x, y)
-    page.get_by_text("decoded centroid").first.wait_for(timeout=30_000)
+    page.get_by_text("decoded centroid ·").first.wait_for(timeout=30_000)
     click_to_panel = time.perf_counter() - t0
     panel = page.locator('[data-testid="stMain"]')
     assert "1 point selected" in panel.inner_text()

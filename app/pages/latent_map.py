@@ -59,19 +59,24 @@ def render(ctx: Context) -> None:
         kept = state.get("map_selection") or {}  # keep the picked rows, drop the shapes
         state["map_selection"] = {"rows": list(kept.get("rows", []))}
         state["map_layout"] = layout
-    _map_and_panel(ctx, view, method, params, on_train)
+    pending = not on_train and widgets.map_pending(view, method, params)
+    # while the map is computed in the background, the fragment polls it every second
+    st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, view, method, params, on_train, pending)
 
 
-@st.fragment
-def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_train: bool) -> None:
-    """The map and the panels of the selection: a click reruns only this, and re-sends no map."""
+def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_train: bool, pending: bool) -> None:
+    """The map and the panels of the selection, in a fragment: a click reruns only this, and
+    re-sends no map."""
     table, state = view.table, st.session_state
     background = None
     if on_train:
         xy, background = widgets.placed_on_train(view, method, params)
+        shown = method
     else:
-        xy = widgets.projection_of(view, method, params)
-    key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, method, tuple(sorted(params.items())), on_train)
+        xy, shown = widgets.map_or_meanwhile(view, method, params)
+        if pending and shown == method:  # it has arrived: draw the page again, without the timer
+            st.rerun()
+    key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, shown, tuple(sorted(params.items())), on_train)
     fig, traces = cache.map_figure(key, xy, table, view.classes, ctx.colour, background)
     # one chart per map, colouring and "clear": the figure's traces, and so plotly's selection, belong to it
     chart = f"latent_map-{state.get('map_generation', 0)}-{zlib.crc32(repr((key, ctx.colour)).encode())}"

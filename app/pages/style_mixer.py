@@ -55,7 +55,7 @@ def render(ctx: Context) -> None:
 
     if source == "map":
         st.caption("Each click replaces the oldest of the three latents.")
-        xy = widgets.projection_of(view, state.get("method", "tsne"), {})
+        xy, _ = widgets.map_or_meanwhile(view, state.get("method", "tsne"), {})
         fig, traces = figures.map_figure(xy, table, classes, ctx.colour, rows, height=420)
         st.plotly_chart(fig, key="mix_map", on_select=widgets.append_clicks("mix_map", "mix_rows", traces, keep=3),
                         selection_mode="points", width="stretch", config={"displaylogo": False})

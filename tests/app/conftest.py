@@ -42,7 +42,7 @@ def app_env(bundled, map_cache, tmp_path, monkeypatch):
     monkeypatch.delenv("VQVIZ_CHECKPOINTS", raising=False)
     cache.clear()
     yield
-    jobs.background().wait(120)  # nothing of this test still running in the next one
+    jobs.wait_all(300)  # nothing of this test still running in the next one
     cache.clear()
 
 

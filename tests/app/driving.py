@@ -19,9 +19,9 @@ APP = str(ROOT / "app.py")
 SHIPPED = ("seq-digits-cae4", "seq-digits-lae2")
 
 
-def open_app(page: str | None = None, settle: bool = False) -> AppTest:
+def open_app(page: str | None = None, settle: bool = True) -> AppTest:
     """The app on its first page, or on ``page`` (a module of app/pages); ``settle``: rerun once the
-    background work the page started is done."""
+    background work the page started (maps, scores) is done."""
     at = AppTest.from_file(APP, default_timeout=60).run()
     if page:
         at.switch_page(f"app/pages/{page}.py").run()
@@ -33,7 +33,7 @@ def open_app(page: str | None = None, settle: bool = False) -> AppTest:
 
 def settled(at: AppTest) -> AppTest:
     """Wait for the page's background computations, then rerun it."""
-    assert jobs.background().wait(120)
+    assert jobs.wait_all(300)
     return at.run()
 
 

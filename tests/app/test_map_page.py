@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from driving import ROOT, array, figures, images, open_app, reference
+from driving import ROOT, array, figures, images, open_app, reference, settled
 
 from vqviz import checkpoints, data
 
@@ -117,3 +117,35 @@ def test_the_test_split_placed_on_the_train_map():
     at.button_group(key="split").set_value("train").run()
     assert at.toggle(key="on_train").disabled and not at.exception
     assert figures(at)[0]["data"][0]["name"] != "train map"
+
+
+def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_path, monkeypatch):
+    import threading
+
+    from vqviz import projection
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
+    gate = threading.Event()
+    cached_project = projection.cached_project
+
+    def slow(latents, method="tsne", **kwargs):
+        if method != "pca":
+            gate.wait(60)
+        return cached_project(latents, method, **kwargs)
+
+    monkeypatch.setattr(projection, "cached_project", slow)
+    at = open_app(settle=False)
+    assert not at.exception and not at.error
+    (progress,) = at.get("progress")
+    assert "t-SNE map, computed in the background" in progress.proto.text and "PCA's map meanwhile" in \
+        progress.proto.text
+    meanwhile = figures(at)[0]
+    assert sum(len(array(t["x"])) for t in meanwhile["data"]) == 360  # every point, on PCA's map
+    at.session_state["map_selection"] = {"rows": [5]}  # a click works meanwhile too
+    at.run()
+    assert at.subheader[0].value == "1 point selected"
+    gate.set()
+    settled(at)
+    assert not at.get("progress") and not at.exception
+    assert figures(at)[0]["data"][0]["x"] != meanwhile["data"][0]["x"]  # the t-SNE map has arrived
+    assert at.subheader[0].value == "1 point selected"  # with the selection kept

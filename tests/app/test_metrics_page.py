@@ -86,7 +86,7 @@ def test_the_downstream_table_fills_in_from_the_background(tmp_path, monkeypatch
         return scores(*args, **kwargs)
 
     monkeypatch.setattr(jobs.analysis, "downstream_scores", slow)
-    at = open_app("metrics")
+    at = open_app("metrics", settle=False)
     assert not at.exception and not at.error
     progress = [p for p in at.get("progress")]
     assert progress and "0 of 2 ready" in progress[0].proto.text
