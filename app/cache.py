@@ -50,17 +50,20 @@ def scale_for(height: int, target: int) -> int:
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def cluster_panel(path: str, stamp: int, name: str, split: str, cluster: int) -> tuple[analysis.GroupView, bytes]:
-    """One cluster's panel and its pictures as one PNG: the decoded centroid, then a grid of members.
+def cluster_panel(path: str, stamp: int, name: str, split: str, cluster: int):
+    """One cluster's panel, its pictures as one PNG (the decoded centroid, then a grid of members)
+    and its label histogram.
 
     Computed once per cluster and split, so that a click is a lookup and its images arrive
     as one picture with the panel, not one by one after it.
     """
+    from .figures import histogram_figure
+
     ds = dataset(name, split)
     table = point_table(path, stamp, name, split)
     view = analysis.cluster_view(checkpoint(path, stamp).model, table, ds.images, cluster, ds.n_classes,
                                  centroid=centroids(path, stamp, name, split)[cluster])
-    return view, panel_png(view)
+    return view, panel_png(view), histogram_figure(view.histogram, ds.classes, view.label)
 
 
 def panel_png(view: analysis.GroupView) -> bytes:

@@ -188,14 +188,15 @@ def map_pending(view: Loaded, method: str, params: dict) -> bool:
     return not future.done()
 
 
-def map_or_meanwhile(view: Loaded, method: str, params: dict) -> tuple[np.ndarray, str]:
-    """The split's map by ``method``, or, while the background computes it, its PCA map (instant)
-    with the computation's progress above it. Returns the (N, 2) map and the method it is by."""
+def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_WAIT_S) -> tuple[np.ndarray, str]:
+    """The split's map by ``method``, or, if the background has not computed it within ``wait``
+    seconds, its PCA map (instant) with the computation's progress above it. Returns the (N, 2) map
+    and the method it is by."""
     table = view.table
     sha = view.ckpt.meta["weights"]["sha256"]
     future, progress = jobs.projection_map(sha, view.data.name, view.data.split, table.latents, table.labels,
                                            method, params)
-    xy = jobs.ready(future, MAP_WAIT_S)
+    xy = jobs.ready(future, wait)
     if isinstance(xy, dict):  # the method failed: say why, and show PCA's map
         st.error(f"The {projection.METHODS.get(method, method)} map cannot be made: {xy.get('error')}")
     elif xy is not None:
@@ -256,12 +257,14 @@ def append_clicks(widget_key: str, state_key: str, traces: list, keep: int = 3):
 
 
 # ----- the cluster panel -----
-def show_group(view: analysis.GroupView, picture: bytes, classes: tuple[str, ...]) -> None:
-    """The panel of one cluster or selection: one picture (centroid, then members), purity and label histogram."""
+def show_group(view: analysis.GroupView, picture: bytes, classes: tuple[str, ...], histogram=None) -> None:
+    """The panel of one cluster or selection: one picture (centroid, then members), purity and label
+    histogram (``histogram``: its figure, made beforehand)."""
     label = classes[view.label] if 0 <= view.label < len(classes) else "none"
     st.markdown(f"**{view.title}** · label **{label}** · {len(view.rows)} members in this split")
     st.image(picture, caption=f"decoded centroid · {len(view.members)} of its members")
     left, right = st.columns([2, 5], vertical_alignment="center")
     left.metric("Purity", "–" if np.isnan(view.purity) else f"{view.purity:.0%}")
-    right.plotly_chart(figures.histogram_figure(view.histogram, classes, view.label), width="stretch",
-                       config=figures.PLAIN)
+    if histogram is None:
+        histogram = figures.histogram_figure(view.histogram, classes, view.label)
+    right.plotly_chart(histogram, width="stretch", config=figures.PLAIN)

@@ -10,7 +10,8 @@ from vqviz.bench import ui
 
 def test_each_gesture_is_a_ratio_to_its_own_floor():
     samples = {"floor: slider -> image": [0.1, 0.3, 0.2], "floor: fresh tab -> image": [1.0, 2.0, 3.0],
-               "mixer: slider -> mixture loaded": [0.3, 0.4, 0.5], "map: click -> cluster panel loaded (bytes)": [10, 30],
+               "mixer: slider -> mixture loaded": [0.3, 0.4, 0.5],
+               "map: click -> cluster panel loaded (bytes)": [10, 30],
                "map: fresh tab -> map drawn (digits)": [3.0, 5.0, 4.0]}
     out = ui._summary(samples)
     assert out["mixer: slider -> mixture loaded"] == pytest.approx(

@@ -73,7 +73,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
         xy, background = widgets.placed_on_train(view, method, params)
         shown = method
     else:
-        xy, shown = widgets.map_or_meanwhile(view, method, params)
+        xy, shown = widgets.map_or_meanwhile(view, method, params, wait=0.0)  # render() has waited already
         if pending and shown == method:  # it has arrived: draw the page again, without the timer
             st.rerun()
     key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, shown, tuple(sorted(params.items())), on_train)
@@ -115,8 +115,9 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
             st.caption(f"They fall in {len(clusters)} clusters; the {MAX_PANELS} holding most of them are shown.")
         for k in clusters[:MAX_PANELS]:
             with st.container(border=True):
-                group, picture = cache.cluster_panel(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, k)
-                widgets.show_group(group, picture, view.classes)
+                group, picture, histogram = cache.cluster_panel(ctx.entry.path, ctx.entry.stamp, ctx.dataset,
+                                                                ctx.split, k)
+                widgets.show_group(group, picture, view.classes, histogram)
 
 
 def _summary(view: Loaded) -> None:

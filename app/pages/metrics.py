@@ -8,7 +8,7 @@ import streamlit as st
 from vqviz.bench import protocols, repro
 from vqviz.errors import VqvizError
 
-from app import cache, catalog, figures, jobs, widgets
+from app import cache, catalog, figures, jobs
 from app.state import Context
 
 COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
