@@ -42,6 +42,7 @@ RENDER = {"Latent map": latent_map.render, "Cluster styles": cluster_styles.rend
           "Style mixer": style_mixer.render, "Metrics": metrics.render,
           "Assignment entropy": assignment_entropy.render, "Models": models.render}
 
-page = st.navigation(PAGES)
-widgets.run_page(RENDER[page.title])
-widgets.freeze_new_imports()
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports the main script of a process
+    page = st.navigation(PAGES)
+    widgets.run_page(RENDER[page.title])
+    widgets.freeze_new_imports()
