@@ -19,7 +19,8 @@ import torch.multiprocessing as mp
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from vqviz import checkpoints, cli, distributed, ui
+from app import catalog
+from vqviz import checkpoints, cli, distributed
 from vqviz.train import Trainer, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +147,7 @@ def test_torchrun_matches_one_process(torchrun_seq):
 def test_the_app_opens_a_torchrun_checkpoint(torchrun_seq, tmp_path, monkeypatch):
     empty = tmp_path / "bundled"
     empty.mkdir()
-    monkeypatch.setattr(ui, "BUNDLED_DIR", empty)
+    monkeypatch.setattr(catalog, "BUNDLED_DIR", empty)
     monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(torchrun_seq))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
@@ -160,7 +161,7 @@ def test_the_app_opens_a_torchrun_checkpoint(torchrun_seq, tmp_path, monkeypatch
         assert at.title[0].value == "Latent map"
         (fig,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
         assert sum(len(t["x"]["bdata"]) > 0 for t in fig["data"]) >= 1
-        at.switch_page("app_pages/metrics.py").run()
+        at.switch_page("app/pages/metrics.py").run()
         assert not at.exception, at.exception
         shown = {m.label: m.value for m in at.metric}
         p_q = checkpoints.read_meta(torchrun_seq / "ddp")["metrics"]["quantizer_test_accuracy"]

@@ -11,7 +11,6 @@ import base64
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,9 +18,10 @@ import streamlit as st
 from sklearn.datasets import make_blobs
 from streamlit.testing.v1 import AppTest
 
-from vqviz import projection, ui
+from app import catalog
+from vqviz import projection
+from vqviz.analysis import selection
 from vqviz.errors import ConfigError
-from vqviz.explore import PointTable
 
 ROOT = Path(__file__).resolve().parents[1]
 N, FIT, BLOBS = 2000, 500, 5
@@ -149,79 +149,20 @@ def test_bad_input_is_refused_clearly(fitted, blobs):
         projection.Projector("pca", max_fit=2).fit(x)
 
 
-# ----- the figure draws a sample; selections reach every point -----
-def _view(n: int, k: int = 50) -> SimpleNamespace:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, n)
-    clusters = rng.integers(0, k, n)
-    table = PointTable(rng.normal(size=(n, 4)).astype(np.float32), labels, clusters, np.arange(k) % 10,
-                       np.arange(k), np.zeros(n, np.float32), float(np.log(k)))
-    return SimpleNamespace(table=table, classes=tuple(str(c) for c in range(10)))
-
-
-def _drawn(fig) -> dict[str, np.ndarray]:
-    """Trace name -> the table rows of its points."""
-    return {t.name: np.asarray(t.customdata)[:, 0] for t in fig.data}
-
-
-def test_a_large_map_draws_a_sample_with_the_selection_and_its_clusters_on_top():
-    n, limit = 20_000, 1_000
-    view = _view(n)
-    xy = np.random.default_rng(1).normal(size=(n, 2)).astype(np.float32)
-    selected = np.array([3, 17, 19_999])
-    members = np.flatnonzero(view.table.clusters == 5)  # about 400: all of them fit in half the limit
-    fig = ui.map_figure(xy, view, "label", selected, members, limit=limit)
-    drawn = _drawn(fig)
-    ring = {"selected", "cluster members"}
-    base = np.concatenate([rows for name, rows in drawn.items() if name not in ring])
-    assert len(base) == limit == len(np.unique(base))
-    assert set(selected) <= set(base) and set(members) <= set(base)
-    np.testing.assert_array_equal(np.sort(drawn["selected"]), selected)
-    np.testing.assert_array_equal(np.sort(drawn["cluster members"]), members)
-    for t in fig.data:  # customdata holds rows of the full table: the point's place, label and cluster
-        rows = np.asarray(t.customdata)[:, 0]
-        np.testing.assert_array_equal(np.stack([t.x, t.y], 1), xy[rows])
-        np.testing.assert_array_equal(np.asarray(t.customdata)[:, 1:], np.stack([view.table.labels[rows],
-                                                                                  view.table.clusters[rows]], 1))
-    # Without a selection the same fixed sample is drawn on every rerun.
-    plain = ui.map_figure(xy, view, "cluster", limit=limit)
-    np.testing.assert_array_equal(_drawn(plain)["clusters"], _drawn(ui.map_figure(xy, view, "entropy",
-                                                                                  limit=limit))["entropy"])
-    # A cluster larger than half the limit is drawn in part, and the rest of the map stays in view.
-    big = np.arange(0, n, 2)
-    rows = ui.drawn_rows(n, selected, big, limit)
-    assert len(rows) == limit and set(selected) <= set(rows) and limit // 2 <= np.isin(rows, big).sum() < 0.8 * limit
-    np.testing.assert_array_equal(ui.drawn_rows(500, selected[:2], limit=limit), np.arange(500))
-
-
-def test_a_box_or_a_lasso_selects_the_points_left_out_of_the_figure_too():
-    xy = np.random.default_rng(2).uniform(-1, 1, size=(50_000, 2)).astype(np.float32)
-    box = {"x": [0.5, 0.0], "y": [0.0, 0.5]}
-    rows = ui.map_rows({"points": [], "box": [box], "lasso": []}, xy)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= 0.5) & (xy[:, 1] >= 0) & (xy[:, 1] <= 0.5)
-    np.testing.assert_array_equal(rows, np.flatnonzero(inside))
-    triangle = {"x": [0.0, 1.0, 0.0], "y": [0.0, 0.0, 1.0]}
-    clicked = {"customdata": {"0": 7, "1": 0, "2": 0}}
-    rows = ui.map_rows({"points": [clicked], "lasso": [triangle]}, xy)
-    inside = (xy[:, 0] > 0) & (xy[:, 1] > 0) & (xy.sum(1) < 1)
-    np.testing.assert_array_equal(rows, np.union1d(np.flatnonzero(inside), [7]))
-    assert len(ui.map_rows(None, xy)) == 0
-
-
-def _spec_rows(trace) -> np.ndarray:
-    """The table rows of a trace of a figure's JSON spec, from its customdata (plotly's typed-array encoding)."""
-    cd = trace["customdata"]
-    flat = np.frombuffer(base64.b64decode(cd["bdata"]), dtype=np.dtype(cd["dtype"]))
-    return flat.reshape([int(s) for s in str(cd["shape"]).split(",")])[:, 0]
+def _spec_array(values) -> np.ndarray:
+    """A plotly data array of a figure's JSON spec, plain or typed ({"bdata", "dtype"})."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values)
 
 
 def test_the_page_says_how_much_it_draws_and_a_box_selects_every_point(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "checkpoints" / "seq-digits-cae4", tmp_path / "bundled" / "seq-digits-cae4")
-    monkeypatch.setattr(ui, "BUNDLED_DIR", tmp_path / "bundled")
+    monkeypatch.setattr(catalog, "BUNDLED_DIR", tmp_path / "bundled")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
     monkeypatch.delenv("VQVIZ_CHECKPOINTS", raising=False)
-    monkeypatch.setattr(ui, "MAX_DRAWN", 100)
+    monkeypatch.setattr(selection, "MAX_DRAWN", 100)
     monkeypatch.setattr(projection, "MAX_FIT", 200)  # the 360 test digits: a fit of 200, 160 placed
     monkeypatch.setattr(projection, "_TSNE_ITERS", (50, 100))
     st.cache_data.clear()
@@ -230,9 +171,8 @@ def test_the_page_says_how_much_it_draws_and_a_box_selects_every_point(tmp_path,
     assert not at.exception and not at.error
     assert any(c.value.startswith("Showing 100 of 360 points") for c in at.caption)
     (spec,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    rows = np.concatenate([_spec_rows(t) for t in spec["data"]])
-    assert len(rows) == 100 and len(np.unique(rows)) == 100 and rows.max() < 360
-    at.session_state["map_selection"] = {"points": [], "box": [{"x": [-1e6, 1e6], "y": [-1e6, 1e6]}], "lasso": []}
+    assert sum(len(_spec_array(t["x"])) for t in spec["data"]) == 100
+    at.session_state["map_selection"] = {"rows": [], "box": [{"x": [-1e6, 1e6], "y": [-1e6, 1e6]}], "lasso": []}
     at.run()
     assert not at.exception and not at.error
     assert at.subheader[0].value == "360 points selected"

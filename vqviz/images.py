@@ -1,4 +1,5 @@
-"""Image grids with numpy and Pillow: what the app and the reports show."""
+"""Image composition with numpy and Pillow: grids, framed tiles and the mixing triangle,
+what the app and the reports show."""
 
 from __future__ import annotations
 
@@ -55,3 +56,57 @@ def png_bytes(picture: np.ndarray) -> bytes:
     buf = io.BytesIO()
     to_pil(picture).save(buf, format="PNG")
     return buf.getvalue()
+
+
+#: Frame colours of z1, z2 and z3 in the mixer's pictures (red, green, blue, colour-blind-safe shades).
+MARKS = ((213, 94, 0), (0, 158, 115), (0, 114, 178))
+
+
+def _rgb(tiles: np.ndarray) -> np.ndarray:
+    return np.repeat(tiles, 3, axis=-1) if tiles.shape[-1] == 1 else tiles
+
+
+def triangle(images: np.ndarray, cells: np.ndarray, steps: int, scale: int = 4, gap: int = 8,
+             frame: int = 4) -> np.ndarray:
+    """Lay (M, C, H, W) images out on a ``steps x steps`` grid at their (M, 2) (row, col) ``cells``.
+
+    Returns one (H', W', 3) uint8 picture on white. The corners (0, 0), (0, steps - 1)
+    and (steps - 1, steps - 1) get a frame in the colours of :data:`MARKS`; ``scale``
+    enlarges each image, ``gap`` and ``frame`` are in screen pixels.
+    """
+    tiles = _rgb(to_uint8(images)).repeat(scale, 1).repeat(scale, 2)
+    h, w = tiles.shape[1:3]
+    out = np.full((steps * (h + gap) + gap, steps * (w + gap) + gap, 3), 255, dtype=np.uint8)
+    corners = {(0, 0): 0, (0, steps - 1): 1, (steps - 1, steps - 1): 2}
+    for tile, (row, col) in zip(tiles, np.asarray(cells, dtype=int)):
+        y, x = gap + row * (h + gap), gap + col * (w + gap)
+        if (row, col) in corners:
+            out[y - frame : y + h + frame, x - frame : x + w + frame] = MARKS[corners[row, col]]
+        out[y : y + h, x : x + w] = tile
+    return out
+
+
+def framed(images: np.ndarray, scale: int = 1, frame: int = 6) -> list[np.ndarray]:
+    """Each of three (C, H, W) images, enlarged ``scale`` times, in a frame of its colour of :data:`MARKS`."""
+    out = []
+    for image, colour in zip(images, MARKS):
+        tile = _rgb(grid(image[None], pad=0, scale=scale))
+        picture = np.empty((tile.shape[0] + 2 * frame, tile.shape[1] + 2 * frame, 3), dtype=np.uint8)
+        picture[:] = colour
+        picture[frame:-frame, frame:-frame] = tile
+        out.append(picture)
+    return out
+
+
+def side_by_side(pictures: list[np.ndarray], gap: int = 8, fill: int = 255) -> np.ndarray:
+    """(H, W, C) uint8 pictures in one row, top-aligned, ``gap`` pixels apart: one image to send, not many."""
+    c = max(p.shape[-1] for p in pictures)
+    pictures = [_rgb(p) if p.shape[-1] != c else p for p in pictures]
+    h = max(p.shape[0] for p in pictures)
+    w = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.full((h, w, c), fill, dtype=np.uint8)
+    x = 0
+    for p in pictures:
+        out[: p.shape[0], x : x + p.shape[1]] = p
+        x += p.shape[1] + gap
+    return out

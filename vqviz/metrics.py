@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import normalized_mutual_info_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .errors import ConfigError
 
@@ -35,12 +30,16 @@ def clustering_accuracy(y_true, y_pred) -> float:
     # (clusters, labels) contingency table; the assignment maximises matched counts.
     table = np.zeros((y_pred.max() + 1, y_true.max() + 1), dtype=np.int64)
     np.add.at(table, (y_pred, y_true), 1)
+    from scipy.optimize import linear_sum_assignment  # imported here: SciPy and scikit-learn take seconds
+
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / len(y_true))
 
 
 def nmi(y_true, y_pred) -> float:
     """Normalised mutual information (scikit-learn's, arithmetic normalisation)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
     return float(normalized_mutual_info_score(_np(y_true), _np(y_pred)))
 
 
@@ -58,6 +57,10 @@ def kmeans_scores(z, y, n_clusters: int = 10, random_state: int = 0, n_init: int
 
 def linear_probe(z_train, y_train, z_test, y_test, random_state: int = 0, max_iter: int = 200) -> float:
     """Test accuracy of a linear classifier (standardised logistic regression) on the latents."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state))
     clf.fit(_np(z_train), _np(y_train))
     return float(clf.score(_np(z_test), _np(y_test)))

@@ -5,23 +5,25 @@ import math
 
 import streamlit as st
 
-from vqviz import ui
 from vqviz.bench import protocols, repro
 from vqviz.errors import VqvizError
 
+from app import cache, catalog, figures, jobs
+from app.state import Context
+
 COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
            "mse_per_image": "recon. MSE / image", "bce_per_image": "recon. BCE / image"}
+#: How long the page waits for background scores before it shows what is ready.
+WAIT_S = 0.3
 
 
-@ui.page
-def metrics() -> None:
-    ctx = ui.context()
+def render(ctx: Context) -> None:
     st.title("Metrics")
     entry = ctx.entry
     if entry is not None and not entry.error:
-        m = entry.meta.get("metrics", {})
+        m = entry.metrics
         st.subheader(f"{entry.label}: accuracy against the number of clusters")
-        fig = ui.k_curve_figure(m)
+        fig = figures.k_curve_figure(m)
         if fig is None:
             st.caption(f"{entry.label} (family {entry.family}) has no sweep over K: the sweep is part of "
                        "training a SEQ model.")
@@ -34,8 +36,12 @@ def metrics() -> None:
             cols[1].metric("Quantizer P_Q", _pct(m.get("quantizer_test_accuracy")))
             cols[2].metric("K picked by the rule", m.get("k_rule", "–"))
             cols[3].metric("K used", m.get("k", "–"))
+            if m.get("k_rule_met") is False:
+                st.info(f"No K of the sweep met the rule P_Q > P_E − ε (ε = {m.get('epsilon', '?')}): the K shown "
+                        "is the sweep's largest, the best it reached, not one the rule picked.",
+                        icon=":material/info:")
             st.plotly_chart(fig, width="stretch")
-        scalars = {k: ui.number(v) for k, v in m.items() if ui.number(v) is not None}
+        scalars = {k: catalog.number(v) for k, v in m.items() if catalog.number(v) is not None}
         with st.expander(f"Everything measured when {entry.label} was trained ({len(scalars)} values)",
                          expanded=fig is None):
             st.dataframe([{"metric": k, "value": v} for k, v in scalars.items()], hide_index=True,
@@ -45,32 +51,44 @@ def metrics() -> None:
     _papers(ctx.dataset)
 
 
-def _downstream(ctx) -> None:
-    same = [e for e in ui.checkpoint_entries() if e.dataset == ctx.dataset and not e.error]
+def _downstream(ctx: Context) -> None:
+    same = [e for e in catalog.entries() if e.dataset == ctx.dataset and not e.error]
     st.subheader(f"Downstream scores of the checkpoints of {ctx.dataset}")
     st.caption("k-means with one cluster per class on the test latents (Hungarian accuracy and NMI); a linear "
                "probe trained on up to 10,000 training latents and scored on the test set; the reconstruction "
                "error of the test images through each model (its quantizer included). Higher is better, "
-               "except for reconstruction.")
+               "except for reconstruction. They are computed once, in the background; the table fills in as "
+               "they arrive.")
     if not same:
         st.info(f"No checkpoint was trained on {ctx.dataset}. Train one on the **Models** page.")
         return
-    rows = []
-    progress = st.progress(0.0)
-    for i, e in enumerate(same):
-        progress.progress(i / len(same), text=f"Scoring {e.label} ({i + 1} of {len(same)})...")
-        scores = ui.downstream(e.path, e.stamp, ctx.dataset)
-        row = {"checkpoint": e.label, "family": e.family}
-        row.update({name: scores.get(key) for key, name in COLUMNS.items()})
-        row["problem"] = scores.get("error", "")
-        rows.append(row)
-    progress.empty()
-    if not any(r["problem"] for r in rows):
-        for r in rows:
-            del r["problem"]
-    st.dataframe(rows, hide_index=True, width="stretch", column_config={
-        name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
-        for name in ("k-means accuracy", "k-means NMI", "linear probe")})
+    futures = [jobs.downstream(e, ctx.dataset) for e in same]
+    jobs.ready(futures[-1], WAIT_S)  # quick ones show at once
+    pending = not all(f.done() for f in futures)
+
+    @st.fragment(run_every=1.0 if pending else None)
+    def table() -> None:
+        scores = [jobs.ready(jobs.downstream(e, ctx.dataset)) for e in same]
+        done = sum(s is not None for s in scores)
+        if done < len(same):
+            st.progress(done / len(same), text=f"Scoring the checkpoints in the background: {done} of "
+                                               f"{len(same)} ready")
+        rows = []
+        for e, s in zip(same, scores):
+            row = {"checkpoint": e.label, "family": e.family}
+            row.update({name: (s or {}).get(key) for key, name in COLUMNS.items()})
+            row["problem"] = "computing…" if s is None else s.get("error", "")
+            rows.append(row)
+        if not any(r["problem"] for r in rows):
+            for r in rows:
+                del r["problem"]
+        st.dataframe(rows, hide_index=True, width="stretch", column_config={
+            name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+            for name in ("k-means accuracy", "k-means NMI", "linear probe")})
+        if pending and done == len(same):  # all in: draw the page once more, without the timer
+            st.rerun()
+
+    table()
 
 
 def _papers(dataset: str) -> None:
@@ -79,7 +97,7 @@ def _papers(dataset: str) -> None:
     found = {}
     for name in ("mnist", "fashion-mnist", dataset):
         try:
-            results = ui.bench_results(name)
+            results = cache.bench_results(name)
         except VqvizError as e:
             st.warning(f"The benchmark results of {name} cannot be read: {e}")
             continue
@@ -97,7 +115,7 @@ def _papers(dataset: str) -> None:
                f"{results['path'].with_suffix('.md').name} and the README.")
     curves = repro.seq_curves(results["runs"])
     if curves:
-        st.plotly_chart(ui.seq_curves_figure(curves, protocols.SEQ_PAPER_BEST.get(shown)), width="stretch")
+        st.plotly_chart(figures.seq_curves_figure(curves, protocols.SEQ_PAPER_BEST.get(shown)), width="stretch")
     # What people compare first, on the left; where the figure comes from, on the right.
     rows = [{"model": r["model"], "figure": r["metric"], "ours": repro.format_ours(r),
              "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
@@ -107,7 +125,6 @@ def _papers(dataset: str) -> None:
 
 
 def _pct(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2%}"
+    return "–" if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.2%}"
 
-
-metrics()

@@ -3,17 +3,18 @@
 import numpy as np
 import streamlit as st
 
-from vqviz import explore, ui
+from vqviz import analysis
 from vqviz.images import grid
 
+from app import cache, widgets
+from app.state import Context
 
-@ui.page
-def cluster_styles() -> None:
-    ctx = ui.context()
-    view = ui.loaded(need_clusters=True)
+
+def render(ctx: Context) -> None:
+    view = widgets.loaded(ctx, need_clusters=True)
     table, classes = view.table, view.classes
-    images = ui.centroids(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
-    groups = explore.cluster_table(table)
+    images = cache.centroids(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
+    groups = analysis.cluster_table(table)
     sizes, purity = table.sizes, table.purity
     h = images.shape[-2]
 
@@ -21,6 +22,7 @@ def cluster_styles() -> None:
     st.caption(f"Each tile is one of the {len(sizes)} clusters of **{ctx.entry.label}**: its codeword passed "
                "through the decoder. A class with several clusters shows its *styles*. Under each tile: "
                f"the cluster's number, its members in the {ctx.split} split and its purity.")
+    widgets.decoder_warning(view)
     cols = st.columns(3)
     cols[0].metric("Clusters", len(sizes))
     cols[1].metric(f"Used in the {ctx.split} split", int((sizes > 0).sum()))
@@ -30,7 +32,7 @@ def cluster_styles() -> None:
         name = classes[label] if label >= 0 else "no members"
         left, right = st.columns([1, 9], vertical_alignment="center")
         left.markdown(f"### {name}\n{len(ks)} cluster{'s' * (len(ks) > 1)}")
-        right.image([grid(images[k][None], pad=0, scale=ui.scale_for(h, 56)) for k in ks],
+        right.image([grid(images[k][None], pad=0, scale=cache.scale_for(h, 56)) for k in ks],
                     caption=[_caption(k, sizes[k], purity[k]) for k in ks], width=96)
 
     st.divider()
@@ -43,20 +45,17 @@ def cluster_styles() -> None:
         return
     label = st.segmented_control("Class", labels, format_func=lambda c: classes[c], default=labels[0],
                                  required=True, key="styles_class", persist_state="session")
-    rows = explore.subclasses(table, view.data.images, label, n_members=12)
+    rows = analysis.subclasses(table, view.data.images, label, n_members=12)
     if not rows:
         st.info(f"No cluster of {classes[label]} has a member in the {ctx.split} split.")
     for k, members in rows:
         with st.container(border=True):
             left, right = st.columns([1, 8], vertical_alignment="center")
-            left.image(grid(images[k][None], pad=0, scale=ui.scale_for(h, 72)),
-                       caption=f"cluster {k}")
-            right.image(grid(members, ncol=len(members), pad=2, scale=ui.scale_for(h, 56)),
+            left.image(grid(images[k][None], pad=0, scale=cache.scale_for(h, 72)), caption=f"cluster {k}")
+            right.image(grid(members, ncol=len(members), pad=2, scale=cache.scale_for(h, 56)),
                         caption=f"{sizes[k]} members · purity {purity[k]:.0%}")
 
 
 def _caption(k: int, size: int, purity: float) -> str:
     return f"#{k} · {size} · {'–' if np.isnan(purity) else f'{purity:.0%}'}"
 
-
-cluster_styles()

@@ -1,18 +1,22 @@
 """Latent map: a 2-D map of the chosen split's latents; a click or a lasso opens the clusters."""
 
+import zlib
+
 import numpy as np
 import streamlit as st
 
-from vqviz import explore, ui
+from vqviz import analysis
+from vqviz.analysis import selection
 from vqviz.projection import DEFAULTS, METHODS
+
+from app import cache, widgets
+from app.state import Context, Loaded
 
 MAX_PANELS = 3
 
 
-@ui.page
-def latent_map() -> None:
-    ctx = ui.context()
-    view = ui.loaded()
+def render(ctx: Context) -> None:
+    view = widgets.loaded(ctx)
     table = view.table
     st.title("Latent map")
     which = "train and test" if ctx.split == "all" else ctx.split
@@ -41,41 +45,57 @@ def latent_map() -> None:
                                   "method's transform, instead of mapping the test split on its own: see where "
                                   "unseen samples land among the training clusters. Only for the test split.")
     on_train = on_train and ctx.split == "test"
+    state = st.session_state
     if bar[2].button("Clear selection", icon=":material/deselect:", width="stretch"):
-        st.session_state.pop("map_selection", None)
+        state.pop("map_selection", None)
+        state["map_generation"] = state.get("map_generation", 0) + 1  # a new chart: plotly's selection goes too
 
     shown = (ctx.entry.path, ctx.dataset, ctx.split)
-    if st.session_state.get("map_of") != shown:  # a selection belongs to one split of one model
-        st.session_state.pop("map_selection", None)
-        st.session_state["map_of"] = shown
+    if state.get("map_of") != shown:  # a selection belongs to one split of one model
+        state.pop("map_selection", None)
+        state["map_of"] = shown
     layout = (method, tuple(sorted(params.items())), on_train)
-    if st.session_state.get("map_layout") != layout:  # boxes and lassos were drawn on another layout:
-        kept = st.session_state.get("map_selection") or {}  # keep the picked points, drop the shapes
-        st.session_state["map_selection"] = {"points": kept.get("points", [])}
-        st.session_state["map_layout"] = layout
+    if state.get("map_layout") != layout:  # boxes and lassos were drawn on another layout:
+        kept = state.get("map_selection") or {}  # keep the picked rows, drop the shapes
+        state["map_selection"] = {"rows": list(kept.get("rows", []))}
+        state["map_layout"] = layout
+    pending = not on_train and widgets.map_pending(view, method, params)
+    # while the map is computed in the background, the fragment polls it every second
+    st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, view, method, params, on_train, pending)
+
+
+def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_train: bool, pending: bool) -> None:
+    """The map and the panels of the selection, in a fragment: a click reruns only this, and
+    re-sends no map."""
+    table, state = view.table, st.session_state
     background = None
     if on_train:
-        xy, background = ui.placed_on_train(view, method, params)
+        xy, background = widgets.placed_on_train(view, method, params)
+        shown = method
     else:
-        xy = ui.projection_of(view, method, params)
-    rows = ui.map_rows(st.session_state.get("map_selection"), xy)
-    clusters = explore.clusters_of(table, rows)[:MAX_PANELS]
-    members = np.flatnonzero(np.isin(table.clusters, clusters)) if clusters else np.array([], int)
+        xy, shown = widgets.map_or_meanwhile(view, method, params, wait=0.0)  # render() has waited already
+        if pending and shown == method:  # it has arrived: draw the page again, without the timer
+            st.rerun()
+    key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, shown, tuple(sorted(params.items())), on_train)
+    fig, traces = cache.map_figure(key, xy, table, view.classes, ctx.colour, background)
+    # one chart per map, colouring and "clear": the figure's traces, and so plotly's selection, belong to it
+    chart = f"latent_map-{state.get('map_generation', 0)}-{zlib.crc32(repr((key, ctx.colour)).encode())}"
+    rows = analysis.map_rows(state.get("map_selection"), xy, traces)
+    clusters = analysis.clusters_of(table, rows)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.plotly_chart(ui.map_figure(xy, view, ctx.colour, rows, members, background=background), key="latent_map",
-                        on_select=ui.keep_selection("latent_map", "map_selection"),
+        st.plotly_chart(fig, key=chart, on_select=widgets.keep_selection(chart, traces, "map_selection"),
                         selection_mode=("points", "box", "lasso"), width="stretch",
                         config={"scrollZoom": True, "displaylogo": False})
         if on_train:
             st.caption(f"The {len(xy):,} test points placed, by {METHODS[method]}'s transform, on the map of the "
                        f"{len(background):,} training points (grey): each lands among the training points whose "
                        "latents are most like its own.")
-        if len(xy) > ui.MAX_DRAWN:
-            st.caption(f"Showing {ui.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample, with the selection "
-                       "and its clusters on top. Selections use all of them: a box or a lasso picks the hidden "
-                       "points inside it too, and a cluster panel counts every member.")
+        if len(xy) > selection.MAX_DRAWN:
+            st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. Selections "
+                       "use all of them: a box or a lasso picks the hidden points inside it too, and a cluster "
+                       "panel counts every member.")
         if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
             st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
     with right:
@@ -85,21 +105,22 @@ def latent_map() -> None:
                     icon=":material/touch_app:")
             _summary(view)
             return
-        n_clusters = len(explore.clusters_of(table, rows))
         st.subheader(f"{len(rows)} point{'s' * (len(rows) > 1)} selected")
+        widgets.decoder_warning(view)
         if not table.has_clusters:
-            ui.show_group(explore.selection_view(view.model, table, view.data.images, rows,
-                                                 len(view.classes)), view.classes)
+            group = analysis.selection_view(view.model, table, view.data.images, rows, len(view.classes))
+            widgets.show_group(group, cache.panel_png(group), view.classes)
             return
-        if n_clusters > MAX_PANELS:
-            st.caption(f"They fall in {n_clusters} clusters; the {MAX_PANELS} holding most of them are shown.")
-        for k in clusters:
+        if len(clusters) > MAX_PANELS:
+            st.caption(f"They fall in {len(clusters)} clusters; the {MAX_PANELS} holding most of them are shown.")
+        for k in clusters[:MAX_PANELS]:
             with st.container(border=True):
-                ui.show_group(explore.cluster_view(view.model, table, view.data.images, k, len(view.classes)),
-                              view.classes)
+                group, picture, histogram = cache.cluster_panel(ctx.entry.path, ctx.entry.stamp, ctx.dataset,
+                                                                ctx.split, k)
+                widgets.show_group(group, picture, view.classes, histogram)
 
 
-def _summary(view: ui.Loaded) -> None:
+def _summary(view: Loaded) -> None:
     table = view.table
     if not table.has_clusters:
         return
@@ -108,5 +129,3 @@ def _summary(view: ui.Loaded) -> None:
     cols[1].metric("Label accuracy", f"{np.mean(table.predicted == table.labels):.1%}")
     cols[2].metric("Mean purity", f"{np.nanmean(table.purity):.1%}")
 
-
-latent_map()

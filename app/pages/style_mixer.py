@@ -3,21 +3,25 @@
 import numpy as np
 import streamlit as st
 
-from vqviz import explore, ui
-from vqviz.images import grid, png_bytes
+from vqviz import analysis
+from vqviz.images import framed, png_bytes
+
+from app import cache, figures, widgets
+from app.state import Context
 
 SOURCES = {"clusters of one class": "Styles of one class", "one cluster": "One cluster", "random": "At random",
            "map": "Click in the map"}
+#: The sliders' range and step: every mixture they reach is decoded at once when a triplet is chosen.
+TOP, STEP = 0.5, 0.01
 
 
-@ui.page
-def style_mixer() -> None:
-    ctx = ui.context()
-    view = ui.loaded()
+def render(ctx: Context) -> None:
+    view = widgets.loaded(ctx)
     table, classes = view.table, view.classes
     st.title("Style mixer")
     st.caption("Three latents z1, z2, z3 and their mixture z = α1 z1 + α2 z2 + α3 z3 with α3 = 1 − α1 − α2, "
                "decoded. Mixing the clusters of one class blends its styles (the SEQ paper, section 3.3).")
+    widgets.decoder_warning(view)
 
     state = st.session_state
     sources = list(SOURCES) if table.has_clusters else ["random", "map"]
@@ -26,7 +30,7 @@ def style_mixer() -> None:
                                       required=True, key="mix_source", persist_state="session")
     choice = None
     if source == "clusters of one class":
-        groups = explore.cluster_table(table)
+        groups = analysis.cluster_table(table)
         labels = sorted((c for c in groups if c >= 0), key=lambda c: -len(groups[c]))
         choice = top[1].selectbox("Class", labels, format_func=lambda c: f"{classes[c]} ({len(groups[c])} clusters)",
                                   key="mix_class", persist_state="session")
@@ -39,36 +43,36 @@ def style_mixer() -> None:
         state["mix_seed"] = state.get("mix_seed", 0) + 1
     if state.get("mix_of") != (ctx.entry.path, ctx.dataset, ctx.split):  # rows belong to one split
         state["mix_of"] = (ctx.entry.path, ctx.dataset, ctx.split)
-        state["mix_rows"] = explore.pick_triplet(table, "random").tolist()
+        state["mix_rows"] = analysis.pick_triplet(table, "random").tolist()
         state.pop("mix_for", None)
     wanted = (source, choice, state.get("mix_seed", 0))
     if source == "map":
         state.pop("mix_for", None)
     elif state.get("mix_for") != wanted:
-        state["mix_rows"] = explore.pick_triplet(table, source, wanted[-1], cluster=choice, label=choice).tolist()
+        state["mix_rows"] = analysis.pick_triplet(table, source, wanted[-1], cluster=choice, label=choice).tolist()
         state["mix_for"] = wanted
     rows = np.asarray(state["mix_rows"])
 
     if source == "map":
         st.caption("Each click replaces the oldest of the three latents.")
-        xy = ui.projection_of(view, st.session_state.get("method", "tsne"), {})
-        st.plotly_chart(ui.map_figure(xy, view, ctx.colour, rows, height=420), key="mix_map",
-                        on_select=ui.append_clicks("mix_map", "mix_rows", keep=3), selection_mode="points",
-                        width="stretch", config={"displaylogo": False})
+        xy, _ = widgets.map_or_meanwhile(view, state.get("method", "tsne"), {})
+        fig, traces = figures.map_figure(xy, table, classes, ctx.colour, rows, height=420)
+        st.plotly_chart(fig, key="mix_map", on_select=widgets.append_clicks("mix_map", "mix_rows", traces, keep=3),
+                        selection_mode="points", width="stretch", config={"displaylogo": False})
 
     h = view.data.images.shape[-2]
     left, right = st.columns([5, 4], gap="large")
     with left:
         cols = st.columns(3)
-        for i, (col, picture) in enumerate(zip(cols, explore.framed(view.data.images[rows], ui.scale_for(h, 72)))):
+        for i, (col, picture) in enumerate(zip(cols, framed(view.data.images[rows], cache.scale_for(h, 72)))):
             r = rows[i]
             where = f" · cluster {table.clusters[r]}" if table.has_clusters else ""
             col.image(picture, caption=f"z{i + 1} · {classes[table.labels[r]]} · sample {r}{where}")
-        _mixer(view.model, table.latents[rows], ui.scale_for(h, 160))
+        _mixer(ctx, tuple(int(r) for r in rows), cache.scale_for(h, 160))
     with right:
         steps = st.slider("Mixtures along each side of the triangle", 3, 11, 6, key="mix_steps",
                           persist_state="session")
-        picture = explore.mixing_picture(view.model, table.latents[rows], steps, scale=ui.scale_for(h, 48))
+        picture = analysis.mixing_picture(view.model, table.latents[rows], steps, scale=cache.scale_for(h, 48))
         st.image(picture, caption=f"{steps * (steps + 1) // 2} mixtures: z1 top left, z2 top right, z3 bottom "
                                   f"right; each step moves 1/{steps - 1} of the weight (the SEQ paper's Fig. 5)")
         st.download_button("Download as PNG", png_bytes(picture), file_name="vqviz-mixtures.png",
@@ -76,16 +80,15 @@ def style_mixer() -> None:
 
 
 @st.fragment
-def _mixer(model, latents: np.ndarray, scale: int) -> None:
-    """Only this part reruns while a slider moves."""
+def _mixer(ctx: Context, rows: tuple[int, ...], scale: int) -> None:
+    """Only this part reruns while a slider moves; each step picks one of the mixtures decoded beforehand."""
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
-        a1 = st.slider("α1, the weight of z1", 0.0, 0.5, 0.25, 0.01, key="alpha1", persist_state="session")
-        a2 = st.slider("α2, the weight of z2", 0.0, 0.5, 0.25, 0.01, key="alpha2", persist_state="session")
+        a1 = st.slider("α1, the weight of z1", 0.0, TOP, 0.25, STEP, key="alpha1", persist_state="session")
+        a2 = st.slider("α2, the weight of z2", 0.0, TOP, 0.25, STEP, key="alpha2", persist_state="session")
         st.metric("α3 = 1 − α1 − α2, the weight of z3", f"{1 - a1 - a2:.2f}")
-    image = explore.mixture(model, latents, (a1, a2))
-    right.image(grid(image[None], pad=0, scale=scale),
-                caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {1 - a1 - a2:.2f} z3")
+    images = cache.slider_grid(ctx.entry.path, ctx.entry.stamp, rows, ctx.dataset, ctx.split)
+    image = images[round(a1 / STEP), round(a2 / STEP)]
+    big = image.repeat(scale, 0).repeat(scale, 1)
+    right.image(big, caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {1 - a1 - a2:.2f} z3")
 
-
-style_mixer()

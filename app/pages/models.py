@@ -2,24 +2,28 @@
 
 import streamlit as st
 
-from vqviz import checkpoints, data, models, ui
+from vqviz import checkpoints, data, models
 from vqviz.errors import VqvizError
 from vqviz.train import TrainConfig
 
+from app import catalog, figures, jobs, widgets
+from app.state import Context
 
-@ui.page
-def models_page() -> None:
-    ctx = ui.context()
+UPLOAD_LIMIT_MB = 200
+
+
+def render(ctx: Context) -> None:
     state = st.session_state
     st.title("Models")
-    entries = ui.checkpoint_entries()
+    entries = catalog.entries()
     st.caption(f"{len(entries)} checkpoints: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
-               f"(trained or uploaded here) in `{ui.user_dir()}`.")
-    st.dataframe(ui.checkpoint_rows(entries), hide_index=True, width="stretch", column_config={
+               f"(trained or uploaded here) in `{catalog.user_dir()}`.")
+    st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", column_config={
         "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
         "P_Q": st.column_config.NumberColumn("P_Q", format="percent", help="the quantizer's test accuracy"),
         "recon MSE / pixel": st.column_config.NumberColumn(format="%.4f"),
         "train s": st.column_config.NumberColumn(format="%.0f")})
+    _unreadable([e for e in entries if e.error])
 
     st.subheader("Train a new model")
     job = state.get("train_job")
@@ -31,13 +35,13 @@ def models_page() -> None:
     sets = list(data.NAMES)
     dataset = cols[1].selectbox("Data set", sets, index=sets.index(ctx.dataset) if ctx.dataset in sets else 0,
                                 key="t_dataset", persist_state="session")
-    asked = ui.train_fields(family)
+    asked = jobs.train_fields(family)
     epochs = cols[2].number_input("Epochs", 1, 500, 5, key="t_epochs", persist_state="session")
     config = {}
     cols = st.columns(3)
     if "encoder" in asked:
         default = asked["encoder"][1]
-        options = ui.encoder_options(default)
+        options = jobs.encoder_options(default)
         config["encoder"] = cols[0].selectbox("Encoder", options, index=options.index(default) if default in options
                                               else 0, key=f"t_encoder_{family}", persist_state="session")
     if "latent_dim" in asked:
@@ -56,21 +60,21 @@ def models_page() -> None:
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=busy):
         try:
             settings = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
-            state["train_job"] = ui.start_training(family, dataset, settings, config)
+            state["train_job"] = jobs.start_training(family, dataset, settings, config)
         except VqvizError as e:
-            ui.error(e)
+            widgets.error(e)
     if state.get("train_job") is not None:
         _training_status(state["train_job"].running)
 
     st.subheader("Add a checkpoint")
     st.caption("A .zip of a checkpoint folder: its `meta.json` and `weights-*.safetensors`, as `python -m vqviz "
-               f"train` writes them (at most {ui.UPLOAD_LIMIT_MB} MB). It is checked by loading it before it is "
+               f"train` writes them (at most {UPLOAD_LIMIT_MB} MB). It is checked by loading it before it is "
                "kept; pickles and torch.save files are refused, since loading them can run code.")
-    upload = st.file_uploader("Checkpoint .zip", max_upload_size=ui.UPLOAD_LIMIT_MB, key="upload")
+    upload = st.file_uploader("Checkpoint .zip", max_upload_size=UPLOAD_LIMIT_MB, key="upload")
     if upload is not None and state.get("upload_id") != upload.file_id:
         state["upload_id"] = upload.file_id
         try:
-            path = checkpoints.install_checkpoint_zip(upload.getvalue(), ui.user_dir() / "uploads", upload.name)
+            path = checkpoints.install_checkpoint_zip(upload.getvalue(), catalog.user_dir() / "uploads", upload.name)
             state["upload_result"] = ("success", f"Added **{path.name}**; it is selected in the sidebar.")
             state["_pick"] = str(path)
             st.rerun()
@@ -79,6 +83,29 @@ def models_page() -> None:
     if upload is not None and "upload_result" in state:
         kind, message = state["upload_result"]
         (st.success if kind == "success" else st.error)(message)
+
+
+def _unreadable(bad: list[catalog.Entry]) -> None:
+    """The checkpoints that cannot be used, each with its reason, and a button to remove it."""
+    if "removed" in st.session_state:
+        st.success(f"Removed **{st.session_state.pop('removed')}**.")
+    if not bad:
+        return
+    st.markdown(f"**{len(bad)} checkpoint{'s' * (len(bad) > 1)} cannot be used**")
+    for e in bad:
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown(f":gray[{e.label}]  \n:gray[{e.error}]")
+        if e.bundled:
+            right.caption("bundled")
+        elif right.button("Remove", key=f"remove-{e.path}", icon=":material/delete:", width="stretch",
+                          help=f"Delete the folder {e.path}"):
+            try:
+                catalog.remove(e)
+                st.session_state["removed"] = e.label
+            except (OSError, ValueError) as err:
+                st.error(f"{e.label} could not be removed: {err}")
+                return
+            st.rerun()
 
 
 def _training_status(running: bool) -> None:
@@ -98,7 +125,7 @@ def _training_status(running: bool) -> None:
         else:
             st.error(f"Training failed: {job.error}")
         if job.losses:
-            st.plotly_chart(ui.loss_figure(job.losses), width="stretch")
+            st.plotly_chart(figures.loss_figure(job.losses), width="stretch")
         if not job.running and not job.announced:  # it just ended: rerun the app, so the picker lists it
             job.announced = True
             if job.state == "done":
@@ -107,5 +134,3 @@ def _training_status(running: bool) -> None:
 
     status()
 
-
-models_page()

@@ -1,0 +1,144 @@
+"""Streamlit's caches of what the pages show: checkpoints, data, point tables, decoded images.
+
+Keys hold the checkpoint's path and the mtime of its ``meta.json`` (``stamp``), so a
+re-saved checkpoint is reloaded. Decoding runs on one torch thread (set in ``app.py``):
+on a busy machine, more threads make small decodes many times slower.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vqviz import analysis, checkpoints, data
+from vqviz.images import grid, png_bytes
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the checkpoint...")
+def checkpoint(path: str, stamp: int) -> checkpoints.Checkpoint:
+    return checkpoints.load(path)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the data...")
+def dataset(name: str, split: str) -> data.Dataset:
+    """One split of a data set, never downloaded here; "all" joins both."""
+    if split != "all":
+        return data.load(name, split, download=False)
+    parts = [data.load(name, s, download=False) for s in data.SPLITS]
+    images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    images.flags.writeable = labels.flags.writeable = False
+    return data.Dataset(parts[0].name, "all", images, labels, parts[0].classes)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Encoding the split...")
+def point_table(path: str, stamp: int, name: str, split: str) -> analysis.PointTable:
+    ds = dataset(name, split)
+    return analysis.point_table(checkpoint(path, stamp).model, ds.images, ds.labels, ds.n_classes)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Decoding the centroids...")
+def centroids(path: str, stamp: int, name: str, split: str) -> np.ndarray:
+    """(K, C, H, W) every cluster's decoded codeword."""
+    return analysis.centroid_images(checkpoint(path, stamp).model, point_table(path, stamp, name, split))
+
+
+def scale_for(height: int, target: int) -> int:
+    """The whole enlargement that brings an image ``height`` pixels high near ``target``."""
+    return max(1, target // max(height, 1))
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def cluster_panel(path: str, stamp: int, name: str, split: str, cluster: int):
+    """One cluster's panel, its pictures as one PNG (the decoded centroid, then a grid of members)
+    and its label histogram.
+
+    Computed once per cluster and split, so that a click is a lookup and its images arrive
+    as one picture with the panel, not one by one after it.
+    """
+    from .figures import histogram_figure
+
+    ds = dataset(name, split)
+    table = point_table(path, stamp, name, split)
+    view = analysis.cluster_view(checkpoint(path, stamp).model, table, ds.images, cluster, ds.n_classes,
+                                 centroid=centroids(path, stamp, name, split)[cluster])
+    return view, panel_png(view), histogram_figure(view.histogram, ds.classes, view.label)
+
+
+def panel_png(view: analysis.GroupView) -> bytes:
+    """The centroid (about 112 pixels) beside a 6-wide grid of the members (about 48 pixels each)."""
+    from vqviz.images import side_by_side
+
+    h = view.centroid.shape[-2]
+    pictures = [grid(view.centroid[None], pad=0, scale=scale_for(h, 112))]
+    if len(view.members):
+        pictures.append(grid(view.members, ncol=6, pad=1, scale=scale_for(h, 48)))
+    return png_bytes(side_by_side(pictures, gap=16))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def slider_grid(path: str, stamp: int, rows: tuple[int, ...], name: str, split: str) -> np.ndarray:
+    """(51, 51, H, W, C) uint8: every mixture the mixer's sliders can reach, decoded once per triplet."""
+    from vqviz.images import to_uint8
+
+    table = point_table(path, stamp, name, split)
+    images = analysis.slider_grid(checkpoint(path, stamp).model, table.latents[list(rows)])
+    s = images.shape
+    return to_uint8(images.reshape(-1, *s[2:])).reshape(s[0], s[1], s[3], s[4], s[2])
+
+
+def bench_results(dataset_name: str) -> dict | None:
+    """The published ``bench repro`` results of a data set, read again only when the file changes."""
+    from vqviz.bench import repro
+
+    path = Path(repro.RESULTS) / f"{dataset_name}.json"
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _bench_results(dataset_name, str(path.parent), stamp)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _bench_results(dataset_name: str, folder: str, stamp: int) -> dict | None:
+    from vqviz.bench import repro
+
+    return repro.read_results(dataset_name, folder)
+
+
+def clear() -> None:
+    """Forget every cached checkpoint, data set and picture (after a download, in tests)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def train_projector(path: str, stamp: int, name: str, method: str, params: tuple,
+                    _progress=None):
+    """The train split's map as a fitted :class:`vqviz.projection.Projector`, kept in memory to place points on."""
+    from vqviz import projection
+
+    table = point_table(path, stamp, name, "train")
+    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels, progress=_progress)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def placed(path: str, stamp: int, name: str, split: str, method: str, params: tuple,
+           _progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """The split's points placed on the train split's map, and that map."""
+    fitted = train_projector(path, stamp, name, method, params, _progress)
+    return fitted.transform(point_table(path, stamp, name, split).latents, _progress), fitted.embedding_
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def map_figure(key: tuple, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple, colour: str,
+               _background: np.ndarray | None = None):
+    """The map page's figure and the rows of each of its traces, built once per map and colouring.
+
+    ``key`` names the map (checkpoint, stamp, data set, split, method, parameters, placed or
+    not); the figure never changes with the selection, so a click re-sends no map.
+    """
+    from . import figures
+
+    return figures.map_figure(_xy, _table, _classes, colour, background=_background)

@@ -1,0 +1,189 @@
+"""The checkpoints the picker lists: bundled, in ``VQVIZ_CHECKPOINTS`` and the user's own.
+
+Reading one entry never breaks the list: a checkpoint whose ``meta.json`` cannot be
+read, or holds fields of the wrong type, is listed greyed with the reason, and the
+Models page can remove it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vqviz import checkpoints
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+DEFAULT_CHECKPOINT = "seq-digits-cae4"
+#: Config fields that hold the number of clusters or codewords, in the families that have one.
+K_FIELDS = ("k", "codebook_size", "n_codes", "n_clusters", "n_components")
+#: The types a listed checkpoint's meta.json fields must have (absent is fine where None is allowed).
+META_TYPES = {"model": (str,), "config": (dict,), "weights": (dict,), "dataset": (str, type(None)),
+              "metrics": (dict, type(None)), "format_version": (int,)}
+
+
+def user_dir() -> Path:
+    """Where the app writes trained and uploaded checkpoints: ``$XDG_DATA_HOME/vqviz/checkpoints``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "vqviz" / "checkpoints"
+
+
+def extra_dirs() -> list[Path]:
+    """More checkpoint folders, separated like PATH: ``VQVIZ_CHECKPOINTS=~/runs:/data/models``."""
+    return [Path(p).expanduser() for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One checkpoint folder as the picker lists it; ``error`` says why it cannot be used
+    (then ``meta`` is None)."""
+
+    path: str
+    label: str
+    stamp: int
+    meta: dict | None = field(default=None, hash=False, compare=False)
+    error: str = ""
+    bundled: bool = False
+
+    @property
+    def dataset(self) -> str:
+        return (self.meta or {}).get("dataset") or ""
+
+    @property
+    def family(self) -> str:
+        return (self.meta or {}).get("model", "?")
+
+    @property
+    def metrics(self) -> dict:
+        return (self.meta or {}).get("metrics") or {}
+
+    @property
+    def config(self) -> dict:
+        return (self.meta or {}).get("config") or {}
+
+
+def check_meta(meta) -> str:
+    """Why a meta.json cannot be listed as usable ("" when it can): the fields the app reads, by type."""
+    if not isinstance(meta, dict):
+        return f"its meta.json holds {json_type(meta)}, not an object"
+    for key, types in META_TYPES.items():
+        if key in meta and not isinstance(meta[key], types) or isinstance(meta.get(key), bool):
+            kind = " or ".join("null" if t is type(None) else {"str": "text", "dict": "an object",
+                                                                 "int": "a whole number"}[t.__name__]
+                               for t in types)
+            return f"its meta.json field {key!r} should be {kind}, not {json_type(meta[key])}"
+    if not isinstance(meta["weights"].get("sha256"), str):
+        return "its meta.json field 'weights' has no sha256 of the weights"
+    return ""
+
+
+def json_type(value) -> str:
+    """A JSON value's kind and its start, for a message: ``a list (['digits'])``."""
+    kind = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} ({str(value if not isinstance(value, str) else repr(value))[:40]})"
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _read(path: str, stamp: int) -> tuple[dict | None, str]:
+    try:
+        meta = checkpoints.read_meta(path)
+    except Exception as e:  # any failure of one entry: list it with the reason, keep the others
+        return None, _explain(path) or str(e) or type(e).__name__
+    problem = check_meta(meta)
+    return (None, problem) if problem else (meta, "")
+
+
+def _explain(path: str) -> str:
+    """What is wrong with the types of a meta.json that failed to read, when that is what failed."""
+    try:
+        return check_meta(json.loads((Path(path) / checkpoints.META).read_text()))
+    except Exception:
+        return ""
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return (path / checkpoints.META).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def entries() -> list[Entry]:
+    """Checkpoints under the bundled folder, ``VQVIZ_CHECKPOINTS`` and :func:`user_dir`, bundled first."""
+    out, seen = [], set()
+    bundled, mine = BUNDLED_DIR, user_dir()
+    for root in (bundled, *extra_dirs(), mine):
+        try:
+            found = checkpoints.find(root)
+        except OSError as e:
+            log.warning("cannot list %s: %s", root, e)
+            continue
+        for path in found:
+            if str(path) in seen:
+                continue
+            seen.add(str(path))
+            inside = root in (bundled, mine) and path != root
+            label = str(path.relative_to(root)) if inside else str(path)
+            stamp = _stamp(path)
+            meta, error = _read(str(path), stamp)
+            out.append(Entry(str(path), label, stamp, meta, error, bundled=root == bundled))
+    return out
+
+
+def remove(entry: Entry) -> None:
+    """Delete a listed checkpoint's folder (never a bundled one, nor anything but a checkpoint folder)."""
+    path = Path(entry.path)
+    if entry.bundled or not (path / checkpoints.META).is_file():
+        raise ValueError(f"{path} is not a removable checkpoint folder")
+    shutil.rmtree(path)
+    _read.clear()
+
+
+def label_of(entry: Entry, dataset: str) -> str:
+    if entry.error:
+        return f"{entry.label} (unreadable)"
+    return entry.label if entry.dataset == dataset else f"{entry.label} ({entry.dataset or '?'})"
+
+
+def caption_of(entry: Entry) -> str:
+    if entry.error:
+        return f"This checkpoint cannot be used: {entry.error}. Remove it on the **Models** page."
+    k = entry.metrics.get("k") or k_of(entry.config)
+    return f"{entry.family} · trained on {entry.dataset or '?'}" + (f" · K = {k}" if k else "")
+
+
+def k_of(config: dict):
+    return next((config[f] for f in K_FIELDS if config.get(f)), None)
+
+
+def number(value) -> float | None:
+    """A metric as one number: lists (one value per codebook) by their mean; anything else None."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
+        return float(np.mean(value))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def rows(found: list[Entry]) -> list[dict]:
+    """One row per checkpoint for the Models page's table."""
+    out = []
+    for e in found:
+        m, cfg = e.metrics, e.config
+        out.append({
+            "checkpoint": e.label, "family": e.family if not e.error else "unreadable",
+            "data set": e.dataset, "encoder": str(cfg.get("encoder", "")), "latent": number(cfg.get("latent_dim")),
+            "K": number(m.get("k") or k_of(cfg)), "P_E": number(m.get("encoder_test_accuracy")),
+            "P_Q": number(m.get("quantizer_test_accuracy")),
+            "recon MSE / pixel": number(m.get("test_recon_mse", m.get("test_mse_per_pixel"))),
+            "perplexity": number(m.get("test_perplexity")),
+            "train s": number(m.get("train_seconds")), "folder": e.path if not e.error else e.error,
+        })
+    return out

@@ -1,0 +1,258 @@
+"""Work that outlives one rerun: a training run, and long computations done once in the background.
+
+Both run in threads, so that a page never blocks on them: it shows what is ready and
+polls the rest (``st.fragment(run_every=...)``). Background work calls :mod:`vqviz`
+directly, never Streamlit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from vqviz import analysis, checkpoints, data, models, nets, projection, workflow
+from vqviz.errors import VqvizError
+from vqviz.train import StopTraining, TrainConfig
+from vqviz.utils import atomic_write_bytes
+
+from .catalog import K_FIELDS, Entry, user_dir
+
+log = logging.getLogger(__name__)
+
+
+# ----- training from the browser -----
+def train_fields(family: str) -> dict[str, tuple[str, object]]:
+    """The defaults of the settings the Models page asks for, by the family's config field."""
+    out = {}
+    for f in fields(models.get(family).Config):
+        if f.name in ("encoder", "latent_dim"):
+            out[f.name] = (f.name, f.default)
+        elif f.name in K_FIELDS and "k" not in out:
+            out["k"] = (f.name, f.default)
+    return out
+
+
+def encoder_options(default: str) -> list[str]:
+    return (["auto"] if default == "auto" else []) + list(nets.ARCHITECTURES)
+
+
+class TrainingJob:
+    """One training run in a background thread, so that the page stays live and can stop it.
+
+    The page polls ``fraction``, ``message`` and ``losses``; :meth:`stop` makes the
+    next step raise :class:`StopTraining`; :meth:`wait` blocks until the run ends.
+    ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
+    failed run writes no checkpoint.
+    """
+
+    def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict):
+        self.family, self.dataset, self.out = family, dataset, out
+        self.state, self.error, self.path = "running", "", None
+        self.announced = False  # whether the page has shown the end of the run
+        self.fraction, self.message = 0.0, "starting"
+        self.losses: list[tuple[int, str, float]] = []
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._args = (train_config, config)
+        self.thread = threading.Thread(target=self._run, name=f"vqviz-train-{family}", daemon=True)
+        self.thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends, or ``timeout`` seconds; whether it has ended."""
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def _check(self) -> None:
+        if self._stop.is_set():
+            raise StopTraining
+
+    def _step(self, p) -> None:
+        self.fraction = p.fraction
+        self.message = f"{p.stage} · epoch {p.epoch}/{p.epochs} · loss {p.terms.get('loss', float('nan')):.4g}"
+        self.losses.append((len(self.losses), p.stage, float(p.terms.get("loss", np.nan))))
+        self._check()
+
+    def _stage(self, p) -> None:
+        self.fraction, self.message = p.fraction, f"{p.stage}: {p.message}"
+        self._check()
+
+    def _download(self, done: int, total: int) -> None:
+        self.message = f"downloading {self.dataset}: {done / 2**20:.1f} MB"
+
+    def _run(self) -> None:
+        train_config, config = self._args
+        try:
+            ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
+                                  callbacks={"on_step": self._step, "on_stage": self._stage},
+                                  download_progress=self._download, **config)
+            self.path, self.state, self.fraction = ckpt.path, "done", 1.0
+        except StopTraining:
+            self.state = "stopped"
+        except VqvizError as e:
+            self.state, self.error = "failed", str(e)
+        except Exception as e:  # a bug in a model: report it, keep the app alive
+            log.exception("training %s failed", self.family)
+            self.state, self.error = "failed", f"{type(e).__name__}: {e}"
+
+
+def start_training(family: str, dataset: str, train_config: TrainConfig, config: dict) -> TrainingJob:
+    """Start a run whose checkpoint goes to a new folder under :func:`user_dir`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = user_dir() / f"{workflow.default_out(family, dataset).name}-{stamp}"
+    return TrainingJob(family, dataset, out, train_config, config)
+
+
+# ----- long computations, once, in the background -----
+class Background:
+    """One worker thread that runs long computations one after the other, each once per key.
+
+    On two cores, one at a time finishes the first sooner than several side by side.
+    A result (or the :class:`VqvizError` message) is kept for the life of the server.
+    """
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vqviz-background")
+        self._futures: dict[tuple, Future] = {}
+        self._lock = threading.Lock()
+        self.progress: dict[tuple, Progress] = {}
+
+    def submit(self, key: tuple, fn: Callable[[], object]) -> Future:
+        with self._lock:
+            if key not in self._futures:
+                self._futures[key] = self._pool.submit(_guarded, fn)
+            return self._futures[key]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted so far is done, or ``timeout`` seconds; whether it is."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for future in list(self._futures.values()):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                future.exception(left)
+            except TimeoutError:
+                return False
+        return True
+
+
+def _guarded(fn):
+    try:
+        return fn()
+    except VqvizError as e:
+        return {"error": str(e)}
+    except Exception as e:  # a bug: report it in the page, keep the worker alive
+        log.exception("background computation failed")
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+@st.cache_resource(show_spinner=False)
+def background(name: str = "scores") -> Background:
+    """The server's background worker ``name`` (one per process; cleared with Streamlit's caches):
+    "scores" for the downstream scores and codebook statistics, "maps" for projections, so that
+    a map never waits behind a table."""
+    return Background()
+
+
+def wait_all(timeout: float | None = None) -> bool:
+    """Block until every background computation is done, or ``timeout`` seconds; whether they are."""
+    return all([background(name).wait(timeout) for name in ("scores", "maps")])
+
+
+class Progress:
+    """What a background computation last reported: a fraction in [0, 1] and a message."""
+
+    def __init__(self):
+        self.fraction, self.message = 0.0, "waiting for its turn"
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
+
+
+def ready(future: Future, wait: float = 0.0):
+    """The result if it is ready within ``wait`` seconds, else None."""
+    try:
+        return future.result(wait)
+    except TimeoutError:
+        return None
+
+
+def _store(kind: str, key: str) -> Path:
+    return projection.cache_dir().parent / kind / f"{key}.json"
+
+
+def downstream(entry: Entry, dataset: str) -> Future:
+    """Downstream scores of one checkpoint on ``dataset`` (a dict, or {"error": message}).
+
+    Computed once in the background and kept on disk beside the map cache, keyed by the
+    checkpoint's weights, so that a restart does not pay for them again.
+    """
+    sha = entry.meta["weights"]["sha256"]
+
+    def compute() -> dict:
+        path = _store("downstream", f"{sha[:32]}-{dataset.replace('/', '_').replace(':', '_')}")
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+        model = checkpoints.load(entry.path).model
+        train, test = data.load(dataset, "train", download=False), data.load(dataset, "test", download=False)
+        analysis.check_inputs(model, dataset, test.shape)
+        scores = analysis.downstream_scores(model, train, test)
+        try:
+            atomic_write_bytes(path, json.dumps(scores).encode())
+        except OSError as e:
+            log.warning("cannot keep the downstream scores in %s: %s", path, e)
+        return scores
+
+    return background().submit(("downstream", entry.path, entry.stamp, dataset), compute)
+
+
+def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
+    """Codebook usage and assignment entropy of one checkpoint on a split, in the background."""
+
+    def compute():
+        model = checkpoints.load(entry.path).model
+        if split == "all":
+            images = np.concatenate([data.load(dataset, s, download=False).images for s in data.SPLITS])
+        else:
+            images = data.load(dataset, split, download=False).images
+        analysis.check_inputs(model, dataset, images.shape[1:], entry.dataset)
+        return analysis.codebook_stats(model, images)
+
+    return background().submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
+
+
+def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labels: np.ndarray, method: str,
+                   params: dict) -> tuple[Future, Progress]:
+    """A split's 2-D map from the disk cache, or computed in the background (t-SNE and UMAP take
+    seconds; UMAP's first call also compiles). Returns the future (an (N, 2) array, or
+    {"error": message}) and its progress."""
+    key = ("map", sha, dataset, split, len(latents), method, tuple(sorted(params.items())))
+    worker = background("maps")
+    progress = worker.progress.setdefault(key, Progress())
+    folder = projection.cache_dir()  # read now: the environment is the page's
+
+    def compute() -> np.ndarray:
+        return projection.cached_project(latents, method, checkpoint_sha=sha, dataset=dataset, split=split,
+                                         labels=labels, progress=progress, cache=folder, **params)
+
+    return worker.submit(key, compute), progress

@@ -1,0 +1,133 @@
+"""Assignment entropy: two models' codebook use on one split, side by side (the SK-VQ paper's Table 1)."""
+
+import numpy as np
+import streamlit as st
+
+from vqviz import analysis
+from vqviz.analysis import CodebookStats
+
+from app import catalog, figures, jobs, widgets
+from app.catalog import Entry
+from app.state import Context
+
+COLOURS = ("#1f77b4", "#d55e00")  # left, right
+#: How long the page waits for the statistics before it shows what is ready.
+WAIT_S = 0.5
+
+
+def render(ctx: Context) -> None:
+    st.title("Assignment entropy")
+    view = widgets.loaded(ctx)
+    left = view.entry
+    if not view.model.has_quantizer:
+        st.info(f"**{left.label}** (family {view.ckpt.name}) has no codebook, so there is no assignment to "
+                "measure. Pick a model with a codebook, such as SK-VQ, a VQ-VAE or SEQ, in the sidebar.",
+                icon=":material/info:")
+        return
+    which = "train and test" if ctx.split == "all" else ctx.split
+    st.caption(f"How two models use their codebooks on the {len(view.data.labels):,} {which} images of "
+               f"{ctx.dataset}, as in the SK-VQ paper's Table 1: how sure each sample's assignment is, how "
+               "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
+               "the left; pick the other here.")
+    others = [e for e in catalog.entries() if e.path != left.path and not e.error
+              and e.dataset == ctx.dataset and analysis.has_codebook(e.family, e.config)]
+    cols = st.columns(2, gap="large")
+    cols[0].subheader(left.label)
+    cols[0].caption(_describe(left))
+    right = None
+    with cols[1]:
+        if others:
+            by_path = {e.path: e for e in others}
+            if st.session_state.get("entropy_right") not in by_path:
+                st.session_state["entropy_right"] = _default(left, others).path
+            path = st.selectbox("Compare with", list(by_path), key="entropy_right",
+                                format_func=lambda p: by_path[p].label, label_visibility="collapsed",
+                                persist_state="session")
+            right = by_path[path]
+            st.caption(_describe(right))
+        else:
+            st.info(f"No other checkpoint with a codebook was trained on {ctx.dataset}. Train one on the "
+                    "**Models** page to compare.", icon=":material/info:")
+
+    sides = [left] + ([right] if right is not None else [])
+    futures = [jobs.codebook_stats(e, ctx.dataset, ctx.split) for e in sides]
+    jobs.ready(futures[-1], WAIT_S)  # quick ones show at once
+    pending = not all(f.done() for f in futures)
+
+    @st.fragment(run_every=1.0 if pending else None)
+    def panels() -> None:
+        stats = [jobs.ready(jobs.codebook_stats(e, ctx.dataset, ctx.split)) for e in sides]
+        ready = [s for s in stats if isinstance(s, CodebookStats)]
+        top = max((s.max_entropy for s in ready), default=1.0)
+        peak = max((int(s.counts.max()) for s in ready), default=1)
+        for col, s, colour in zip(st.columns(2, gap="large"), stats, COLOURS):
+            with col:
+                if s is None:
+                    st.progress(0.0, text="Assigning the split to the codebook, in the background...")
+                elif not isinstance(s, CodebookStats):
+                    st.error(s.get("error", "these statistics could not be computed"), icon=":material/error:")
+                else:
+                    _side(s, top, peak, colour)
+        if pending and all(s is not None for s in stats):  # all in: draw the page once more, without the timer
+            st.rerun()
+
+    panels()
+    st.caption("Entropies in nats. Per-sample: of the model's soft assignment over the K codewords (SK-VQ: "
+               "softmax(−λ‖z − e_k‖² + log ᾱ_k); soft VQ-VAE: its posterior); 0 is one codeword for sure, "
+               "ln K a uniform spread. Usage: of the share of samples each codeword gets in its evaluation "
+               "(hard) assignment; its exponential, the perplexity, is the effective number of codewords in "
+               "use, at most K. Dead codes: codewords no sample of this split is assigned to.")
+
+
+def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
+    st.markdown("**Per-sample assignment entropy**")
+    if s.hard:
+        with st.container(height=figures.ENTROPY_HEIGHT, border=True, vertical_alignment="center"):
+            st.caption(f"Every assignment of this model is hard (one-hot: its nearest codeword), so "
+                       f"every sample's entropy is 0 nats; no histogram to draw. A soft assignment "
+                       f"spreads a sample over several codewords, up to ln K = {s.max_entropy:.2f} "
+                       "nats for a uniform one.")
+    else:
+        st.plotly_chart(figures.entropy_figure(s, top, colour), width="stretch", config=figures.PLAIN)
+    st.markdown("**Codeword use, most used first**")
+    st.plotly_chart(figures.usage_figure(s, peak, colour), width="stretch", config=figures.PLAIN)
+    _numbers(s)
+
+
+def _describe(entry: Entry) -> str:
+    cfg = entry.config
+    parts = [entry.family, f"quantizer {cfg['quantizer']}" if cfg.get("quantizer") else "",
+             f"{cfg['n_codebooks']} codebooks" if cfg.get("n_codebooks", 1) > 1 else ""]
+    return " · ".join(p for p in parts if p)
+
+
+def _default(left: Entry, others: list[Entry]) -> Entry:
+    """Another kind of quantizer than the left one's: the same family with another quantizer
+    (SK-VQ against its plain-VQ twin) first, else another family, else the first."""
+    def kind(e):
+        return e.family, e.config.get("quantizer")
+
+    twin = [e for e in others if e.family == left.family and kind(e) != kind(left)]
+    other = [e for e in others if e.family != left.family]
+    return (twin or other or others)[0]
+
+
+def _numbers(s: CodebookStats) -> None:
+    """Usage entropy, perplexity and dead codes; for several codebooks their mean, then each."""
+    many = s.n_codebooks > 1
+    mean = " (mean)" if many else ""
+    cols = st.columns(3)
+    cols[0].metric(f"Usage entropy{mean}", f"{s.usage_entropy.mean():.2f} nats",
+                   f"max ln K = {s.max_entropy:.2f}", delta_color="off", delta_arrow="off",
+                   help="Entropy of the share of samples each codeword gets.")
+    cols[1].metric(f"Perplexity{mean}", f"{s.perplexity.mean():.1f}", f"of K = {s.n_codes}", delta_color="off",
+                   delta_arrow="off", help="exp(usage entropy): the effective number of codewords in use.")
+    cols[2].metric(f"Dead codes{mean}", f"{s.dead_codes.mean():.3g} of {s.n_codes}",
+                   f"{s.dead_codes.mean() / s.n_codes:.0%} unused", delta_color="off", delta_arrow="off",
+                   help="Codewords that no sample of this split is assigned to.")
+    if many:
+        st.dataframe({"codebook": np.arange(s.n_codebooks), "usage entropy (nats)": s.usage_entropy,
+                      "perplexity": s.perplexity, "dead codes": s.dead_codes}, hide_index=True, width="stretch",
+                     column_config={"usage entropy (nats)": st.column_config.NumberColumn(format="%.2f"),
+                                    "perplexity": st.column_config.NumberColumn(format="%.1f")})
+

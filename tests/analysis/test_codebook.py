@@ -1,0 +1,84 @@
+"""Codebook usage and assignment entropy over a split, on hand examples and a shipped SK-VQ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqviz import analysis, checkpoints, data, metrics
+from vqviz.errors import ConfigError
+from vqviz.models import Model, QuantizerOutput
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Stub(Model):
+    """A hand-made quantizer: each 'image' holds its L indices, then its L rows of K probabilities."""
+
+    name = "stub"
+    has_quantizer = True
+
+    def __init__(self, k: int, n_codebooks: int = 1):
+        super().__init__(None)
+        self.k, self.n_codebooks = k, n_codebooks
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        return x.flatten(1)
+
+    def quantize(self, z):
+        n, l, k = len(z), self.n_codebooks, self.k
+        idx = z[:, :l].long().squeeze(1) if l == 1 else z[:, :l].long()
+        probs = z[:, l:].reshape(n, k) if l == 1 else z[:, l:].reshape(n, l, k)
+        return QuantizerOutput(z, idx, probs, z.new_zeros(()), {})
+
+
+def _stubimages(idx, probs) -> np.ndarray:
+    idx, probs = np.asarray(idx, np.float32).reshape(len(idx), -1), np.asarray(probs, np.float32)
+    return np.concatenate([idx, probs.reshape(len(idx), -1)], 1)[:, None, None, :]
+
+
+def test_codebook_stats_match_codebook_usage_on_a_hand_example():
+    idx = [0, 0, 1, 3]
+    probs = [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 1, 0, 0], [0.25] * 4]
+    s = analysis.codebook_stats(_Stub(4), _stubimages(idx, probs))
+    usage = metrics.codebook_usage(np.array(idx), 4)
+    assert s.counts.tolist() == [usage["counts"]] == [[2, 1, 0, 1]]
+    assert s.sorted_counts.tolist() == [[2, 1, 1, 0]] and s.order.tolist() == [[0, 1, 3, 2]]
+    np.testing.assert_allclose(s.usage_entropy, [usage["usage_entropy"]])
+    np.testing.assert_allclose(s.usage_entropy, [1.5 * np.log(2)])  # -(1/2 ln 1/2 + 2 * 1/4 ln 1/4)
+    np.testing.assert_allclose(s.perplexity, [2 ** 1.5])
+    assert s.dead_codes.tolist() == [usage["dead_codes"]] == [1]
+    np.testing.assert_allclose(s.entropy, [0, np.log(2), 0, np.log(4)], atol=1e-6)
+    assert not s.hard and s.max_entropy == pytest.approx(np.log(4)) and s.soft_source == "quantize"
+
+    # Two codebooks: one value per codebook; a sample's entropy is the mean over its codebooks.
+    idx2 = np.array([[0, 2], [1, 2], [1, 2]])
+    one_hot = np.eye(3)[idx2]  # (N, L, K)
+    s2 = analysis.codebook_stats(_Stub(3, 2), _stubimages(idx2, one_hot))
+    usage2 = metrics.codebook_usage(idx2, 3)
+    assert s2.n_codebooks == 2 and s2.counts.tolist() == usage2["counts"] == [[1, 2, 0], [0, 0, 3]]
+    np.testing.assert_allclose(s2.perplexity, usage2["perplexity"])
+    assert s2.dead_codes.tolist() == usage2["dead_codes"] == [1, 2]
+    assert s2.hard and not s2.entropy.any()
+
+
+def test_codebook_stats_take_sk_vq_entropies_from_its_soft_probs():
+    ckpt = checkpoints.load(ROOT / "checkpoints" / "skvq-digits")
+    images = data.load("digits", "test").images
+    s = analysis.codebook_stats(ckpt.model, images)
+    assert s.soft_source == "soft_probs"
+    with torch.no_grad():
+        probs = ckpt.model.soft_probs(torch.as_tensor(ckpt.model.encode_array(images)))
+    np.testing.assert_allclose(s.entropy, metrics.assignment_entropy(probs), rtol=1e-5, atol=1e-6)
+    assert (s.entropy <= s.max_entropy + 1e-9).all() and s.entropy.mean() > 0.5
+    assert s.counts.sum() == len(images)
+    assert analysis.has_codebook("skvq", {"quantizer": "sinkhorn"})
+    assert not analysis.has_codebook("skvq", {"quantizer": "none"}) and not analysis.has_codebook("ae", {})
+    assert not analysis.has_codebook("no-such-family", {})
+    plain = type(ckpt.model)(type(ckpt.model.config)(quantizer="none"))  # a classifier without a codebook
+    with pytest.raises(ConfigError, match="no codebook"):
+        analysis.codebook_stats(plain, images)

@@ -1,0 +1,137 @@
+"""The Models page: the list, training from the browser, uploads, and removing an unusable checkpoint."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from driving import ROOT, SHIPPED, figures, open_app
+
+from app import catalog
+from vqviz import checkpoints, workflow
+from vqviz.errors import CheckpointError, TrainingError
+
+
+def _wait_for_training(at, seconds=60):
+    at.session_state["train_job"].wait(seconds)
+    at.run()
+    at.run()  # the run that the end of training asks for
+    return at
+
+
+def test_training_from_the_browser_adds_a_checkpoint_to_the_picker():
+    at = open_app("models")
+    assert at.title[0].value == "Models"
+    assert list(at.dataframe[0].value["checkpoint"]) == list(SHIPPED)
+    at.number_input(key="t_epochs").set_value(1)
+    at.selectbox(key="t_encoder_seq").set_value("lae2")
+    at.number_input(key="t_latent_seq").set_value(16)
+    at.number_input(key="t_k_seq").set_value(10)
+    at.button[0].click().run()
+    assert not at.exception
+    _wait_for_training(at)
+    assert not at.exception and not at.error
+    assert at.session_state["train_job"].state == "done"
+    assert any("saved to" in s.value for s in at.success)
+    new = at.session_state["train_job"].path
+    assert new.parent == catalog.user_dir()
+    assert at.selectbox(key="checkpoint").value == str(new)  # listed in the picker, and picked
+    assert new.name in at.selectbox(key="checkpoint").options
+    assert checkpoints.load(new).meta["config"]["latent_dim"] == 16
+
+
+def test_a_diverging_run_shows_an_error_and_the_app_goes_on(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise TrainingError("the loss became nan in stage 'encoder' at epoch 1, step 3; training stopped")
+
+    monkeypatch.setattr(workflow, "train", diverge)
+    at = open_app("models")
+    at.button[0].click().run()
+    _wait_for_training(at)
+    assert not at.exception
+    assert "the loss became nan" in at.error[0].value
+    at.switch_page("app/pages/latent_map.py").run()
+    assert not at.exception and not at.error and figures(at)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, blob in files.items():
+            z.writestr(name, blob)
+    return buf.getvalue()
+
+
+def _checkpoint_zip(folder="seq-digits-lae2", prefix="my-model/") -> bytes:
+    src = ROOT / "checkpoints" / folder
+    return _zip({prefix + p.name: p.read_bytes() for p in src.iterdir()})
+
+
+def test_an_uploaded_checkpoint_is_installed_and_picked():
+    at = open_app("models")
+    at.file_uploader(key="upload").upload("my-model.zip", _checkpoint_zip(), "application/zip").run()
+    assert not at.exception and not at.error
+    assert any("Added **my-model**" in s.value for s in at.success)
+    installed = Path(catalog.user_dir()) / "uploads" / "my-model"
+    assert at.selectbox(key="checkpoint").value == str(installed)
+    assert checkpoints.load(installed).name == "seq"
+
+
+@pytest.mark.parametrize("name, blob, message", [
+    ("noise.zip", b"\x00" * 100, "not a .zip file"),
+    ("model.pt", b"\x80\x04\x95" + b"\x00" * 50, "pickle"),
+    ("torch.zip", _zip({"archive/data.pkl": b"\x80\x04", "archive/version": b"3"}), "never unpickles"),
+    ("slip.zip", _zip({"../../evil/meta.json": b"{}"}), "unsafe path"),
+    ("empty.zip", _zip({"readme.txt": b"hi"}), "no meta.json"),
+])
+def test_a_bad_upload_is_refused_with_a_message(name, blob, message, tmp_path):
+    at = open_app("models")
+    at.file_uploader(key="upload").upload(name, blob).run()
+    assert not at.exception
+    assert message in at.error[0].value
+    assert not (catalog.user_dir() / "uploads").exists() or not any((catalog.user_dir() / "uploads").iterdir())
+
+
+def test_the_stop_button_ends_a_run_and_saves_nothing():
+    at = open_app("models")
+    at.number_input(key="t_epochs").set_value(500)
+    at.button[0].click().run()
+    stop = next(b for b in at.button if b.label == "Stop")
+    stop.click().run()
+    _wait_for_training(at)
+    assert not at.exception and at.session_state["train_job"].state == "stopped"
+    assert "nothing was saved" in at.warning[0].value
+    assert not checkpoints.find(catalog.user_dir())
+
+
+def test_without_any_checkpoint_every_page_points_to_the_models_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalog, "BUNDLED_DIR", tmp_path / "none")
+    at = open_app()
+    assert "Train one on the **Models** page" in at.info[0].value
+    for page in ("cluster_styles", "style_mixer", "metrics", "models"):
+        at.switch_page(f"app/pages/{page}.py").run()
+        assert not at.exception and not at.error
+
+
+
+
+def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
+    blob = _checkpoint_zip(prefix="")
+    first = checkpoints.install_checkpoint_zip(blob, tmp_path, "model.zip")
+    second = checkpoints.install_checkpoint_zip(blob, tmp_path, "model.zip")
+    assert (first.name, second.name) == ("model", "model-2")
+    assert checkpoints.load(second).name == "seq"
+    with pytest.raises(CheckpointError, match="the limit is"):
+        checkpoints.install_checkpoint_zip(blob, tmp_path, max_bytes=1000)
+    with pytest.raises(CheckpointError, match="unpacks to more than"):
+        checkpoints.install_checkpoint_zip(blob, tmp_path, max_unpacked=1000)
+    src = ROOT / "checkpoints" / "seq-digits-lae2"
+    weights = next(src.glob("weights-*"))
+    broken = _zip({"meta.json": (src / "meta.json").read_bytes(), weights.name: weights.read_bytes()[:100]})
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        checkpoints.install_checkpoint_zip(broken, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-2"]  # nothing else left behind
+
+

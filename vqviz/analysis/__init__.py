@@ -1,0 +1,23 @@
+"""What the app shows, computed with numpy and torch only, so that its pages stay thin.
+
+- :mod:`.points`: the latents of a split with each sample's cluster, the cluster's label,
+  right/wrong and assignment entropy (what the map is coloured by);
+- :mod:`.panels`: the panel of a cluster or a selection, and the styles of each class (Fig. 4);
+- :mod:`.mixing`: the style mixer's triplets and mixtures (Fig. 5);
+- :mod:`.selection`: which rows a click, a box or a lasso picks, and which rows a large map draws;
+- :mod:`.downstream`: k-means accuracy, NMI, linear probe and reconstruction of one model;
+- :mod:`.codebook`: codebook usage and assignment entropy over a split (the SK-VQ paper's Table 1).
+"""
+
+from .codebook import CodebookStats, codebook_stats, has_codebook
+from .downstream import downstream_scores
+from .mixing import MIX_SOURCES, mixing_picture, mixture, pick_triplet, slider_grid
+from .panels import GroupView, cluster_table, cluster_view, selection_view, subclasses, typical_rows
+from .points import PointTable, centroid_images, check_inputs, clusters_of, point_table
+from .selection import MAX_DRAWN, drawn_rows, inside_polygon, map_rows, selected_rows
+
+__all__ = ["CodebookStats", "codebook_stats", "has_codebook", "downstream_scores", "MIX_SOURCES",
+           "mixing_picture", "mixture", "pick_triplet", "slider_grid", "GroupView", "cluster_table",
+           "cluster_view", "selection_view", "subclasses", "typical_rows", "PointTable", "centroid_images",
+           "check_inputs", "clusters_of", "point_table", "MAX_DRAWN", "drawn_rows", "inside_polygon",
+           "map_rows", "selected_rows"]

@@ -1,0 +1,119 @@
+"""Codebook usage and assignment entropy over a whole split (the SK-VQ paper's Table 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..errors import ConfigError
+from ..models import Model, get
+
+
+@dataclass
+class CodebookStats:
+    """How a model uses its codebook on one split, and how sure each assignment is.
+
+    Usage is that of the hard assignment the model makes in evaluation (``quantize``'s
+    indices, as ``Model.evaluate`` counts it); the per-sample entropy is that of its
+    soft assignment where it has one (``soft_probs``, else ``quantize``'s ``probs``).
+
+    Attributes
+    ----------
+    n_codes : K, the codewords of each codebook.
+    counts : (L, K) samples assigned to each codeword of each of the L codebooks (L = 1
+        for one codebook).
+    order : (L, K) each codebook's codewords, most used first (ties by index).
+    usage_entropy : (L,) entropy of each codebook's usage frequencies, in nats (at most ln K).
+    perplexity : (L,) exp(usage_entropy): the effective number of codewords in use.
+    dead_codes : (L,) codewords that no sample of the split is assigned to.
+    entropy : (N,) entropy of each sample's assignment probabilities, in nats (for L
+        codebooks the mean over them); all 0 for a hard (one-hot) quantizer.
+    soft_source : where the probabilities come from: "soft_probs" or "quantize".
+    """
+
+    n_codes: int
+    counts: np.ndarray
+    order: np.ndarray
+    usage_entropy: np.ndarray
+    perplexity: np.ndarray
+    dead_codes: np.ndarray
+    entropy: np.ndarray
+    soft_source: str = "quantize"
+
+    @property
+    def n_codebooks(self) -> int:
+        return len(self.counts)
+
+    @property
+    def max_entropy(self) -> float:
+        """ln K: the entropy of a uniform assignment, and the largest usage entropy."""
+        return float(np.log(self.n_codes))
+
+    @property
+    def sorted_counts(self) -> np.ndarray:
+        """(L, K) each codebook's counts, largest first."""
+        return np.take_along_axis(self.counts, self.order, 1)
+
+    @property
+    def hard(self) -> bool:
+        """True when every assignment is one-hot, so that every per-sample entropy is 0."""
+        return not self.entropy.any()
+
+
+def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> CodebookStats:
+    """Codebook usage over a whole split and each sample's assignment entropy.
+
+    Parameters
+    ----------
+    model : a model with a quantizer (``model.has_quantizer``).
+    images : (N, C, H, W) the split.
+
+    Returns
+    -------
+    CodebookStats; its usage numbers are those of :func:`metrics.codebook_usage` on the
+    model's indices, its entropies :func:`metrics.assignment_entropy` of the model's
+    soft probabilities (SK-VQ's ``soft_probs``, softmax(-lambda d + log alpha-bar); soft
+    VQ-VAE's posterior; one-hot for the nearest-codeword and k-means quantizers).
+    """
+    if not model.has_quantizer:
+        raise ConfigError(f"{model.name} has no codebook: usage and assignment entropy need a quantizer")
+    soft = getattr(model, "soft_probs", None)
+    z = model.encode_array(images, batch_size)
+    if len(z) == 0:
+        raise ConfigError("codebook statistics of no samples")
+    indices, probs = [], []
+    with torch.no_grad():
+        for part in torch.as_tensor(z).split(batch_size):
+            part = part.to(model.device)
+            q = model.quantize(part)
+            indices.append(q.indices.cpu())
+            probs.append((soft(part) if callable(soft) else q.probs).cpu())
+    idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
+    k = p.shape[-1]
+    usage = metrics.codebook_usage(idx, k)
+    counts = np.asarray(usage["counts"], dtype=np.int64).reshape(-1, k)  # (L, K)
+    # (N, K) or (N, L, K) -> (N,): one entropy per sample, the mean over its L codebooks
+    entropy = metrics.assignment_entropy(p.reshape(-1, k)).reshape(len(z), -1).mean(1)
+    return CodebookStats(
+        n_codes=k, counts=counts, order=np.argsort(-counts, axis=1, kind="stable"),
+        usage_entropy=np.atleast_1d(np.asarray(usage["usage_entropy"], dtype=np.float64)),
+        perplexity=np.atleast_1d(np.asarray(usage["perplexity"], dtype=np.float64)),
+        dead_codes=np.atleast_1d(np.asarray(usage["dead_codes"], dtype=np.int64)),
+        entropy=entropy, soft_source="soft_probs" if callable(soft) else "quantize")
+
+
+def has_codebook(family: str, config: dict) -> bool:
+    """Whether a checkpoint has a codebook, read from its meta.json without loading it:
+    its family has a quantizer, and its config's ``quantizer`` (where the family has that
+    setting, as SK-VQ does) is not "none"."""
+    try:
+        cls = get(family)
+    except ConfigError:
+        return False
+    return bool(cls.has_quantizer) and (config or {}).get("quantizer") != "none"
+
+
+__all__ = ["CodebookStats", "codebook_stats", "has_codebook"]

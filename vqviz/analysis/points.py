@@ -1,0 +1,122 @@
+"""The latents of a split and what the map is coloured by.
+
+Everything goes through the model contract (``encode``, and for a model with a
+quantizer ``quantize`` and ``codes``), so every family works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import metrics
+from ..errors import ConfigError
+from ..models import Model, majority_vote
+
+
+def check_inputs(model: Model, dataset_name: str, shape: tuple[int, ...], trained_on: str = "") -> None:
+    """Refuse a data set whose images do not have the shape the model was built for."""
+    want = tuple(getattr(model.config, "in_shape", ()) or ())
+    if want and tuple(shape) != want:
+        fmt = "x".join
+        where = f" (it was trained on {trained_on})" if trained_on else ""
+        raise ConfigError(f"this checkpoint takes {fmt(map(str, want))} images{where}, but {dataset_name} has "
+                          f"{fmt(map(str, shape))} images: pick a checkpoint trained on {dataset_name}")
+
+
+@dataclass
+class PointTable:
+    """One row per sample of a split.
+
+    Attributes
+    ----------
+    latents : (N, d) float32 encoder outputs.
+    labels : (N,) true labels.
+    clusters : (N,) cluster of each sample (its codeword; for L codebooks, its tuple
+        of codewords), or None for a model without a quantizer.
+    cluster_labels : (K,) label of each cluster: the model's own (SEQ's majority vote on
+        the training set) if it has one, else the majority on this split (-1: no member).
+    codes : (K,) or (K, L) indices that give each cluster's codeword through ``model.codes``.
+    entropy : (N,) entropy of each sample's assignment probabilities in nats (0 for a
+        hard quantizer; for L codebooks the mean over them), or None.
+    max_entropy : ln K, the entropy of a uniform assignment over the K codewords.
+    """
+
+    latents: np.ndarray
+    labels: np.ndarray
+    clusters: np.ndarray | None = None
+    cluster_labels: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    max_entropy: float = 0.0
+
+    @property
+    def has_clusters(self) -> bool:
+        return self.clusters is not None
+
+    @property
+    def predicted(self) -> np.ndarray | None:
+        """(N,) the label of each sample's cluster."""
+        return None if self.clusters is None else self.cluster_labels[self.clusters]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.clusters, minlength=len(self.cluster_labels))
+
+    @property
+    def purity(self) -> np.ndarray:
+        """(K,) fraction of each cluster's members whose label is the cluster's (NaN if empty)."""
+        right = np.bincount(self.clusters, weights=self.predicted == self.labels, minlength=len(self.sizes))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.sizes > 0, right / np.maximum(self.sizes, 1), np.nan)
+
+
+def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes: int | None = None,
+                batch_size: int = 1024) -> PointTable:
+    """Encode a split once and, for a model with a quantizer, assign every sample."""
+    labels = np.array(labels)  # a writable copy: torch warns about read-only arrays
+    z = model.encode_array(images, batch_size)
+    if not model.has_quantizer:
+        return PointTable(z, labels)
+    indices, probs = [], []
+    with torch.no_grad():
+        for part in torch.as_tensor(z).split(batch_size):
+            q = model.quantize(part.to(model.device))
+            indices.append(q.indices.cpu())
+            probs.append(q.probs.cpu())
+    idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
+    k = p.shape[-1]
+    rows = p.reshape(-1, k)
+    entropy = metrics.assignment_entropy(rows).reshape(len(z), -1).mean(1)
+    if idx.ndim == 1:
+        clusters, codes = idx.astype(np.int64), np.arange(k)
+    else:  # L codebooks: a cluster is one tuple of codewords that occurs in the split
+        codes, clusters = np.unique(idx, axis=0, return_inverse=True)
+        clusters = clusters.reshape(-1).astype(np.int64)
+    own = getattr(model, "cluster_labels", None)
+    if own is not None and idx.ndim == 1 and len(own) == k:
+        cluster_labels = own.cpu().numpy().astype(np.int64)
+    else:
+        cluster_labels = majority_vote(clusters, labels, len(codes), n_classes)
+    return PointTable(z, labels, clusters, cluster_labels, codes, entropy, float(np.log(k)))
+
+
+def centroid_images(model: Model, table: PointTable) -> np.ndarray:
+    """(K, C, H, W): every cluster's codeword (SEQ: its k-means centre), decoded."""
+    with torch.no_grad():
+        centres = model.codes(torch.as_tensor(table.codes, device=model.device))
+    return model.decode_array(centres.cpu())
+
+
+def clusters_of(table: PointTable, rows: np.ndarray) -> list[int]:
+    """The clusters of ``rows``, the one holding most of them first."""
+    if not table.has_clusters or len(rows) == 0:
+        return []
+    counts = np.bincount(table.clusters[rows])
+    order = np.argsort(-counts, kind="stable")
+    return [int(k) for k in order if counts[k] > 0]
+
+
+__all__ = ["PointTable", "point_table", "check_inputs", "centroid_images", "clusters_of"]

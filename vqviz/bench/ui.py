@@ -1,0 +1,327 @@
+"""The app's two gestures in a real browser, against the floor: Streamlit's own round trip.
+
+    python -m vqviz bench ui                       # digits, 20 repeats of each gesture
+    python -m vqviz bench ui --repeats 5 --json ui.json
+    python -m vqviz bench ui --gc on               # with Streamlit's garbage collection after every rerun
+
+Starts `streamlit run benchmarks/floor_app.py` (one slider, in a fragment, that changes one
+image) and `streamlit run app.py`, each on a free loopback port with empty caches, and drives
+them with Chromium through Playwright. It prints the median, min and max of each gesture, and
+each median as a ratio to the floor's measured in the same run:
+
+- the floor: slider step -> new image loaded; fresh tab -> image loaded;
+- the style mixer: slider step -> the new mixture loaded;
+- the latent map: a click on a point -> the cluster panel with its images loaded;
+- a fresh tab on the warm server (the map cached) -> the page's title, and the map drawn (the
+  difference is mostly plotly.js, loaded and parsed by each new tab); on MNIST's test split too
+  when ``--mnist-checkpoint`` (or a checkpoint trained on mnist in ``VQVIZ_CHECKPOINTS``) and the
+  data are there;
+- page switches: Latent map -> Cluster styles -> Style mixer -> Latent map.
+
+It also counts the bytes the browser receives on the websocket for each gesture, and the
+server's memory before and after. It writes everything to a JSON file and asserts nothing.
+The library does not import Streamlit: the app runs in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import checkpoints
+from ..errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+# the <img> of the figure whose caption holds a text: its src and whether it is loaded
+IMG_JS = """(text) => {
+  const fig = [...document.querySelectorAll('[data-testid="stImage"]')].find(f => f.innerText.includes(text));
+  const img = fig && fig.querySelector('img');
+  return img ? [img.src, img.complete && img.naturalWidth > 0] : null;
+}"""
+CHANGED_JS = f"""([text, before]) => {{
+  const got = ({IMG_JS})(text);
+  const all = [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete);
+  return got !== null && got[0] !== before && got[1] && all;
+}}"""
+POINT_JS = """([trace, i]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, tr = gd._fullData[trace];
+  const box = gd.getBoundingClientRect();
+  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
+}"""
+MAP_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
+  return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('canvas')); }"""
+SETTLED_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
+TITLE_JS = """(title) => [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === title)
+  && [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete)"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeats", type=int, default=20, help="samples of each gesture (default 20)")
+    p.add_argument("--json", default="bench-ui.json", help="where to write the results (default bench-ui.json)")
+    p.add_argument("--gc", choices=("config", "on", "off"), default="config",
+                   help="Streamlit's garbage collection after every rerun (runner.postScriptGC): as "
+                        ".streamlit/config.toml says, or forced on or off")
+    p.add_argument("--app", default=str(ROOT / "app.py"), help="the app to measure (default: this checkout's)")
+    p.add_argument("--mnist-checkpoint", default=None,
+                   help="a checkpoint trained on mnist, for the fresh-tab map of MNIST's test split")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for any one gesture (default 30)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def _server(script: Path, env: dict, gc: str, home: Path, cwd: Path):
+    """`streamlit run script` from ``cwd`` (whose .streamlit/config.toml applies) on a free port;
+    yields (url, process)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    if gc != "config":
+        cmd += ["--runner.postScriptGC", "true" if gc == "on" else "false"]
+    log = open(home / f"{script.stem}-{port}.log", "w")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise ConfigError(f"streamlit exited: {(home / log.name).read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+class _Bytes:
+    """Bytes the page receives on its websockets."""
+
+    def __init__(self, page):
+        self.total = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._add))
+
+    def _add(self, payload) -> None:
+        self.total += len(payload)
+
+
+def _timed(samples: dict, name: str, counter: _Bytes | None, act, wait) -> None:
+    """Time ``act`` until ``wait`` returns; a gesture that never completes is counted, not timed."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    before = counter.total if counter else 0
+    t0 = time.perf_counter()
+    act()
+    try:
+        wait()
+    except Timeout:
+        samples.setdefault(f"{name} (timed out)", []).append(time.perf_counter() - t0)
+        return
+    samples.setdefault(name, []).append(time.perf_counter() - t0)
+    if counter is not None:
+        samples.setdefault(f"{name} (bytes)", []).append(counter.total - before)
+
+
+def _slider(page, samples, name, caption, counter, n, timeout_ms) -> None:
+    """n steps of the first slider, alternately right and left, each until the image captioned ``caption`` changed."""
+    thumb = page.get_by_role("slider").first
+    for i in range(n):
+        before = (page.evaluate(IMG_JS, caption) or [None])[0]
+        thumb.focus()
+        _timed(samples, name, counter, lambda: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft"),
+               lambda: page.wait_for_function(CHANGED_JS, arg=[caption, before], timeout=timeout_ms))
+
+
+def _fresh_tab(browser, url, samples, name, ready_js, arg, n, timeout_ms, first: tuple | None = None) -> None:
+    """n new tabs on ``url``, each timed until ``ready_js``; ``first`` = (name, js): also the time
+    until an earlier sign, e.g. the page's title before its map."""
+    for _ in range(n):
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        t0 = time.perf_counter()
+
+        def wait():
+            if first is not None:
+                page.wait_for_function(first[1], timeout=timeout_ms)
+                samples.setdefault(first[0], []).append(time.perf_counter() - t0)
+            page.wait_for_function(ready_js, arg=arg, timeout=timeout_ms)
+
+        _timed(samples, name, None, lambda: page.goto(url), wait)
+        page.close()
+
+
+def _measure_floor(browser, url, samples, n, timeout_ms) -> None:
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    counter = _Bytes(page)
+    page.goto(url)
+    page.wait_for_function(f"() => ({IMG_JS})('picture') !== null", timeout=timeout_ms)
+    _slider(page, samples, "floor: slider -> image", "picture", counter, n, timeout_ms)
+    page.close()
+    _fresh_tab(browser, url, samples, "floor: fresh tab -> image", f"() => {{ const g = ({IMG_JS})('picture'); "
+               "return g !== null && g[1]; }", None, n, timeout_ms)
+
+
+def _measure_app(browser, url, samples, n, timeout_ms, pid, memory) -> None:
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    counter = _Bytes(page)
+    page.goto(url)
+    page.wait_for_function(MAP_JS, timeout=600_000)  # the first map is computed here, untimed
+    page.wait_for_function(SETTLED_JS, timeout=600_000)  # (PCA's meanwhile, then the t-SNE one)
+    page.wait_for_function(MAP_JS, timeout=timeout_ms)
+    memory["first_map_mb"] = _rss_mb(pid)
+    for i in range(n):  # points of labels 0 and 1 in turn: another cluster every time
+        page.wait_for_timeout(400)  # two clicks within plotly's 300 ms are a double click, which deselects
+        x, y = page.evaluate(POINT_JS, [i % 2, 0])
+        before = (page.evaluate(IMG_JS, "decoded centroid") or [None])[0]
+        _timed(samples, "map: click -> cluster panel loaded", counter, lambda: page.mouse.click(x, y),
+               lambda: page.wait_for_function(CHANGED_JS, arg=["decoded centroid", before], timeout=timeout_ms))
+    route = [("Cluster styles", TITLE_JS), ("Style mixer", TITLE_JS), ("Latent map", TITLE_JS)]
+    for _ in range(n):
+        for title, ready in route:
+            _timed(samples, f"page switch -> {title}", counter,
+                   lambda: page.get_by_role("link", name=title).click(),
+                   lambda: page.wait_for_function(ready, arg=title, timeout=timeout_ms))
+            if title == "Latent map":
+                page.wait_for_function(MAP_JS, timeout=timeout_ms)
+    page.get_by_role("link", name="Style mixer").click()
+    page.wait_for_function(f"() => {{ const g = ({IMG_JS})('mixture'); return g !== null && g[1]; }}",
+                           timeout=timeout_ms * 2)
+    _slider(page, samples, "mixer: slider -> mixture loaded", "mixture", counter, n, timeout_ms)
+    page.close()
+    _fresh_tab(browser, url, samples, "map: fresh tab -> map drawn (digits)", MAP_JS, None, n, timeout_ms,
+               first=("map: fresh tab -> title, before the map", "() => !!document.querySelector('h1')"))
+
+
+def _mnist_checkpoint(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    for root in [p for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p]:
+        for path in checkpoints.find(root):
+            try:
+                if checkpoints.read_meta(path).get("dataset") == "mnist":
+                    return path
+            except Exception:
+                continue
+    return None
+
+
+def _summary(samples: dict) -> dict:
+    out = {}
+    for name, values in samples.items():
+        out[name] = {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
+    floors = {"slider": out.get("floor: slider -> image"), "tab": out.get("floor: fresh tab -> image")}
+    for name, row in out.items():
+        if name.endswith(")") and not name.endswith("digits)") and not name.endswith("test)") \
+                or name.startswith("floor"):
+            continue
+        floor = floors["tab"] if "fresh tab" in name else floors["slider"]
+        if floor:
+            row["ratio"] = row["median"] / floor["median"]
+    return out
+
+
+def _print(summary: dict) -> None:
+    print(f"{'gesture':<46} {'median':>9} {'min':>9} {'max':>9} {'n':>4} {'x floor':>8}")
+    for name, row in summary.items():
+        if name.endswith("(timed out)"):
+            print(f"{name:<46} {row['n']} gestures did not complete within --timeout")
+            continue
+        if name.endswith("(bytes)"):
+            continue
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else ""
+        print(f"{name:<46} {row['median'] * 1000:>7.0f}ms {row['min'] * 1000:>7.0f}ms {row['max'] * 1000:>7.0f}ms "
+              f"{row['n']:>4} {ratio:>8}")
+    print("bytes received on the websocket, median per gesture:")
+    for name, row in summary.items():
+        if name.endswith("(bytes)"):
+            print(f"  {name[:-8]:<44} {row['median'] / 1024:>9.1f} KiB")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise ConfigError("bench ui needs playwright: pip install playwright") from None
+    chromium = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    app = Path(args.app).resolve()
+    floor = ROOT / "benchmarks" / "floor_app.py"
+    if not app.is_file() or not floor.is_file():
+        raise ConfigError(f"bench ui runs the app from a source checkout: {app} or {floor} is missing")
+    n, timeout_ms = max(1, args.repeats), int(args.timeout * 1000)
+    samples: dict[str, list[float]] = {}
+    memory = {}
+    from . import machine
+
+    with tempfile.TemporaryDirectory(prefix="vqviz-bench-ui-") as tmp:
+        home = Path(tmp)
+        env = dict(os.environ, XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"),
+                   VQVIZ_CHECKPOINTS="")
+        # the app imports the vqviz beside it (another checkout's, with --app)
+        env_app = dict(env, PYTHONPATH=os.pathsep.join(p for p in (str(app.parent), env.get("PYTHONPATH")) if p))
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+            # both under the app's Streamlit settings, so that the floor differs from the app by the app alone
+            with _server(floor, env, args.gc, home, app.parent) as (url, _):
+                _measure_floor(browser, url, samples, n, timeout_ms)
+            with _server(app, env_app, args.gc, home, app.parent) as (url, proc):
+                _measure_app(browser, url, samples, n, timeout_ms, proc.pid, memory)
+                memory["end_mb"] = _rss_mb(proc.pid)
+            mnist = _mnist_checkpoint(args.mnist_checkpoint)
+            if mnist is not None:
+                env_mnist = dict(env_app, VQVIZ_CHECKPOINTS=str(mnist.parent))
+                with _server(app, env_mnist, args.gc, home, app.parent) as (url, _):
+                    deep = f"{url}/?checkpoint={mnist}"
+                    page = browser.new_page()
+                    page.goto(deep)
+                    page.wait_for_function(MAP_JS, timeout=1_800_000)  # the MNIST map, computed once
+                    page.wait_for_function(SETTLED_JS, timeout=1_800_000)
+                    page.close()
+                    _fresh_tab(browser, deep, samples, "map: fresh tab -> map drawn (MNIST test)", MAP_JS, None,
+                               n, timeout_ms)
+            else:
+                print("MNIST: no checkpoint trained on mnist given (--mnist-checkpoint) or in VQVIZ_CHECKPOINTS; "
+                      "skipped")
+            browser.close()
+    summary = _summary(samples)
+    _print(summary)
+    print(f"server memory (RSS): {memory.get('first_map_mb') or 0:.0f} MB after the first map, "
+          f"{memory.get('end_mb') or 0:.0f} MB after every gesture")
+    result = {"machine": machine(), "gc": args.gc, "app": str(app), "repeats": n, "memory": memory,
+              "summary": summary, "samples": samples}
+    Path(args.json).write_text(json.dumps(result, indent=1))
+    print(f"wrote {args.json}")
+    return 0
