@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 DEFAULT_CHECKPOINT = "seq-digits-cae4"
-#: Config fields that hold the number of clusters or codewords, in the families that have one.
-K_FIELDS = ("k", "codebook_size", "n_codes", "n_clusters", "n_components")
 #: The types a listed checkpoint's meta.json fields must have (absent is fine where None is allowed).
 META_TYPES = {"model": (str,), "config": (dict,), "weights": (dict,), "dataset": (str, type(None)),
               "metrics": (dict, type(None)), "format_version": (int,)}
@@ -69,6 +67,20 @@ class Entry:
     def config(self) -> dict:
         return (self.meta or {}).get("config") or {}
 
+    @property
+    def summary(self) -> dict:
+        """The checkpoint's summary (family, K, L, data set, input shape, headline metrics)."""
+        return (self.meta or {}).get("summary") or {}
+
+    @property
+    def n_codes(self) -> int | None:
+        """K, as the model itself reports it; None without a quantizer."""
+        return self.summary.get("n_codes")
+
+    @property
+    def has_codebook(self) -> bool:
+        return self.n_codes is not None
+
 
 def check_meta(meta) -> str:
     """Why a meta.json cannot be listed as usable ("" when it can): the fields the app reads, by type."""
@@ -99,7 +111,13 @@ def _read(path: str, stamp: int) -> tuple[dict | None, str]:
     except Exception as e:  # any failure of one entry: list it with the reason, keep the others
         return None, _explain(path) or str(e) or type(e).__name__
     problem = check_meta(meta)
-    return (None, problem) if problem else (meta, "")
+    if problem:
+        return None, problem
+    try:  # what the model reports of itself: K, L, shape (worked out for checkpoints saved without it)
+        meta["summary"] = checkpoints.summary(meta)
+    except Exception as e:  # any failure of one entry: list it with the reason, keep the others
+        return None, str(e) or type(e).__name__
+    return meta, ""
 
 
 def _explain(path: str) -> str:
@@ -157,12 +175,8 @@ def label_of(entry: Entry, dataset: str) -> str:
 def caption_of(entry: Entry) -> str:
     if entry.error:
         return f"This checkpoint cannot be used: {entry.error}. Remove it on the **Models** page."
-    k = entry.metrics.get("k") or k_of(entry.config)
+    k = entry.n_codes
     return f"{entry.family} · trained on {entry.dataset or '?'}" + (f" · K = {k}" if k else "")
-
-
-def k_of(config: dict):
-    return next((config[f] for f in K_FIELDS if config.get(f)), None)
 
 
 def number(value) -> float | None:
@@ -180,7 +194,7 @@ def rows(found: list[Entry]) -> list[dict]:
         out.append({
             "checkpoint": e.label, "family": e.family if not e.error else "unreadable",
             "data set": e.dataset, "encoder": str(cfg.get("encoder", "")), "latent": number(cfg.get("latent_dim")),
-            "K": number(m.get("k") or k_of(cfg)), "P_E": number(m.get("encoder_test_accuracy")),
+            "K": number(e.n_codes), "P_E": number(m.get("encoder_test_accuracy")),
             "P_Q": number(m.get("quantizer_test_accuracy")),
             "recon MSE / pixel": number(m.get("test_recon_mse", m.get("test_mse_per_pixel"))),
             "perplexity": number(m.get("test_perplexity")),

@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, checkpoints, data, models, nets, projection, workflow
+from vqviz import analysis, checkpoints, data, models, projection, workflow
 from vqviz.errors import VqvizError
 from vqviz.train import StopTraining, TrainConfig
 from vqviz.utils import atomic_write_bytes
 
-from .catalog import K_FIELDS, Entry, user_dir
+from .catalog import Entry, user_dir
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +32,16 @@ log = logging.getLogger(__name__)
 # ----- training from the browser -----
 def train_fields(family: str) -> dict[str, tuple[str, object]]:
     """The defaults of the settings the Models page asks for, by the family's config field."""
-    out = {}
-    for f in fields(models.get(family).Config):
-        if f.name in ("encoder", "latent_dim"):
-            out[f.name] = (f.name, f.default)
-        elif f.name in K_FIELDS and "k" not in out:
-            out["k"] = (f.name, f.default)
+    config = models.get(family).Config
+    out = {f.name: (f.name, f.default) for f in fields(config) if f.name in ("encoder", "latent_dim")}
+    if config.K_FIELD is not None:  # the family's own answer to "which setting is K"
+        out["k"] = (config.K_FIELD, next(f.default for f in fields(config) if f.name == config.K_FIELD))
     return out
 
 
-def encoder_options(default: str) -> list[str]:
-    return (["auto"] if default == "auto" else []) + list(nets.ARCHITECTURES)
+def encoder_options(family: str) -> list[str]:
+    """The networks the family can build, "auto" first (its own default for the data's shape)."""
+    return ["auto", *models.get(family).Config.ENCODERS]
 
 
 class TrainingJob:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, data, models, projection
+from vqviz import analysis, data, projection
 from vqviz.errors import DataError, VqvizError
 
 from . import cache, catalog, figures, jobs
@@ -117,11 +117,7 @@ def sidebar() -> Context:
 def _colour_options(entry: catalog.Entry | None) -> list[str]:
     if entry is None or entry.error:
         return ["label"]
-    try:
-        clusters = models.get(entry.family).has_quantizer
-    except VqvizError:
-        clusters = False
-    return list(COLOURS) if clusters else ["label"]
+    return list(COLOURS) if entry.has_codebook else ["label"]
 
 
 # ----- loading the sidebar's choice -----

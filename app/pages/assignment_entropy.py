@@ -3,7 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis
 from vqviz.analysis import CodebookStats
 
 from app import catalog, figures, jobs, widgets
@@ -30,7 +29,7 @@ def render(ctx: Context) -> None:
                "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
                "the left; pick the other here.")
     others = [e for e in catalog.entries() if e.path != left.path and not e.error
-              and e.dataset == ctx.dataset and analysis.has_codebook(e.family, e.config)]
+              and e.dataset == ctx.dataset and e.has_codebook]
     cols = st.columns(2, gap="large")
     cols[0].subheader(left.label)
     cols[0].caption(_describe(left))

@@ -41,7 +41,7 @@ def render(ctx: Context) -> None:
     cols = st.columns(3)
     if "encoder" in asked:
         default = asked["encoder"][1]
-        options = jobs.encoder_options(default)
+        options = jobs.encoder_options(family)
         config["encoder"] = cols[0].selectbox("Encoder", options, index=options.index(default) if default in options
                                               else 0, key=f"t_encoder_{family}", persist_state="session")
     if "latent_dim" in asked:
@@ -54,7 +54,7 @@ def render(ctx: Context) -> None:
                                             help="0 lets SEQ's rule pick K from its sweep." if name == "k" else None)
     with st.expander("Optimiser"):
         cols = st.columns(3)
-        lr = cols[0].number_input("Learning rate", 1e-6, 1e6, 1e-3, format="%g", key="t_lr", persist_state="session")
+        lr = cols[0].number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%g", key="t_lr", persist_state="session")
         batch = cols[1].number_input("Batch size", 1, 4096, 128, key="t_batch", persist_state="session")
         seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="t_seed", persist_state="session")
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=busy):

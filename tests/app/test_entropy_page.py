@@ -22,8 +22,8 @@ def _expected(name: str, split: str = "test") -> dict[str, str]:
     """The three numbers as the page should print them, from metrics.codebook_usage on the model's own indices."""
     ckpt = checkpoints.load(ROOT / "checkpoints" / name)
     q = ckpt.model.quantize_array(data.load("digits", split).images)
-    k = q["probs"].shape[-1]
-    usage = metrics.codebook_usage(q["indices"], k)
+    k = q.probs.shape[-1]
+    usage = metrics.codebook_usage(q.indices, k)
     return {"Usage entropy": f"{usage['usage_entropy']:.2f} nats", "Perplexity": f"{usage['perplexity']:.1f}",
             "Dead codes": f"{usage['dead_codes']:.3g} of {k}"}
 

@@ -9,14 +9,14 @@
 - :mod:`.codebook`: codebook usage and assignment entropy over a split (the SK-VQ paper's Table 1).
 """
 
-from .codebook import CodebookStats, codebook_stats, has_codebook
+from .codebook import CodebookStats, codebook_stats
 from .downstream import downstream_scores
 from .mixing import MIX_SOURCES, mixing_picture, mixture, pick_triplet, slider_grid
 from .panels import GroupView, cluster_table, cluster_view, selection_view, subclasses, typical_rows
 from .points import PointTable, centroid_images, check_inputs, clusters_of, point_table
 from .selection import MAX_DRAWN, drawn_rows, inside_polygon, map_rows, selected_rows
 
-__all__ = ["CodebookStats", "codebook_stats", "has_codebook", "downstream_scores", "MIX_SOURCES",
+__all__ = ["CodebookStats", "codebook_stats", "downstream_scores", "MIX_SOURCES",
            "mixing_picture", "mixture", "pick_triplet", "slider_grid", "GroupView", "cluster_table",
            "cluster_view", "selection_view", "subclasses", "typical_rows", "PointTable", "centroid_images",
            "check_inputs", "clusters_of", "point_table", "MAX_DRAWN", "drawn_rows", "inside_polygon",

@@ -9,7 +9,7 @@ import torch
 
 from .. import metrics
 from ..errors import ConfigError
-from ..models import Model, get
+from ..models import Model
 
 
 @dataclass
@@ -18,7 +18,7 @@ class CodebookStats:
 
     Usage is that of the hard assignment the model makes in evaluation (``quantize``'s
     indices, as ``Model.evaluate`` counts it); the per-sample entropy is that of its
-    soft assignment where it has one (``soft_probs``, else ``quantize``'s ``probs``).
+    soft assignment (``assignment_probs``: SK-VQ's soft probabilities, else ``quantize``'s ``probs``).
 
     Attributes
     ----------
@@ -31,7 +31,6 @@ class CodebookStats:
     dead_codes : (L,) codewords that no sample of the split is assigned to.
     entropy : (N,) entropy of each sample's assignment probabilities, in nats (for L
         codebooks the mean over them); all 0 for a hard (one-hot) quantizer.
-    soft_source : where the probabilities come from: "soft_probs" or "quantize".
     """
 
     n_codes: int
@@ -41,7 +40,6 @@ class CodebookStats:
     perplexity: np.ndarray
     dead_codes: np.ndarray
     entropy: np.ndarray
-    soft_source: str = "quantize"
 
     @property
     def n_codebooks(self) -> int:
@@ -80,7 +78,6 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
     """
     if not model.has_quantizer:
         raise ConfigError(f"{model.name} has no codebook: usage and assignment entropy need a quantizer")
-    soft = getattr(model, "soft_probs", None)
     z = model.encode_array(images, batch_size)
     if len(z) == 0:
         raise ConfigError("codebook statistics of no samples")
@@ -90,7 +87,7 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
             part = part.to(model.device)
             q = model.quantize(part)
             indices.append(q.indices.cpu())
-            probs.append((soft(part) if callable(soft) else q.probs).cpu())
+            probs.append(model.assignment_probs(part).cpu())
     idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
     k = p.shape[-1]
     usage = metrics.codebook_usage(idx, k)
@@ -102,18 +99,7 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
         usage_entropy=np.atleast_1d(np.asarray(usage["usage_entropy"], dtype=np.float64)),
         perplexity=np.atleast_1d(np.asarray(usage["perplexity"], dtype=np.float64)),
         dead_codes=np.atleast_1d(np.asarray(usage["dead_codes"], dtype=np.int64)),
-        entropy=entropy, soft_source="soft_probs" if callable(soft) else "quantize")
+        entropy=entropy)
 
 
-def has_codebook(family: str, config: dict) -> bool:
-    """Whether a checkpoint has a codebook, read from its meta.json without loading it:
-    its family has a quantizer, and its config's ``quantizer`` (where the family has that
-    setting, as SK-VQ does) is not "none"."""
-    try:
-        cls = get(family)
-    except ConfigError:
-        return False
-    return bool(cls.has_quantizer) and (config or {}).get("quantizer") != "none"
-
-
-__all__ = ["CodebookStats", "codebook_stats", "has_codebook"]
+__all__ = ["CodebookStats", "codebook_stats"]

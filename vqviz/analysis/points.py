@@ -18,8 +18,8 @@ from ..models import Model, majority_vote
 
 def check_inputs(model: Model, dataset_name: str, shape: tuple[int, ...], trained_on: str = "") -> None:
     """Refuse a data set whose images do not have the shape the model was built for."""
-    want = tuple(getattr(model.config, "in_shape", ()) or ())
-    if want and tuple(shape) != want:
+    want = tuple(model.config.in_shape)
+    if tuple(shape) != want:
         fmt = "x".join
         where = f" (it was trained on {trained_on})" if trained_on else ""
         raise ConfigError(f"this checkpoint takes {fmt(map(str, want))} images{where}, but {dataset_name} has "
@@ -95,7 +95,7 @@ def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes:
     else:  # L codebooks: a cluster is one tuple of codewords that occurs in the split
         codes, clusters = np.unique(idx, axis=0, return_inverse=True)
         clusters = clusters.reshape(-1).astype(np.int64)
-    own = getattr(model, "cluster_labels", None)
+    own = model.cluster_labels
     if own is not None and idx.ndim == 1 and len(own) == k:
         cluster_labels = own.cpu().numpy().astype(np.int64)
     else:

@@ -15,6 +15,7 @@ are ``vqviz.nets``' (config ``encoder``) and training is the shared trainer's (A
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from typing import TYPE_CHECKING
 
 import torch
@@ -68,6 +69,8 @@ class KMeansVAEConfig(VAEConfig):
     latent_dim: int = 20
     n_clusters: int = 10
     kmeans_restarts: int = 2
+
+    K_FIELD: ClassVar[str | None] = "n_clusters"
 
     def validate(self) -> None:
         super().validate()

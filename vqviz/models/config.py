@@ -60,6 +60,8 @@ class ModelConfig:
     RECON_LOSSES: ClassVar[tuple[str, ...]] = RECON_LOSSES
     #: The fewest classes the family works with (a classifier needs two).
     MIN_CLASSES: ClassVar[int] = 1
+    #: The setting that fixes K, the number of codes (None: the family has none).
+    K_FIELD: ClassVar[str | None] = None
 
     def auto_encoder(self, in_shape: tuple[int, int, int]) -> str:
         """What ``encoder="auto"`` means for this family and input shape."""

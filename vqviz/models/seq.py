@@ -82,6 +82,7 @@ class SEQConfig(ModelConfig):
 
     RECON_LOSSES: ClassVar[tuple[str, ...]] = ("bce", "mse")
     MIN_CLASSES: ClassVar[int] = 2
+    K_FIELD: ClassVar[str | None] = "k"
 
     def auto_encoder(self, in_shape: tuple[int, int, int]) -> str:
         return "lae2"

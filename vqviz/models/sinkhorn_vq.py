@@ -203,6 +203,7 @@ class SinkhornVQConfig(ModelConfig):
     ENCODERS: ClassVar[tuple[str, ...]] = ENCODERS
     RECON_LOSSES: ClassVar[tuple[str, ...]] = ("bce", "mse")
     MIN_CLASSES: ClassVar[int] = 2
+    K_FIELD: ClassVar[str | None] = "codebook_size"
 
     def auto_encoder(self, in_shape: tuple[int, int, int]) -> str:
         return "cnn"

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
@@ -103,6 +103,8 @@ class SoftVQVAEConfig(ModelConfig):
     init: str = "glorot"
     latent_reduction: str = "mean"
     vq_weight: float = 3.0
+
+    K_FIELD: ClassVar[str | None] = "codebook_size"
 
     def validate(self) -> None:
         if self.variance == "input":  # the name of "latent" before vqviz 0.2

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -180,6 +181,8 @@ class VQVAEConfig(ModelConfig):
     vq_weight: float = 1.0
     codebook_init: str = "uniform"
     init: str = "torch"
+
+    K_FIELD: ClassVar[str | None] = "codebook_size"
 
     def validate(self) -> None:
         if self.codebook_size < 1:
