@@ -95,8 +95,11 @@ def test_the_downstream_table_fills_in_from_the_background(tmp_path, monkeypatch
     assert list(table["checkpoint"]) == list(SHIPPED) and set(table["problem"]) == {"computing…"}
     assert any(m.label == "Encoder P_E" for m in at.metric)  # the rest of the page is there meanwhile
     gate.set()
-    settled(at)
-    table = at.dataframe[-1].value
+    for _ in range(3):  # a loaded machine can need another rerun after the jobs are in
+        settled(at)
+        table = at.dataframe[-1].value
+        if "problem" not in table:
+            break
     assert "problem" not in table and (table["linear probe"] > 0.8).all()
 
 
