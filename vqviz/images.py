@@ -110,3 +110,42 @@ def side_by_side(pictures: list[np.ndarray], gap: int = 8, fill: int = 255) -> n
         out[: p.shape[0], x : x + p.shape[1]] = p
         x += p.shape[1] + gap
     return out
+
+
+def palette(n: int) -> np.ndarray:
+    """(n, 3) uint8 distinct colours, by golden-ratio steps around the hue circle."""
+    hues = (np.arange(n) * 0.618033988749895) % 1.0
+    rgb = np.stack([np.clip(np.abs(((hues * 6 + k) % 6) - 3) - 1, 0, 1) for k in (0, 4, 2)], axis=1)  # HSV, S = V = 1
+    return (rgb * 200 + 30).astype(np.uint8)
+
+
+def code_map_picture(image: np.ndarray, codes: np.ndarray, n_codes: int, scale: int = 16,
+                     alpha: float = 0.45) -> np.ndarray:
+    """An image with its map of codes laid over it: each region tinted by its codeword's colour.
+
+    Parameters
+    ----------
+    image : (C, H, W) in [0, 1].
+    codes : (h, w) codeword indices, one per region of an (H / h) x (W / w) grid (SK-VQ's map).
+    n_codes : K, for the colours (:func:`palette`); index k always gets the same colour.
+    scale : nearest-neighbour enlargement of the image.
+    alpha : weight of the tint.
+
+    Returns
+    -------
+    (H scale, W scale, 3) uint8, with a one-pixel white line between regions.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.ndim != 2 or codes.size == 0 or codes.min() < 0 or codes.max() >= n_codes:
+        raise ConfigError(f"a map of codes is (h, w) indices in [0, {n_codes}), got shape {codes.shape}")
+    base = _rgb(grid(np.asarray(image)[None], pad=0, scale=scale)).astype(np.float64)
+    height, width = base.shape[:2]
+    # Region (i, j) of the map covers rows ys[i]:ys[i + 1] and columns xs[j]:xs[j + 1] of the picture.
+    ys = np.linspace(0, height, codes.shape[0] + 1).round().astype(int)
+    xs = np.linspace(0, width, codes.shape[1] + 1).round().astype(int)
+    colours = palette(n_codes).astype(np.float64)
+    tint = colours[codes].repeat(np.diff(ys), 0).repeat(np.diff(xs), 1)  # (h, w, 3) -> (H', W', 3)
+    out = ((1 - alpha) * base + alpha * tint).round().astype(np.uint8)
+    out[ys[1:-1], :] = 255
+    out[:, xs[1:-1]] = 255
+    return out

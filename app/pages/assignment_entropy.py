@@ -2,12 +2,14 @@
 
 import numpy as np
 import streamlit as st
+import torch
 
+from vqviz import images
 from vqviz.analysis import CodebookStats
 
 from app import catalog, figures, jobs, widgets
 from app.catalog import Entry
-from app.state import Context
+from app.state import Context, Loaded
 
 COLOURS = ("#1f77b4", "#d55e00")  # left, right
 #: How long the page waits for the statistics before it shows what is ready.
@@ -71,6 +73,8 @@ def render(ctx: Context) -> None:
             st.rerun()
 
     panels()
+    if view.model.code_map_shape is not None:
+        _code_maps(view)
     st.caption("Entropies in nats. Per-sample: of the model's soft assignment over the K codewords (SK-VQ: "
                "softmax(−λ‖z − e_k‖² + log ᾱ_k); soft VQ-VAE: its posterior); 0 is one codeword for sure, "
                "ln K a uniform spread. Usage: of the share of samples each codeword gets in its evaluation "
@@ -94,10 +98,31 @@ def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
 
 
 def _describe(entry: Entry) -> str:
-    cfg = entry.config
+    cfg, l = entry.config, entry.summary.get("n_codebooks") or 1
     parts = [entry.family, f"quantizer {cfg['quantizer']}" if cfg.get("quantizer") else "",
-             f"{cfg['n_codebooks']} codebooks" if cfg.get("n_codebooks", 1) > 1 else ""]
+             f"{l} codebooks" if l > 1 else ""]
     return " · ".join(p for p in parts if p)
+
+
+def _code_maps(view: Loaded) -> None:
+    """The SK-VQ paper's picture: which codeword each region of an image uses."""
+    model, split = view.model, view.data
+    h, w = model.code_map_shape
+    st.subheader("Map of codes")
+    st.caption(f"This model quantizes each image as a {h}x{w} map of codes, one codeword of {model.n_codes} per "
+               "region, then pools the map for its classifier. Each region is tinted by its codeword's colour "
+               "(the same colour for the same codeword in every image).")
+    n = len(split.labels)
+    picks = st.number_input("Image", 0, n - 1, 0, key="code_map_image", help="Its index in the split.")
+    rows = np.arange(int(picks), min(int(picks) + 4, n))
+    x = np.array(split.images[rows])
+    with torch.no_grad():
+        maps = model.code_map(torch.as_tensor(x, device=model.device)).cpu().numpy()
+    cols = st.columns(len(rows))
+    for col, row, image, codes in zip(cols, rows, x, maps):
+        col.image(images.code_map_picture(image, codes, model.n_codes, scale=max(1, 224 // image.shape[-1])),
+                  caption=f"#{row}: {view.classes[split.labels[row]]}, {len(np.unique(codes))} codewords",
+                  width="stretch")
 
 
 def _default(left: Entry, others: list[Entry]) -> Entry:

@@ -85,3 +85,18 @@ def test_codebook_stats_take_sk_vq_entropies_from_its_soft_probs():
     plain = type(ckpt.model)(type(ckpt.model.config)(quantizer="none"))  # a classifier without a codebook
     with pytest.raises(ConfigError, match="no codebook"):
         analysis.codebook_stats(plain, images)
+
+
+def test_code_map_picture_tints_each_region_by_its_codeword():
+    from vqviz.images import code_map_picture, palette
+
+    image = np.zeros((1, 8, 8), np.float32)  # black: the tint alone shows
+    codes = np.array([[0, 1], [1, 3]])
+    pic = code_map_picture(image, codes, 4, scale=4, alpha=1.0)
+    assert pic.shape == (32, 32, 3) and pic.dtype == np.uint8
+    colours = palette(4)
+    assert (pic[5, 5] == colours[0]).all() and (pic[5, 25] == colours[1]).all() and (pic[25, 25] == colours[3]).all()
+    assert (pic[16] == 255).all() and (pic[:, 16] == 255).all()  # a white line between regions
+    assert len({tuple(c) for c in palette(256)}) == 256
+    with pytest.raises(ConfigError, match="map of codes"):
+        code_map_picture(image, np.array([[0, 4]]), 4)

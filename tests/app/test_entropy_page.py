@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from driving import ROOT, array, figures, open_app, settled
 
 from app import catalog
@@ -106,3 +107,22 @@ def test_assignment_entropy_of_a_model_without_a_codebook_says_so(codebooks, tmp
     assert str(folder) not in at.selectbox(key="entropy_right").options
 
 
+
+
+def test_a_map_of_codes_is_drawn_over_its_images(codebooks, tmp_path, monkeypatch):
+    """A spatial SK-VQ (the paper's layout): each image with its map of codes laid over it."""
+    folder = tmp_path / "mine" / "skvq-map"
+    ckpt = workflow.train("skvq", "digits", out=folder, train_config=TrainConfig(epochs=1, seed=0), spatial=True,
+                          latent_dim=8, codebook_size=16)
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
+    at = open_app("assignment_entropy", settle=True)
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    settled(at)
+    assert not at.exception and not at.error
+    assert any(s.value == "Map of codes" for s in at.subheader)
+    shown = [c for el in at.get("image") for c in el.captions]
+    test = data.load("digits", "test")
+    maps = ckpt.model.code_map(torch.as_tensor(np.array(test.images[:4]))).numpy()
+    assert shown == [f"#{i}: {test.classes[test.labels[i]]}, {len(np.unique(m))} codewords" for i, m in enumerate(maps)]
+    at.number_input(key="code_map_image").set_value(10).run()
+    assert [c for el in at.get("image") for c in el.captions][0].startswith("#10: ")

@@ -90,6 +90,8 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
             probs.append(model.assignment_probs(part).cpu())
     idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
     k = p.shape[-1]
+    if model.code_map_shape is not None:  # a map of codes: every position draws on one codebook
+        idx = idx.reshape(-1)
     usage = metrics.codebook_usage(idx, k)
     counts = np.asarray(usage["counts"], dtype=np.int64).reshape(-1, k)  # (L, K)
     # (N, K) or (N, L, K) -> (N,): one entropy per sample, the mean over its L codebooks

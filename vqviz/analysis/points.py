@@ -35,7 +35,8 @@ class PointTable:
     latents : (N, d) float32 encoder outputs.
     labels : (N,) true labels.
     clusters : (N,) cluster of each sample (its codeword; for L codebooks, its tuple
-        of codewords), or None for a model without a quantizer.
+        of codewords; for a map of codes, its most used codeword), or None for a model
+        without a quantizer.
     cluster_labels : (K,) label of each cluster: the model's own (SEQ's majority vote on
         the training set) if it has one, else the majority on this split (-1: no member).
     codes : (K,) or (K, L) indices that give each cluster's codeword through ``model.codes``.
@@ -90,7 +91,10 @@ def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes:
     k = p.shape[-1]
     rows = p.reshape(-1, k)
     entropy = metrics.assignment_entropy(rows).reshape(len(z), -1).mean(1)
-    if idx.ndim == 1:
+    if model.code_map_shape is not None:  # a map of codes: an image's cluster is its most used codeword
+        counts = np.apply_along_axis(np.bincount, 1, idx, minlength=k)  # (N, K)
+        clusters, codes = counts.argmax(1).astype(np.int64), np.arange(k)
+    elif idx.ndim == 1:
         clusters, codes = idx.astype(np.int64), np.arange(k)
     else:  # L codebooks: a cluster is one tuple of codewords that occurs in the split
         codes, clusters = np.unique(idx, axis=0, return_inverse=True)

@@ -93,6 +93,12 @@ class Model(nn.Module):
         return self.n_codes is not None
 
     @property
+    def code_map_shape(self) -> tuple[int, int] | None:
+        """(h, w) of the map of codes that a spatial quantizer gives each image (SK-VQ's
+        ``spatial``, whose ``quantize`` then returns (N, h w) indices of one codebook); None otherwise."""
+        return None
+
+    @property
     def cluster_labels(self) -> torch.Tensor | None:
         """(K,) the class label the model gives each code (SEQ's majority vote); None if it gives none."""
         return None

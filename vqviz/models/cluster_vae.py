@@ -15,8 +15,7 @@ are ``vqviz.nets``' (config ``encoder``) and training is the shared trainer's (A
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F

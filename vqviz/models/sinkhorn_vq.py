@@ -276,9 +276,16 @@ class SinkhornVQ(Model):
             z = z.reshape(len(z), *self.map_shape, self.config.latent_dim).permute(0, 3, 1, 2)
         return self.decoder(z)
 
+    @property
+    def code_map_shape(self) -> tuple[int, int] | None:
+        return self.map_shape if self.config.spatial else None
+
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
-        """(N,) or (N, P) indices -> (N, d) or (N, P d) codewords."""
+        """(N,) or (N, P) indices -> (N, d) or (N, P d) codewords. With a map of codes, (N,)
+        indices give each codeword at every position: the picture of that code alone."""
         e = self.codebook[indices]
+        if self.config.spatial and indices.ndim == 1:
+            e = e[:, None].expand(len(e), self.n_positions, -1)
         return e.flatten(1) if self.config.spatial else e
 
     def _positions(self, z: torch.Tensor) -> torch.Tensor:
