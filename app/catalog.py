@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vqviz import checkpoints
+from vqviz import checkpoints, data
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ DEFAULT_CHECKPOINT = "seq-digits-cae4"
 #: The types a listed checkpoint's meta.json fields must have (absent is fine where None is allowed).
 META_TYPES = {"model": (str,), "config": (dict,), "weights": (dict,), "dataset": (str, type(None)),
               "metrics": (dict, type(None)), "format_version": (int,)}
+
+
+#: The folder under :func:`user_dir` where uploaded checkpoints are installed.
+UPLOADS = "uploads"
 
 
 def user_dir() -> Path:
@@ -50,6 +54,7 @@ class Entry:
     meta: dict | None = field(default=None, hash=False, compare=False)
     error: str = ""
     bundled: bool = False
+    uploaded: bool = False
 
     @property
     def dataset(self) -> str:
@@ -80,6 +85,13 @@ class Entry:
     @property
     def has_codebook(self) -> bool:
         return self.n_codes is not None
+
+    @property
+    def offered_dataset(self) -> str:
+        """The data set the sidebar may offer for this checkpoint: its own, unless an uploaded
+        checkpoint names a folder (an upload never chooses which server folder is read)."""
+        name = self.dataset
+        return name if name in data.NAMES or not self.uploaded else ""
 
 
 def check_meta(meta) -> str:
@@ -153,7 +165,8 @@ def entries() -> list[Entry]:
             label = str(path.relative_to(root)) if inside else str(path)
             stamp = _stamp(path)
             meta, error = _read(str(path), stamp)
-            out.append(Entry(str(path), label, stamp, meta, error, bundled=root == bundled))
+            out.append(Entry(str(path), label, stamp, meta, error, bundled=root == bundled,
+                             uploaded=root == mine and path.is_relative_to(mine / UPLOADS)))
     return out
 
 

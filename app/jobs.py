@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, checkpoints, data, models, projection, workflow
+from vqviz import analysis, checkpoints, data, health, models, projection, workflow
 from vqviz.errors import VqvizError
 from vqviz.train import StopTraining, TrainConfig
 from vqviz.utils import atomic_write_bytes
@@ -55,7 +55,7 @@ class TrainingJob:
 
     def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict):
         self.family, self.dataset, self.out = family, dataset, out
-        self.state, self.error, self.path = "running", "", None
+        self.state, self.error, self.path, self.warning = "running", "", None, None
         self.announced = False  # whether the page has shown the end of the run
         self.fraction, self.message = 0.0, "starting"
         self.losses: list[tuple[int, str, float]] = []
@@ -104,11 +104,14 @@ class TrainingJob:
             ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
                                   callbacks={"on_step": self._step, "on_stage": self._stage},
                                   download_progress=self._download, **config)
+            self.warning = health.decoder_warning(ckpt.metrics)
             self.path, self.state, self.fraction = ckpt.path, "done", 1.0
         except StopTraining:
             self.state = "stopped"
         except VqvizError as e:
             self.state, self.error = "failed", str(e)
+        except OSError as e:  # a full disk, a read-only folder: the system's reason, not a traceback
+            self.state, self.error = "failed", f"the checkpoint could not be written: {e.strerror or e}"
         except Exception as e:  # a bug in a model: report it, keep the app alive
             log.exception("training %s failed", self.family)
             self.state, self.error = "failed", f"{type(e).__name__}: {e}"

@@ -58,8 +58,8 @@ def freeze_new_imports() -> None:
 def _follow_checkpoint(by_path: dict[str, catalog.Entry]) -> None:
     """The checkpoint changed: show the data set it was trained on."""
     entry = by_path.get(st.session_state.get("checkpoint"))
-    if entry is not None and entry.dataset:
-        st.session_state["dataset"] = entry.dataset
+    if entry is not None and entry.offered_dataset:
+        st.session_state["dataset"] = entry.offered_dataset
 
 
 def _follow_dataset(entries: list[catalog.Entry]) -> None:
@@ -83,15 +83,15 @@ def sidebar() -> Context:
         picked = by_path.get(wanted) or next((e for e in entries if e.label == wanted), None)
     if picked is not None:
         state["checkpoint"] = picked.path
-        state["dataset"] = picked.dataset or state.get("dataset")
+        state["dataset"] = picked.offered_dataset or state.get("dataset")
     if state.get("checkpoint") not in by_path:
         usable = [e for e in entries if not e.error]
         default = next((e for e in usable if e.label == catalog.DEFAULT_CHECKPOINT),
                        usable[0] if usable else entries[0] if entries else None)
         state["checkpoint"] = default.path if default else None
-        if default is not None and default.dataset:
-            state["dataset"] = default.dataset
-    names = list(dict.fromkeys([*data.NAMES, *(e.dataset for e in entries if e.dataset)]))
+        if default is not None and default.offered_dataset:
+            state["dataset"] = default.offered_dataset
+    names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset)]))
     if state.get("dataset") not in names:
         state["dataset"] = "digits"
     with st.sidebar:

@@ -74,7 +74,7 @@ def render(ctx: Context) -> None:
     if upload is not None and state.get("upload_id") != upload.file_id:
         state["upload_id"] = upload.file_id
         try:
-            path = checkpoints.install_checkpoint_zip(upload.getvalue(), catalog.user_dir() / "uploads", upload.name)
+            path = checkpoints.install_checkpoint_zip(upload.getvalue(), catalog.user_dir() / catalog.UPLOADS, upload.name)
             state["upload_result"] = ("success", f"Added **{path.name}**; it is selected in the sidebar.")
             state["_pick"] = str(path)
             st.rerun()
@@ -120,6 +120,8 @@ def _training_status(running: bool) -> None:
         elif job.state == "done":
             st.success(f"Trained {job.family} on {job.dataset}: saved to `{job.path}`. It is selected in the "
                        "sidebar's checkpoint picker.")
+            if job.warning:
+                st.warning(job.warning, icon=":material/warning:")
         elif job.state == "stopped":
             st.warning("Training was stopped; nothing was saved.")
         else:

@@ -98,3 +98,25 @@ def test_a_failing_sidebar_is_a_message_in_the_page(monkeypatch):
     at = open_app()
     assert not at.exception
     assert "the catalogue broke" in at.error[0].value and "rest of the app still works" in at.error[0].value
+
+
+def test_an_uploaded_checkpoint_never_chooses_a_server_folder_to_read(tmp_path):
+    """Its meta.json may name any folder: the sidebar does not offer it, nor switch to it."""
+    import json
+    import shutil
+
+    from driving import ROOT, open_app
+
+    from app import catalog
+
+    upload = catalog.user_dir() / catalog.UPLOADS / "model"
+    shutil.copytree(ROOT / "checkpoints" / "seq-digits-lae2", upload)
+    meta = json.loads((upload / "meta.json").read_text())
+    meta["dataset"] = "folder:/etc"
+    (upload / "meta.json").write_text(json.dumps(meta))
+    at = open_app()
+    assert "folder:/etc" not in at.selectbox(key="dataset").options
+    at.selectbox(key="checkpoint").set_value(str(upload)).run()
+    assert not at.exception and at.selectbox(key="dataset").value == "digits"
+    entry = next(e for e in catalog.entries() if e.path == str(upload))
+    assert entry.uploaded and entry.dataset == "folder:/etc" and entry.offered_dataset == ""

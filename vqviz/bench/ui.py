@@ -99,9 +99,10 @@ def _rss_mb(pid: int) -> float | None:
 
 
 @contextmanager
-def _server(script: Path, env: dict, gc: str, home: Path, cwd: Path):
-    """`streamlit run script` from ``cwd`` (whose .streamlit/config.toml applies) on a free port;
-    yields (url, process)."""
+def streamlit_server(script: Path, env: dict, home: Path, cwd: Path, gc: str = "config"):
+    """`streamlit run script` from ``cwd`` (whose .streamlit/config.toml applies) on a free loopback
+    port, logging to ``home``; yields (url, process) once its health check answers (the browser test uses it too).
+    ``gc``: "config" keeps the app's garbage-collection setting, "on" or "off" overrides it."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
@@ -295,15 +296,15 @@ def main(args: argparse.Namespace) -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
             # both under the app's Streamlit settings, so that the floor differs from the app by the app alone
-            with _server(floor, env, args.gc, home, app.parent) as (url, _):
+            with streamlit_server(floor, env, home, app.parent, args.gc) as (url, _):
                 _measure_floor(browser, url, samples, n, timeout_ms)
-            with _server(app, env_app, args.gc, home, app.parent) as (url, proc):
+            with streamlit_server(app, env_app, home, app.parent, args.gc) as (url, proc):
                 _measure_app(browser, url, samples, n, timeout_ms, proc.pid, memory)
                 memory["end_mb"] = _rss_mb(proc.pid)
             mnist = _mnist_checkpoint(args.mnist_checkpoint)
             if mnist is not None:
                 env_mnist = dict(env_app, VQVIZ_CHECKPOINTS=str(mnist.parent))
-                with _server(app, env_mnist, args.gc, home, app.parent) as (url, _):
+                with streamlit_server(app, env_mnist, home, app.parent, args.gc) as (url, _):
                     deep = f"{url}/?checkpoint={mnist}"
                     page = browser.new_page()
                     page.goto(deep)
