@@ -191,15 +191,15 @@ def test_cae4_decoder_on_rendered_shapes_is_not_blank():
     """Unpooled CAE-4 on 28x28 shapes: the decoded centroids are pictures, and differ."""
     from vqviz.health import check_decoder, check_model
 
-    images, labels = shapes()
+    images, labels = shapes(n_per_style=8)
     names = ("ellipse", "square", "triangle", "cross")
     train = data.Dataset("folder:shapes", "train", images, labels, names)
     set_seed(0)
     model = build("seq", in_shape=(1, 28, 28), n_classes=4, encoder="cae4", latent_dim=32, k=8, k_sweep=(8,),
-                  kmeans_restarts=1, decoder_epochs=6, val_fraction=0.0)
+                  kmeans_restarts=1, decoder_epochs=8, val_fraction=0.0)
     dense = next(m for m in model.encoder if isinstance(m, torch.nn.Linear))
     assert dense.in_features == 28 * 28 * 64  # the paper's CAE-4: no pooling
-    model.fit(train, None, Trainer(TrainConfig(epochs=2, batch_size=32, lr=1e-3)))
+    model.fit(train, None, Trainer(TrainConfig(epochs=2, batch_size=8, lr=1e-3)))
     centroids = model.centre_images().numpy()
     assert centroids.shape == (8, 1, 28, 28)
     check = check_decoder(centroids, images)
