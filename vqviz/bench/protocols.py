@@ -135,7 +135,11 @@ def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
     z_tr, z_te = model.encode_array(train.images), model.encode_array(test.images)
     scores = metrics.kmeans_scores(z_te, test.labels, 10, n_init=5 if quick else 100)
     probe = metrics.linear_probe(z_tr, train.labels, z_te, test.labels, max_iter=100 if quick else 1000)
-    return {**scores, "linear_probe": probe, "test_bce_per_image": m["test_bce_per_image"]}
+    out = {**scores, "linear_probe": probe, "test_bce_per_image": m["test_bce_per_image"]}
+    if "test_assignment_entropy" in m:  # how soft the quantizer's posterior is on test, in nats of ln K
+        out["assignment_entropy"] = m["test_assignment_entropy"]
+        out["perplexity"] = m["test_perplexity"]
+    return out
 
 
 def _softvq_figures(dataset: str) -> list[Figure]:
