@@ -73,13 +73,13 @@ def render(ctx: Context) -> None:
             st.rerun()
 
     panels()
-    if view.model.code_map_shape is not None:
-        _code_maps(view)
     st.caption("Entropies in nats. Per-sample: of the model's soft assignment over the K codewords (SK-VQ: "
                "softmax(−λ‖z − e_k‖² + log ᾱ_k); soft VQ-VAE: its posterior); 0 is one codeword for sure, "
                "ln K a uniform spread. Usage: of the share of samples each codeword gets in its evaluation "
                "(hard) assignment; its exponential, the perplexity, is the effective number of codewords in "
                "use, at most K. Dead codes: codewords no sample of this split is assigned to.")
+    if view.model.code_map_shape is not None:
+        _code_maps(view)
 
 
 def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
