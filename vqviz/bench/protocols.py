@@ -101,7 +101,7 @@ def _seq_figures(dataset: str) -> list[Figure]:
             Figure("Fig. 3", name, "encoder accuracy P_E (test)", _get(e, "p_e"), (e,), percent=True),
             Figure("Fig. 3", name, "quantizer accuracy P_Q (test), largest K", _get(e, "test_accuracy_kmax"), (e,),
                    paper, percent=True, note=note),
-            Figure("Fig. 3", name, "K picked by the rule (eps = 0.5 %, on validation)", _get(e, "k_rule"), (e,),
+            Figure("Fig. 3", name, "K picked by the rule (eps = 0.5 %)", _get(e, "k_rule"), (e,),
                    better="lower"),
             Figure("Fig. 3", name, "rule met (share of seeds)", _get(e, "k_rule_met"), (e,), percent=True),
         ]
