@@ -234,7 +234,10 @@ def format_duration(seconds: float) -> str:
 
 def _load(path: Path) -> list[dict]:
     try:
-        return json.loads(path.read_text())["runs"]
+        records = json.loads(path.read_text())["runs"]
+        for r in records:  # with the fields a run gained since it was saved, at their defaults
+            r["run"] = json.loads(json.dumps(asdict(Run(**r["run"]))))
+        return records
     except FileNotFoundError:
         return []
     except (ValueError, KeyError, TypeError) as e:
