@@ -103,3 +103,14 @@ def test_a_verdict_counts_a_gap_within_the_seeds_spread_as_met():
     assert _verdict(0.50, fig, True, std=0.01) == "short by 2.61 points"
     lower = Figure("Table 1", "VAE", "BCE", lambda r: 0.0, (), paper=80.97, better="lower")
     assert _verdict(81.0, lower, True, std=0.5).startswith("met within") and _verdict(80.0, lower, True) == "met"
+
+
+def test_runs_saved_before_a_run_field_existed_count_with_the_new_ones(tmp_path):
+    old = {"label": "VAE", "model": "vae", "config": {}, "epochs": 10, "batch_size": 128, "lr": 1e-3}
+    new = {**old, "until_plateau": False}
+    records = [{"protocol": "clustervae", "run": run, "seed": seed, "cpu_seconds": 1.0,
+                "figures": {"test_bce_per_image": value}} for run, seed, value in ((old, 0, 80.0), (new, 1, 82.0))]
+    path = tmp_path / "mnist.json"
+    path.write_text(json.dumps({"runs": records}))
+    (row,) = repro.summarise(repro._load(path), "mnist")
+    assert row["seeds"] == 2 and row["mean"] == pytest.approx(81.0)
