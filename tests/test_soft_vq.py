@@ -29,7 +29,8 @@ def reference(z, codebook, log_var, posterior="authors"):
         log_w = -0.5 * sq / np.exp(log_var) - 0.5 * d * (np.log(2 * np.pi) + log_var)
     else:
         smooth = 1.0 / np.exp(log_var)  # 1 / sigma^2
-        log_w = np.log(np.exp(-0.5 * sq * smooth - (-0.5 * sq * smooth).max(1, keepdims=True)) / np.sqrt(smooth))
+        with np.errstate(divide="ignore"):  # the notebook's form: exp may underflow to 0, its log to -inf
+            log_w = np.log(np.exp(-0.5 * sq * smooth - (-0.5 * sq * smooth).max(1, keepdims=True)) / np.sqrt(smooth))
     log_post = log_w - log_w.max(1, keepdims=True)
     post = np.exp(log_post) / np.exp(log_post).sum(1, keepdims=True)
     return post, post @ codebook
