@@ -117,7 +117,12 @@ def test_downstream_scores_are_kept_across_a_restart(tmp_path, monkeypatch):
     from app import cache, jobs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    first = open_app("metrics", settle=True).dataframe[-1].value
+    at = open_app("metrics", settle=True)
+    for _ in range(3):  # a loaded machine can need another rerun after the jobs are in
+        if len(list((tmp_path / "cache").rglob("*.json"))) == 2:
+            break
+        settled(at)
+    first = at.dataframe[-1].value
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 2  # one file per checkpoint
     cache.clear()  # what a restart forgets
 
