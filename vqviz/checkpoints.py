@@ -181,8 +181,13 @@ def _sweep(folder: Path, keep: str | None) -> None:
 
 
 def save(model: Model, path: str | Path, *, dataset: str | None = None, split_sizes: dict | None = None,
-         seed: int | None = None, metrics: dict | None = None, train_config: Any = None) -> Path:
+         seed: int | None = None, metrics: dict | None = None, train_config: Any = None,
+         weights_dtype: torch.dtype | None = None) -> Path:
     """Write ``model`` to the checkpoint folder ``path`` atomically; return the folder.
+
+    ``weights_dtype`` (e.g. ``torch.float16``) stores the floating-point tensors in
+    that type, to ship a smaller file; :func:`load` casts them back to the model's
+    own type.
 
     One writer at a time: the folder's lock file is held from the first write to
     the removal of the old weights. Stale temporaries of an earlier crash are
@@ -198,6 +203,8 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
         raise CheckpointError(f"{folder} is a file; a checkpoint is a folder")
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        tensors = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     blob = safetensors.torch.save(tensors)
     digest = hashlib.sha256(blob).hexdigest()
     weights = f"weights-{digest[:16]}.safetensors"
