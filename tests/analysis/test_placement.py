@@ -190,3 +190,21 @@ def test_a_map_model_places_with_the_projector_or_among_neighbours_and_goes_back
     spot2 = bare.spot((0.0, 0.0))
     assert len(spot2.rows) == placement.K_NEIGHBOURS and np.isclose(spot2.weights.sum(), 1.0)
     assert "mix" in spot2.how
+
+
+def test_placing_images_and_describing_a_point_agree_with_the_table(digits):
+    model, test, table = digits
+    proj = Projector("pca").fit(table.latents)
+    where = placement.MapModel("pca", proj.embedding_, table.latents, proj)
+    placed = placement.place_images(model, test.images[[10, 11]], table, where, k=5)
+    for p, row in zip(placed, (10, 11)):
+        assert p.cluster == table.clusters[row] and p.label == table.cluster_labels[table.clusters[row]]
+        np.testing.assert_allclose(p.xy, proj.embedding_[row], atol=1e-3)  # lands where the same image is
+        assert p.neighbours.rows[0] == row and p.neighbours.distances[0] < 1e-3  # its own copy, nearest
+        assert p.reconstruction.shape == (1, 8, 8) and "transform" in p.how
+    point = placement.describe_point(model, table, test.images, 10, k=5)
+    assert 10 not in point.neighbours.rows and point.xy is None
+    np.testing.assert_array_equal(point.neighbours.rows[:4], placed[0].neighbours.rows[1:])  # the same, less itself
+    np.testing.assert_allclose(point.reconstruction, placed[0].reconstruction, atol=1e-5)
+    with pytest.raises(ConfigError, match="not in this split"):
+        placement.describe_point(model, table, test.images, 360)

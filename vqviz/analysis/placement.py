@@ -264,5 +264,58 @@ class MapModel:
                        mix.rows[0], mix.weights[0])
 
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "K_NEIGHBOURS", "border_level", "to_dataset_format", "assign",
+@dataclass
+class Placed:
+    """One image as the map's panel shows it: a new image placed on the map, or a point of the split.
+
+    image : (C, H, W) the image in the data set's format.
+    latent : (d,) its latent.
+    cluster : its cluster (-1: none, or a tuple of codewords the split never uses).
+    label : its cluster's label, the quantized label (-1: none).
+    reconstruction : (C, H, W) its latent decoded.
+    neighbours : its nearest latents in the split, nearest first (a point of the split: itself left out).
+    xy : (2,) its place on the map (None for a point already on it), and ``how`` it was placed.
+    """
+
+    image: np.ndarray
+    latent: np.ndarray
+    cluster: int
+    label: int
+    reconstruction: np.ndarray
+    neighbours: Neighbours
+    xy: np.ndarray | None = None
+    how: str = ""
+
+
+def _label_of(table: PointTable, cluster: int) -> int:
+    return int(table.cluster_labels[cluster]) if table.cluster_labels is not None and cluster >= 0 else -1
+
+
+def place_images(model: Model, images: np.ndarray, table: PointTable, where: MapModel | None = None,
+                 k: int = K_NEIGHBOURS) -> list[Placed]:
+    """(M, C, H, W) new images encoded, assigned, decoded, given their ``k`` nearest latents in
+    ``table`` and, with ``where``, placed on its map."""
+    z, clusters = assign(model, images, table)
+    recon = model.decode_array(z)
+    near = nearest(table.latents, z, k)
+    xy, how = where.place(z) if where is not None else (None, "")
+    return [Placed(np.asarray(images[i], np.float32), z[i], -1 if clusters is None else int(clusters[i]),
+                   -1 if clusters is None else _label_of(table, int(clusters[i])), recon[i],
+                   Neighbours(near.rows[i], near.distances[i]), None if xy is None else xy[i], how)
+            for i in range(len(z))]
+
+
+def describe_point(model: Model, table: PointTable, images: np.ndarray, row: int, k: int = K_NEIGHBOURS) -> Placed:
+    """A point of the split as a panel shows it: its image, reconstruction, cluster, and its ``k``
+    nearest latents in the split, itself left out ("neighbours of this point")."""
+    row = int(row)
+    if not 0 <= row < len(table.latents):
+        raise ConfigError(f"row {row} is not in this split of {len(table.latents)} points")
+    near = nearest(table.latents, table.latents[row:row + 1], k, exclude=np.array([row]))
+    cluster = int(table.clusters[row]) if table.clusters is not None else -1
+    return Placed(np.asarray(images[row], np.float32), table.latents[row], cluster, _label_of(table, cluster),
+                  model.decode_array(table.latents[row:row + 1])[0], Neighbours(near.rows[0], near.distances[0]))
+
+
+__all__ = ["Placed", "place_images", "describe_point", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "K_NEIGHBOURS", "border_level", "to_dataset_format", "assign",
            "Neighbours", "nearest", "place_among_neighbours", "MapSpot", "MapModel"]
