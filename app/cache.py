@@ -141,4 +141,44 @@ def map_figure(key: tuple, _xy: np.ndarray, _table: analysis.PointTable, _classe
     """
     from . import figures
 
-    return figures.map_figure(_xy, _table, _classes, colour, background=_background)
+    return figures.map_figure(_xy, _table, _classes, colour, background=_background, spots=SPOTS)
+
+
+#: Points per side of the map's invisible grid that catches clicks on empty spots (see figures.map_figure).
+SPOTS = 48
+
+
+@st.cache_resource(max_entries=4, show_spinner="Fitting the map's model, to place points on it...")
+def projector(path: str, stamp: int, name: str, split: str, method: str, params: tuple):
+    """The split's map as a fitted :class:`vqviz.projection.Projector`, kept in memory: the same seed and
+    settings as the cached map, so its ``embedding_`` is that map (for a split of one thread's size)."""
+    from vqviz import projection
+
+    table = point_table(path, stamp, name, split)
+    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def border_level(name: str, split: str) -> float:
+    """The mean of the split's outermost pixels: whether its images are light on dark or dark on light."""
+    return analysis.placement.border_level(dataset(name, split).images[:2000])
+
+
+def tiles_png(images: np.ndarray, target: int = 48, ncol: int | None = None) -> bytes:
+    """(N, C, H, W) images in [0, 1] as one PNG, each about ``target`` pixels high."""
+    return png_bytes(grid(images, ncol=ncol or len(images), pad=1, scale=scale_for(images.shape[-2], target)))
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def sample_view(path: str, stamp: int, name: str, split: str, row: int):
+    """A point of the split as its panel shows it (decoded, its neighbours): once per point."""
+    table = point_table(path, stamp, name, split)
+    return analysis.placement.describe_point(checkpoint(path, stamp).model, table, dataset(name, split).images, row)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Placing your images on the map...")
+def placed_images(map_key: tuple, digests: tuple, _where, _images: np.ndarray):
+    """The user's images (``digests`` name them) encoded, assigned and placed on the map ``map_key``."""
+    path, stamp, name, split = map_key[:4]
+    return analysis.placement.place_images(checkpoint(path, stamp).model, _images, point_table(path, stamp, name, split),
+                                           _where)

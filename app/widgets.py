@@ -178,10 +178,20 @@ def map_pending(view: Loaded, method: str, params: dict) -> bool:
     """Start the split's map by ``method`` in the background, wait up to :data:`MAP_WAIT_S` for it,
     and say whether it is still being computed."""
     table = view.table
+    if shipped_map(view, method, params) is not None:
+        return False
     future, _ = jobs.projection_map(view.ckpt.meta["weights"]["sha256"], view.data.name, view.data.split,
                                     table.latents, table.labels, method, params)
     jobs.ready(future, MAP_WAIT_S)
     return not future.done()
+
+
+def shipped_map(view: Loaded, method: str, params: dict) -> np.ndarray | None:
+    """The split's map by ``method`` if the checkpoint carries it in its ``maps/`` folder
+    (:func:`vqviz.projection.store_beside`), else None."""
+    return projection.read_beside(view.entry.path, len(view.table.latents), method,
+                                  checkpoint_sha=view.ckpt.meta["weights"]["sha256"], dataset=view.data.name,
+                                  split=view.data.split, **params)
 
 
 def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_WAIT_S) -> tuple[np.ndarray, str]:
@@ -190,6 +200,9 @@ def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_
     and the method it is by."""
     table = view.table
     sha = view.ckpt.meta["weights"]["sha256"]
+    shipped = shipped_map(view, method, params)
+    if shipped is not None:
+        return shipped, method
     future, progress = jobs.projection_map(sha, view.data.name, view.data.split, table.latents, table.labels,
                                            method, params)
     xy = jobs.ready(future, wait)

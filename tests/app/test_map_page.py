@@ -8,6 +8,11 @@ from driving import ROOT, array, figures, images, open_app, reference, settled
 from vqviz import checkpoints, data
 
 
+def points(fig: dict) -> list[dict]:
+    """The traces of the map's points: not its invisible grid of empty spots, nor marks."""
+    return [t for t in fig["data"] if t["name"] not in ("spots", "your images", "decoded spot")]
+
+
 def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
     at = open_app()
     assert at.title[0].value == "Latent map"
@@ -17,10 +22,13 @@ def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
     (fig,) = figures(at)
     traces = fig["data"]
     assert {t["type"] for t in traces} == {"scattergl"}
-    assert [t["name"] for t in traces] == list("0123456789")  # coloured by true label
-    assert sum(len(array(t["x"])) for t in traces) == 360
+    assert [t["name"] for t in traces] == [*"0123456789", "spots"]  # coloured by true label; the grid last
+    assert sum(len(array(t["x"])) for t in points(fig)) == 360
     # Lean: typed float32 coordinates and no per-point customdata (a trace's rows are known on the server).
     assert all("customdata" not in t and t["x"]["dtype"] == "f4" for t in traces)
+    # The grid that catches clicks on empty spots is invisible and shows no hover label.
+    grid = traces[-1]
+    assert grid["marker"]["opacity"] == 0 and grid["hoverinfo"] == "none" and len(array(grid["x"])) == 48 * 48
     assert not at.error
 
 
@@ -84,11 +92,11 @@ def test_projection_and_colouring_change_the_map():
     pca = figures(at)[0]
     assert pca["data"][0]["x"] != tsne["data"][0]["x"]
     at.radio(key="colour").set_value("entropy").run()
-    (trace,) = figures(at)[0]["data"]
+    (trace,) = points(figures(at)[0])
     assert trace["marker"]["colorscale"] and trace["name"] == "entropy"
     assert any("entropy is 0" in c.value for c in at.caption)  # SEQ's k-means is a hard quantizer
     at.radio(key="colour").set_value("correct").run()
-    assert [t["name"] for t in figures(at)[0]["data"]] == ["right", "wrong"]
+    assert [t["name"] for t in points(figures(at)[0])] == ["right", "wrong"]
 
 
 def test_the_test_split_placed_on_the_train_map():
@@ -98,7 +106,7 @@ def test_the_test_split_placed_on_the_train_map():
     at.button_group(key="method").set_value("pca").run()
     at.toggle(key="on_train").set_value(True).run()
     assert not at.exception and not at.error
-    traces = figures(at)[0]["data"]
+    traces = points(figures(at)[0])
     assert traces[0]["name"] == "train map"
     assert len(array(traces[0]["x"])) == 1437
     # The test points sit where the train map's own PCA puts them, in the same coordinates.
@@ -140,7 +148,7 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_pat
     assert "t-SNE map, computed in the background" in progress.proto.text and "PCA's map meanwhile" in \
         progress.proto.text
     meanwhile = figures(at)[0]
-    assert sum(len(array(t["x"])) for t in meanwhile["data"]) == 360  # every point, on PCA's map
+    assert sum(len(array(t["x"])) for t in points(meanwhile)) == 360  # every point, on PCA's map
     at.session_state["map_selection"] = {"rows": [5]}  # a click works meanwhile too
     at.run()
     assert at.subheader[0].value == "1 point selected"
