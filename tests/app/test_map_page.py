@@ -157,3 +157,186 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_pat
     assert not at.get("progress") and not at.exception
     assert figures(at)[0]["data"][0]["x"] != meanwhile["data"][0]["x"]  # the t-SNE map has arrived
     assert at.subheader[0].value == "1 point selected"  # with the selection kept
+
+
+def _digit_png(image: np.ndarray, scale: int = 8, invert: bool = False) -> bytes:
+    """An (1, 8, 8) digit as a PNG, enlarged (and as dark ink on white paper, if ``invert``)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.uint8(np.round((1 - image[0] if invert else image[0]) * 255)).repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neighbours():
+    from vqviz.analysis import placement
+
+    ckpt, ds, idx = reference()
+    table_z = ckpt.model.encode_array(ds.images)
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    # one digit of the split as a person would draw it (black on white), a second one, and a text file
+    files = [("seven.png", _digit_png(ds.images[7], invert=True), "image/png"),
+             ("twelve.png", _digit_png(ds.images[12]), "image/png"),
+             ("notes.png", b"not an image at all", "image/png")]
+    at.file_uploader(key="place_upload").set_value(files).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["notes.png: not an image that Pillow can read (PNG, JPEG, BMP, GIF, ...)"]
+    fig = figures(at)[0]
+    (marks,) = [t for t in fig["data"] if t["name"] == "your images"]
+    xy = np.stack([array(marks["x"]), array(marks["y"])], 1).astype(float)
+    # each lands where its own digit lies on the PCA map (the image comes back as itself, up to rounding)
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0).fit(table_z)
+    want = pca.transform(table_z[[7, 12]]) - pca.transform(table_z).mean(0)
+    np.testing.assert_allclose(xy, want, atol=0.05 * np.abs(want).max())
+    # each panel: quantized label and cluster of the digit it copies, and its nearest neighbours
+    cls = ckpt.model.cluster_labels.numpy()
+    for star, (name, row) in enumerate((("seven.png", 7), ("twelve.png", 12)), 1):
+        head = next(m.value for m in at.markdown if m.value.startswith(f"**★{star} {name}**"))
+        assert f"quantized label **{cls[idx[row]]}** · cluster **{idx[row]}**" in head
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert captions.count("your image") == 2 and captions.count("decoded") == 2
+    near = placement.nearest(table_z, table_z[[7]], k=8).rows[0]
+    assert near[0] == 7  # the uploaded copy's nearest latent is the digit itself
+    strip = next(el for el in at.get("image") if len(el.captions) == 8)
+    assert [c.split(" · ")[0] for c in strip.captions] == [str(ds.labels[r]) for r in near]
+    assert any(c.value == "Placed by PCA's transform." for c in at.caption)
+
+
+def test_a_click_on_an_empty_spot_decodes_the_latent_there():
+    at = open_app()
+    assert at.button_group(key="method").value == "tsne"
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}  # what a click on the grid stores
+    at.run()
+    assert not at.exception and not at.error
+    assert at.subheader[0].value == "A decoded spot of the map"
+    assert "decoded spot" in images(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "a mix of the latents of the 8 nearest map points" in text
+    weights = next(el for el in at.get("image") if len(el.captions) == 8).captions
+    assert all(c.endswith("%") for c in weights) and abs(sum(float(c[:-1]) for c in weights) - 100) <= 4
+    fig = figures(at)[0]
+    assert [t["name"] for t in fig["data"]][-1] == "decoded spot"  # marked with a cross
+    # on PCA's map, the exact inverse
+    at.button_group(key="method").set_value("pca").run()
+    at.session_state["map_selection"] = {"rows": [], "spot": [1.0, -0.5]}
+    at.run()
+    assert "PCA's exact inverse" in " ".join(m.value for m in at.markdown)
+    # a click on a point opens its panels again
+    at.session_state["map_selection"] = {"rows": [3]}
+    at.run()
+    assert at.subheader[0].value == "1 point selected"
+
+
+def test_the_grid_of_empty_spots_turns_a_click_into_its_position_and_nothing_else():
+    from app import figures as figs
+    from app.cache import SPOTS
+    from vqviz.analysis import point_table
+
+    ckpt, ds, _ = reference()
+    table = point_table(ckpt.model, ds.images, ds.labels, 10)
+    xy = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
+    fig, traces = figs.map_figure(xy, table, ds.classes, "label", spots=SPOTS)
+    grid = len(fig.data) - 1
+    assert fig.data[grid].name == "spots" and traces[grid] is None
+    at = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 5}]})
+    assert at == (float(fig.data[grid].x[5]), float(fig.data[grid].y[5]))
+    corner = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 0}]})
+    assert corner[0] < xy[:, 0].min() and corner[1] < xy[:, 1].min()  # the grid reaches past the points
+    assert figs.spot_of(fig, {"points": [{"curve_number": 0, "point_index": 0}]}) is None  # a point
+    two = [{"curve_number": grid, "point_index": i} for i in (1, 2)]
+    assert figs.spot_of(fig, {"points": two}) is None  # a box over empty space: no spot
+    assert figs.spot_of(fig, {"points": two[:1], "box": [{"x": [0, 1], "y": [0, 1]}]}) is None
+
+
+def test_a_click_shows_the_sample_itself_above_its_cluster():
+    ckpt, ds, idx = reference()
+    at = open_app()
+    at.session_state["map_selection"] = {"rows": [17]}
+    at.run()
+    assert not at.exception and not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert heads[0].startswith(f"**Sample 17** · true label **{ds.labels[17]}** · cluster **{idx[17]}**")
+    assert heads[1].startswith(f"**Cluster {idx[17]}**")  # its cluster's panel below it
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert "the sample" in captions and "decoded" in captions
+
+
+def test_a_selection_over_many_clusters_shows_a_strip_of_all_of_them_and_the_first_three_in_full():
+    _, ds, idx = reference()
+    rows = list(range(0, 360, 3))  # 120 points over many clusters
+    counts = np.bincount(idx[rows])
+    touched = int((counts > 0).sum())
+    assert touched > 5
+    at = open_app()
+    at.session_state["map_selection"] = {"rows": rows}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(f"falls in **{touched} clusters**" in c.value for c in at.caption)
+    strip = next(el for el in at.get("image") if len(el.captions) == touched)
+    order = [int(c.split("·")[0]) for c in strip.captions]
+    assert [counts[k] for k in order] == sorted(counts[counts > 0], reverse=True)  # most selected first
+    first = strip.captions[0]
+    assert f" {counts[order[0]]}/{np.sum(idx == order[0])} " in first and first.endswith("%")
+    full = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    assert [int(m.split()[1].rstrip("*")) for m in full] == order[:3]
+
+
+def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_page(tmp_path, monkeypatch):
+    import threading
+
+    from app import jobs
+    from vqviz import projection
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
+    gate = threading.Event()
+    cached_project = projection.cached_project
+
+    def slow(latents, method="tsne", **kwargs):
+        if method != "pca":
+            gate.wait(60)
+        return cached_project(latents, method, **kwargs)
+
+    monkeypatch.setattr(projection, "cached_project", slow)
+    at = open_app(settle=False)
+    assert at.get("progress")  # t-SNE in the background, PCA's map meanwhile
+    at.switch_page("app/pages/cluster_styles.py").run()  # the user moves on before it ends
+    assert not at.exception
+    gate.set()
+    assert jobs.wait_all(120)
+    (landed,) = (tmp_path / "cache" / "vqviz" / "projections").glob("tsne-*.npy")  # it landed in the cache
+    calls = []
+    monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1))
+    at.switch_page("app/pages/latent_map.py").run()
+    assert not at.get("progress") and not at.exception and calls == []  # back: the t-SNE map, not recomputed
+    _, ds, _ = reference()
+    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
+    tsne = np.load(landed)
+    np.testing.assert_allclose(got, np.concatenate([tsne[ds.labels == c] for c in range(10)]))
+
+
+def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch):
+    from driving import variant
+
+    from app import jobs
+    from vqviz import projection
+
+    folder = variant(tmp_path, monkeypatch, "shipped-map")
+    ckpt = checkpoints.load(folder)
+    ds = data.load("digits", "test")
+    shipped = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
+    projection.store_beside(folder, shipped, "tsne", checkpoint_sha=ckpt.meta["weights"]["sha256"],
+                            dataset="digits", split="test")
+    at = open_app()
+    calls = []
+    monkeypatch.setattr(jobs, "projection_map", lambda *a, **k: calls.append(1))  # nothing to compute
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    assert not at.exception and not at.error and not at.get("progress") and calls == []
+    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
+    want = np.concatenate([shipped[ds.labels == c] for c in range(10)])
+    np.testing.assert_allclose(got, want)
