@@ -137,11 +137,26 @@ def map_figure(key: tuple, _xy: np.ndarray, _table: analysis.PointTable, _classe
     """The map page's figure and the rows of each of its traces, built once per map and colouring.
 
     ``key`` names the map (checkpoint, stamp, data set, split, method, parameters, placed or
-    not); the figure never changes with the selection, so a click re-sends no map.
+    not); the figure never changes with the selection, so a click re-sends no map. Up to
+    :data:`HOVER_MAX` points, hovering a point shows its image (as text).
     """
     from . import figures
 
-    return figures.map_figure(_xy, _table, _classes, colour, background=_background, spots=SPOTS)
+    hover = hover_thumbnails(key[2], key[3]) if len(_xy) <= HOVER_MAX else None
+    return figures.map_figure(_xy, _table, _classes, colour, background=_background, spots=SPOTS, hover=hover)
+
+
+#: Maps of at most this many points show each point's image when it is hovered; larger ones its label only.
+HOVER_MAX = 2000
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def hover_thumbnails(name: str, split: str) -> np.ndarray:
+    """(N,) every image of the split as a text thumbnail for the map's hover label."""
+    from vqviz.images import shade_text
+
+    return np.array(shade_text(dataset(name, split).images, ink_bright=border_level(name, split) < 0.5),
+                    dtype=object)
 
 
 #: Points per side of the map's invisible grid that catches clicks on empty spots (see figures.map_figure).

@@ -23,7 +23,7 @@ SPOTS = "spots"
 
 def map_figure(xy: np.ndarray, table: PointTable, classes: tuple[str, ...], colour: str, picked: np.ndarray = (),
                height: int = 620, limit: int | None = None, background: np.ndarray | None = None,
-               spots: int = 0) -> tuple[go.Figure, list[np.ndarray | None]]:
+               spots: int = 0, hover: np.ndarray | None = None) -> tuple[go.Figure, list[np.ndarray | None]]:
     """A lean WebGL scatter of the (N, 2) map, drawing the rows :func:`vqviz.analysis.drawn_rows` picks.
 
     Coordinates are float32 typed arrays, and no point carries customdata: the returned
@@ -35,6 +35,8 @@ def map_figure(xy: np.ndarray, table: PointTable, classes: tuple[str, ...], colo
     drawn first in grey, never selected: e.g. the train map under test points placed on it.
     ``spots`` > 0 adds, last, an invisible ``spots`` x ``spots`` grid over the map (see :func:`spot_of`):
     plotly reports clicks on points only, so a click on an empty part of the map picks a grid point.
+    ``hover`` (N,) strings, if given, are shown under each point's name when it is hovered (the
+    image as text, :func:`vqviz.images.shade_text`: a hover label draws no ``<img>``).
     """
     rows = drawn_rows(len(xy), picked, limit=limit)
     n = len(rows)
@@ -52,8 +54,12 @@ def map_figure(xy: np.ndarray, table: PointTable, classes: tuple[str, ...], colo
     base = 0.3 if len(picked) else 0.85
 
     def add(mask, name, marker, **kw):
+        if hover is not None:
+            kw.update(hovertext=np.asarray(hover, dtype=object)[rows[mask]],
+                      hovertemplate="<b>%{fullData.name}</b><br>%{hovertext}<extra></extra>")
+        else:
+            kw.update(hovertemplate="<b>%{fullData.name}</b><extra></extra>")
         fig.add_trace(go.Scattergl(x=pos[mask, 0], y=pos[mask, 1], mode="markers", name=name,
-                                   hovertemplate="<b>%{fullData.name}</b><extra></extra>",
                                    marker={"size": size, "opacity": base, **marker}, **kw))
         traces.append(rows[mask])
 
@@ -97,7 +103,8 @@ def map_figure(xy: np.ndarray, table: PointTable, classes: tuple[str, ...], colo
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
                       legend=dict(orientation="h", yanchor="top", y=0, x=0, itemsizing="constant"),
                       xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
-                      hoverlabel=dict(bgcolor="white"))
+                      hoverlabel=dict(bgcolor="white", font=dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace")
+                                      if hover is not None else None))
     return fig, traces
 
 

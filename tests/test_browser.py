@@ -152,6 +152,19 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
     page.wait_for_timeout(500)
 
+    # Hovering a point shows its image, drawn in shade characters: a plotly hover label draws no <img>.
+    x, y = page.evaluate(POINT_JS, [0])
+    page.mouse.move(x, y)
+    page.wait_for_function("() => /[█▓]/.test(document.querySelector('.hoverlayer')?.textContent || '')",
+                           timeout=10_000)
+    hover = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext tspan.line')]"
+                          ".map(t => t.textContent)")
+    assert len(hover) == 1 + 8 and hover[0] == "0"  # the label, then the 8 rows of an 8 x 8 digit
+    assert page.locator(".hoverlayer img").count() == 0
+    page.screenshot(path=ARTIFACTS / "05-hover-thumbnail.png", clip={"x": x - 150, "y": y - 150, "width": 300,
+                                                                     "height": 300})
+    page.mouse.move(5, 5)
+
     # A click on an empty part of the map decodes the latent there (t-SNE: a mix of the nearest points).
     x, y, far = page.evaluate(EMPTY_SPOT_JS)
     t0 = time.perf_counter()
@@ -162,7 +175,7 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     assert "A decoded spot of the map" in main.inner_text()
     assert "a mix of the latents of the 8 nearest map points" in main.inner_text()
     page.wait_for_timeout(500)
-    page.screenshot(path=ARTIFACTS / "05-decoded-spot.png")
+    page.screenshot(path=ARTIFACTS / "06-decoded-spot.png")
 
     # An uploaded digit, dark ink on white as a person would draw it, is placed and marked, with its neighbours.
     digit = data.load("digits", "test").images[7, 0]
@@ -179,6 +192,6 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     neighbours = page.locator('[data-testid="stImageContainer"]').filter(has_text=" · ")  # "label · distance"
     assert neighbours.count() == 8 and neighbours.first.locator("img").is_visible()
     page.wait_for_timeout(500)
-    page.screenshot(path=ARTIFACTS / "06-placed-image.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "07-placed-image.png", full_page=True)
     print(f"\nbrowser timings: empty spot ({far:.0f} px from any point) -> decoded panel {spot_to_panel:.2f} s; "
           f"upload -> marked with neighbours {upload_to_panel:.2f} s")

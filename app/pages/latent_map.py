@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from vqviz import analysis
+from vqviz.analysis import placement
 from vqviz.projection import DEFAULTS, METHODS
 
 from app import cache, figures, panels, widgets
@@ -85,6 +86,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
         map_slot = st.container()
         files = st.file_uploader("Place your own images on the map", type=panels.IMAGE_TYPES,
                                  accept_multiple_files=True, key="place_upload",
+                                 max_upload_size=placement.MAX_UPLOAD_BYTES // 2**20,
                                  help="Each image is converted like the data set (size, grey or colour; dark ink on "
                                       "white is inverted for white-on-black digits), encoded, and marked on the map "
                                       "with a star, beside its cluster and its nearest neighbours.")

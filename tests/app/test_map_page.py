@@ -32,6 +32,22 @@ def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
     assert not at.error
 
 
+def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatch):
+    from app import cache
+    from vqviz.images import shade_text
+
+    _, ds, _ = reference()
+    at = open_app()
+    fives = next(t for t in points(figures(at)[0]) if t["name"] == "5")
+    rows = np.flatnonzero(ds.labels == 5)
+    assert fives["hovertext"] == shade_text(ds.images[rows])  # each point's own image, in row order
+    assert "%{hovertext}" in fives["hovertemplate"]
+    monkeypatch.setattr(cache, "HOVER_MAX", 359)  # a larger map: the label only, no image per point
+    cache.clear()
+    at.run()
+    assert all("hovertext" not in t and "%{hovertext}" not in t["hovertemplate"] for t in points(figures(at)[0]))
+
+
 def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was():
     _, ds, idx = reference()
     row = 17
