@@ -113,24 +113,6 @@ def clear() -> None:
     st.cache_resource.clear()
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def train_projector(path: str, stamp: int, name: str, method: str, params: tuple,
-                    _progress=None):
-    """The train split's map as a fitted :class:`vqviz.projection.Projector`, kept in memory to place points on."""
-    from vqviz import projection
-
-    table = point_table(path, stamp, name, "train")
-    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels, progress=_progress)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def placed(path: str, stamp: int, name: str, split: str, method: str, params: tuple,
-           _progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """The split's points placed on the train split's map, and that map."""
-    fitted = train_projector(path, stamp, name, method, params, _progress)
-    return fitted.transform(point_table(path, stamp, name, split).latents, _progress), fitted.embedding_
-
-
 @st.cache_resource(max_entries=16, show_spinner=False)
 def map_figure(key: tuple, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple, colour: str,
                _background: np.ndarray | None = None):

@@ -34,8 +34,9 @@ def label_of(classes: tuple[str, ...], label: int) -> str:
 
 # ----- selections -----
 def keep_map_selection(chart: str, traces: list, fig, state_key: str):
-    """An ``on_select`` callback like :func:`app.widgets.keep_selection`, that also knows a click on an
-    empty spot of the map (a point of the figure's invisible grid) and keeps its position as ``spot``."""
+    """An ``on_select`` callback that stores a map's selection in ``state_key`` as rows (resolved now,
+    with the chart's ``traces``) and shapes, so that it outlives the chart; or, for a click on an empty
+    spot of the map (a point of the figure's invisible grid), the spot's position as ``spot``."""
 
     def callback() -> None:
         selection = st.session_state.get(chart, {}).get("selection", {})
@@ -43,6 +44,7 @@ def keep_map_selection(chart: str, traces: list, fig, state_key: str):
         if spot is not None:
             st.session_state[state_key] = {"rows": [], "spot": list(spot)}
             return
+        # the boxes and lassos too: on a map that draws a sample, they pick the points it leaves out
         st.session_state[state_key] = {"rows": analysis.selected_rows(selection, traces).tolist(),
                                        "box": list(selection.get("box", [])),
                                        "lasso": list(selection.get("lasso", []))}
@@ -51,16 +53,16 @@ def keep_map_selection(chart: str, traces: list, fig, state_key: str):
 
 
 # ----- the map's way in and out -----
-def map_model(view: Loaded, method: str, params: dict, xy: np.ndarray, on_train: bool,
+def map_model(view: Loaded, method: str, params: dict, xy: np.ndarray, train: projection.Projector | None,
               fitted: bool) -> placement.MapModel:
-    """The shown map as a :class:`~vqviz.analysis.placement.MapModel`. ``fitted``: also fit the map's
-    projector in memory when the map is small enough (:data:`REFIT_MAX`), to place new images by its
-    transform; PCA's is always fitted (it is instant), so that a spot goes back by its exact inverse."""
+    """The shown map as a :class:`~vqviz.analysis.placement.MapModel`. ``train``: the fitted train map the
+    points are placed on, if they are. ``fitted``: also fit the map's projector in memory when the map is
+    small enough (:data:`REFIT_MAX`), to place new images by its transform; PCA's is always fitted (it
+    is instant), so that a spot goes back by its exact inverse."""
     entry, name, frozen = view.entry, view.data.name, tuple(sorted(params.items()))
-    if on_train:  # the train map is in memory already: the test points were placed on it
-        train = cache.point_table(entry.path, entry.stamp, name, "train")
-        fit = cache.train_projector(entry.path, entry.stamp, name, method, frozen)
-        return placement.MapModel(method, fit.embedding_, train.latents, fit)
+    if train is not None:  # the train map is in memory already: the test points were placed on it
+        latents = cache.point_table(entry.path, entry.stamp, name, "train").latents
+        return placement.MapModel(method, train.embedding_, latents, train)
     fit = None
     if method == "pca" or (fitted and len(xy) <= REFIT_MAX):
         fit = cache.projector(entry.path, entry.stamp, name, view.data.split, method,

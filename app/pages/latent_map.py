@@ -58,7 +58,7 @@ def render(ctx: Context) -> None:
         kept = state.get("map_selection") or {}  # keep the picked rows, drop the shapes
         state["map_selection"] = {"rows": list(kept.get("rows", []))}
         state["map_layout"] = layout
-    pending = not on_train and widgets.map_pending(view, method, params)
+    pending = (widgets.train_map_pending if on_train else widgets.map_pending)(view, method, params)
     # while the map is computed in the background, the fragment polls it every second
     st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, view, method, params, on_train, pending)
 
@@ -67,10 +67,17 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
     """The map and the panels of the selection, in a fragment: a click reruns only this, and
     re-sends no map."""
     table, state = view.table, st.session_state
-    background = None
+    background = train = None
     if on_train:
-        xy, background = widgets.placed_on_train(view, method, params)
-        shown = method
+        out = widgets.placed_on_train(view, method, params)
+        if out is not None:
+            xy, background, train = out
+            shown = method
+            if pending:  # it has arrived: draw the page again, without the timer
+                st.rerun()
+        else:  # the train map is being computed: this split's PCA map meanwhile
+            on_train = False
+            xy, shown = widgets.map_or_meanwhile(view, "pca", {}, wait=0.0)
     else:
         xy, shown = widgets.map_or_meanwhile(view, method, params, wait=0.0)  # render() has waited already
         if pending and shown == method:  # it has arrived: draw the page again, without the timer
@@ -93,7 +100,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
         names, own, digests = panels.own_images(view, files or [])
         placed = []
         if len(own):
-            where = panels.map_model(view, shown, params, xy, on_train, fitted=True)
+            where = panels.map_model(view, shown, params, xy, train, fitted=True)
             placed = cache.placed_images(key, digests, where, own)
         marked = (digests, spot)
         if placed or spot:
@@ -122,7 +129,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
     with right:
         if spot is not None:
             widgets.decoder_warning(view)
-            panels.show_spot(view, panels.map_model(view, shown, params, xy, on_train, fitted=False), spot)
+            panels.show_spot(view, panels.map_model(view, shown, params, xy, train, fitted=False), spot)
             return
         if len(rows) == 0:
             st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "

@@ -121,6 +121,7 @@ def test_the_test_split_placed_on_the_train_map():
     at = open_app()
     at.button_group(key="method").set_value("pca").run()
     at.toggle(key="on_train").set_value(True).run()
+    settled(at)  # the train map is fitted in the background
     assert not at.exception and not at.error
     traces = points(figures(at)[0])
     assert traces[0]["name"] == "train map"
@@ -356,3 +357,83 @@ def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch
     got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
     want = np.concatenate([shipped[ds.labels == c] for c in range(10)])
     np.testing.assert_allclose(got, want)
+
+
+def test_an_image_on_the_t_sne_map_is_placed_by_its_transform_among_its_own_kind():
+    _, ds, _ = reference()
+    at = open_app()
+    assert at.button_group(key="method").value == "tsne"
+    at.file_uploader(key="place_upload").set_value(("a-four.png", _digit_png(ds.images[40]), "image/png")).run()
+    assert not at.exception and not at.error
+    # the map fitted again in memory is the map on screen, so the image is placed by openTSNE's transform
+    assert any(c.value == "Placed by t-SNE's transform." for c in at.caption)
+    fig = figures(at)[0]
+    (mark,) = [t for t in fig["data"] if t["name"] == "your images"]
+    at_xy = np.array([array(mark["x"])[0], array(mark["y"])[0]], float)
+    own = next(t for t in points(fig) if t["name"] == str(ds.labels[40]))
+    rows = np.flatnonzero(ds.labels == ds.labels[40])
+    where = np.stack([array(own["x"]), array(own["y"])], 1).astype(float)[list(rows).index(40)]
+    everything = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(fig)]).astype(float)
+    spread = everything.max(0) - everything.min(0)
+    assert (np.abs(at_xy - where) < 0.1 * spread).all()  # beside the digit it copies
+
+
+def test_placing_and_decoding_on_the_train_map_and_with_a_codebook_model(codebooks):
+    _, ds, _ = reference()
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    settled(at)
+    at.file_uploader(key="place_upload").set_value(("mine.png", _digit_png(ds.images[3]), "image/png")).run()
+    assert not at.exception and not at.error
+    assert any(c.value == "Placed by PCA's transform." for c in at.caption)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.5, 0.5]}
+    at.run()
+    assert "PCA's exact inverse" in " ".join(m.value for m in at.markdown) and not at.exception
+    # a codebook model (SK-VQ): a click, a selection over many clusters, an upload, a spot
+    at.toggle(key="on_train").set_value(False).run()
+    at.selectbox(key="checkpoint").set_value(str(codebooks / "skvq-digits")).run()
+    at.session_state["map_selection"] = {"rows": [8]}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**Sample 8**") for m in at.markdown)
+    at.session_state["map_selection"] = {"rows": list(range(0, 360, 4))}
+    at.run()
+    assert not at.exception and not at.error and any("clusters**, most selected" in c.value for c in at.caption)
+    at.file_uploader(key="place_upload").set_value(("mine.png", _digit_png(ds.images[3]), "image/png")).run()
+    assert not at.exception, "\n".join(at.exception[0].stack_trace)
+    assert not at.error and any(m.value.startswith("**★1 mine.png**") for m in at.markdown)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}
+    at.run()
+    assert not at.exception and not at.error and at.subheader[0].value == "A decoded spot of the map"
+
+
+def test_the_train_map_is_fitted_in_the_background_with_this_splits_pca_map_meanwhile(monkeypatch):
+    import threading
+
+    from vqviz import projection
+
+    gate = threading.Event()
+    fit = projection.Projector.fit
+
+    def slow(self, *args, **kwargs):
+        if threading.current_thread().name.startswith("vqviz-background"):  # not the page's own PCA map
+            gate.wait(60)
+        return fit(self, *args, **kwargs)
+
+    at = open_app()
+    monkeypatch.setattr(projection.Projector, "fit", slow)
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    assert not at.exception and not at.error
+    (progress,) = at.get("progress")
+    assert "The train map, computed in the background" in progress.proto.text
+    assert sum(len(array(t["x"])) for t in points(figures(at)[0])) == 360  # the split's PCA map meanwhile
+    at.session_state["map_selection"] = {"rows": [5]}  # the page works meanwhile
+    at.run()
+    assert at.subheader[0].value == "1 point selected" and not at.exception
+    gate.set()
+    settled(at)
+    assert not at.exception and not at.get("progress")
+    traces = points(figures(at)[0])
+    assert traces[0]["name"] == "train map" and len(array(traces[0]["x"])) == 1437
