@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from vqviz import analysis
-from vqviz.analysis import placement
+from vqviz.analysis import placement, selection
 from vqviz.projection import DEFAULTS, METHODS
 
 from app import cache, figures, panels, widgets
@@ -84,9 +84,9 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
             st.rerun()
     key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, shown, tuple(sorted(params.items())), on_train)
     fig, traces = cache.map_figure(key, xy, table, view.classes, ctx.colour, background)
-    selection = state.get("map_selection") or {}
-    spot = tuple(selection["spot"]) if selection.get("spot") else None
-    rows = analysis.map_rows(selection, xy, traces)
+    chosen = state.get("map_selection") or {}
+    spot = tuple(chosen["spot"]) if chosen.get("spot") else None
+    rows = analysis.map_rows(chosen, xy, traces)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -117,8 +117,8 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
                 st.caption(f"The {len(xy):,} test points placed, by {METHODS[method]}'s transform, on the map of the "
                            f"{len(background):,} training points (grey): each lands among the training points whose "
                            "latents are most like its own.")
-            if len(xy) > analysis.MAX_DRAWN:
-                st.caption(f"Showing {analysis.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. "
+            if len(xy) > selection.MAX_DRAWN:
+                st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. "
                            "Selections use all of them: a box or a lasso picks the hidden points inside it too, and "
                            "a cluster panel counts every member.")
             if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
