@@ -21,7 +21,7 @@ MAX_PANELS = 3
 #: A split's t-SNE or UMAP map is fitted again in memory, to place new images by the method's
 #: transform, up to this many points (digits' 360 test points: a few seconds); past it, new images
 #: are placed among their nearest latents instead of waiting minutes.
-REFIT_MAX = 3000
+REFIT_MAX = 1000
 #: Images placed at once.
 MAX_OWN = 12
 #: The file types the uploader offers (anything else Pillow reads is refused with a message).
