@@ -107,11 +107,11 @@ def show_placed(view: Loaded, placed: list[placement.Placed], names: list[str]) 
 
 def _sample_row(view: Loaded, p: placement.Placed, what: str) -> None:
     classes, images = view.classes, view.data.images
-    cols = st.columns([1, 1, 4], vertical_alignment="top")
-    cols[0].image(cache.tiles_png(p.image[None], 72), caption=what)
-    cols[1].image(cache.tiles_png(p.reconstruction[None], 72), caption="decoded")
+    cols = st.columns([1, 1, 3], vertical_alignment="top")
+    cols[0].image(cache.tiles_png(p.image[None], 64), caption=what, width=64)
+    cols[1].image(cache.tiles_png(p.reconstruction[None], 64), caption="decoded", width=64)
     rows = p.neighbours.rows
-    cols[2].image([cache.tiles_png(images[r][None], 40) for r in rows],
+    cols[2].image([cache.tiles_png(images[r][None], 40) for r in rows], width=40,
                   caption=[f"{label_of(classes, int(view.table.labels[r]))} · {d:.2f}"
                            for r, d in zip(rows, p.neighbours.distances)])
     cols[2].caption(f"its {len(rows)} nearest neighbours in latent space (true label · distance)")
@@ -138,7 +138,7 @@ def show_summary(view: Loaded, rows: np.ndarray) -> list[int]:
         st.caption(f"The selection falls in **{len(shares)} clusters**, most selected members first; the first "
                    f"{min(MAX_PANELS, len(shares))} in full below. Under each decoded centroid: cluster, its label, "
                    "selected of its members, purity.")
-        st.image([cache.tiles_png(centres[s.cluster][None], 48) for s in shares],
+        st.image([cache.tiles_png(centres[s.cluster][None], 48) for s in shares], width=52,
                  caption=[f"{s.cluster}·{label_of(view.classes, s.label)} {s.picked}/{s.size} "
                           f"{'–' if np.isnan(s.purity) else f'{s.purity:.0%}'}" for s in shares])
     return [s.cluster for s in shares]

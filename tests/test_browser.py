@@ -193,5 +193,22 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     assert neighbours.count() == 8 and neighbours.first.locator("img").is_visible()
     page.wait_for_timeout(500)
     page.screenshot(path=ARTIFACTS / "07-placed-image.png", full_page=True)
+
+    # A box over the middle of the map, across many clusters: a strip of all of them, full panels for three.
+    page.locator('.modebar-btn[data-title="Box Select"]').click()
+    box = page.locator(".js-plotly-plot").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    page.get_by_text("The selection falls in").wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+    text = main.inner_text()
+    many = int(text.split("The selection falls in ")[1].split(" clusters")[0])
+    assert many > 3 and text.count("decoded centroid ·") == 3  # every cluster in the strip, three in full
+    strip = page.locator('[data-testid="stImageContainer"]').filter(has_text="%")
+    assert strip.count() >= many
+    page.screenshot(path=ARTIFACTS / "08-many-clusters.png")
     print(f"\nbrowser timings: empty spot ({far:.0f} px from any point) -> decoded panel {spot_to_panel:.2f} s; "
           f"upload -> marked with neighbours {upload_to_panel:.2f} s")
