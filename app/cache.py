@@ -177,5 +177,5 @@ def sample_view(path: str, stamp: int, name: str, split: str, row: int):
 def placed_images(map_key: tuple, digests: tuple, _where, _images: np.ndarray):
     """The user's images (``digests`` name them) encoded, assigned and placed on the map ``map_key``."""
     path, stamp, name, split = map_key[:4]
-    return analysis.placement.place_images(checkpoint(path, stamp).model, _images, point_table(path, stamp, name, split),
-                                           _where)
+    table = point_table(path, stamp, name, split)
+    return analysis.placement.place_images(checkpoint(path, stamp).model, _images, table, _where)

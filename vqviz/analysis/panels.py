@@ -129,4 +129,5 @@ def subclasses(table: PointTable, images: np.ndarray, label: int, n_members: int
     return out
 
 
-__all__ = ["GroupView", "ClusterShare", "cluster_summary", "cluster_view", "selection_view", "cluster_table", "typical_rows", "subclasses"]
+__all__ = ["GroupView", "ClusterShare", "cluster_summary", "cluster_view", "selection_view", "cluster_table",
+           "typical_rows", "subclasses"]

@@ -93,29 +93,26 @@ def to_dataset_format(raw: bytes, shape: tuple[int, int, int], name: str = "the 
         im = im.convert("L" if c == 1 else "RGB")
     except Exception as e:  # noqa: BLE001  Pillow's decoders fail with many types on a broken file
         raise DataError(f"{name}: cannot decode the image ({type(e).__name__}: {str(e)[:200]})") from None
-    pixels = np.asarray(im, dtype=np.float32).reshape(im.height, im.width, c) / 255.0
-    pixels = _pad_to_ratio(pixels, h / w)
-    as_bytes = np.uint8(np.clip(pixels * 255.0 + 0.5, 0, 255))
-    picture = Image.fromarray(as_bytes[..., 0] if c == 1 else as_bytes)
+    pixels = _pad_to_ratio(np.asarray(im, dtype=np.uint8).reshape(im.height, im.width, c), h / w)
+    picture = Image.fromarray(pixels[..., 0] if c == 1 else pixels)
     # shrinking: each pixel the mean of the area it covers (a photo's 1000 x 1000 becomes 8 x 8 without aliasing)
     shrink = picture.width >= w and picture.height >= h
     resized = picture.resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
     out = (np.asarray(resized, dtype=np.float32).reshape(h, w, c) / 255.0).transpose(2, 0, 1)
     if invert is None:
-        invert = background is not None and (_edge_mean(pixels) > 0.5) != (background > 0.5)
+        invert = background is not None and (_edges(pixels).mean() / 255.0 > 0.5) != (background > 0.5)
     return np.ascontiguousarray(1.0 - out if invert else out, dtype=np.float32)
 
 
-def _edge_mean(pixels: np.ndarray) -> float:
-    """The mean of the outermost pixels of an (H, W, C) picture."""
-    return float(np.concatenate([pixels[0].ravel(), pixels[-1].ravel(), pixels[:, 0].ravel(),
-                                 pixels[:, -1].ravel()]).mean())
+def _edges(pixels: np.ndarray) -> np.ndarray:
+    """(n, C) the outermost pixels of an (H, W, C) picture."""
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
 
 
 def _pad_to_ratio(pixels: np.ndarray, ratio: float) -> np.ndarray:
-    """Pad an (H, W, C) picture evenly with its border's median colour to height / width = ``ratio``."""
+    """Pad an (H, W, C) uint8 picture evenly with its border's median colour to height / width = ``ratio``."""
     h, w, _ = pixels.shape
-    edge = np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]), axis=0)
+    edge = np.median(_edges(pixels), axis=0).round().astype(np.uint8)
     if h / w < ratio:  # too wide: add rows
         extra = int(round(w * ratio)) - h
         pad = ((extra // 2, extra - extra // 2), (0, 0))
@@ -317,5 +314,6 @@ def describe_point(model: Model, table: PointTable, images: np.ndarray, row: int
                   model.decode_array(table.latents[row:row + 1])[0], Neighbours(near.rows[0], near.distances[0]))
 
 
-__all__ = ["Placed", "place_images", "describe_point", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "K_NEIGHBOURS", "border_level", "to_dataset_format", "assign",
-           "Neighbours", "nearest", "place_among_neighbours", "MapSpot", "MapModel"]
+__all__ = ["Placed", "place_images", "describe_point", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "K_NEIGHBOURS",
+           "border_level", "to_dataset_format", "assign", "Neighbours", "nearest", "place_among_neighbours", "MapSpot",
+           "MapModel"]
