@@ -129,7 +129,8 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
     with right:
         if spot is not None:
             widgets.decoder_warning(view)
-            panels.show_spot(view, panels.map_model(view, shown, params, xy, train, fitted=False), spot)
+            # UMAP's inverse needs its fitted model; t-SNE's mix needs only the map
+            panels.show_spot(view, panels.map_model(view, shown, params, xy, train, fitted=shown == "umap"), spot)
             return
         if len(rows) == 0:
             st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "

@@ -437,3 +437,15 @@ def test_the_train_map_is_fitted_in_the_background_with_this_splits_pca_map_mean
     assert not at.exception and not at.get("progress")
     traces = points(figures(at)[0])
     assert traces[0]["name"] == "train map" and len(array(traces[0]["x"])) == 1437
+
+
+def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
+    at = open_app()
+    at.button_group(key="method").set_value("umap").run()
+    settled(at)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}
+    at.run()
+    assert not at.exception and not at.error
+    # the map fitted again in memory is the map on screen (same seed), so its own inverse is used
+    assert "UMAP's inverse_transform" in " ".join(m.value for m in at.markdown)
+    assert "decoded spot" in images(at)
