@@ -276,9 +276,30 @@ def train_map(sha: str, dataset: str, split: str, train_latents: np.ndarray, tra
         return projection.Projector(method, **params).fit(train_latents, train_labels, progress=progress)
 
     fitted = worker.submit(key, fit)
+    _forget_old_train_maps(worker, key)
 
     def place() -> np.ndarray:
         model = fitted.result()  # submitted before this one, to the same single worker: already done
         return model if isinstance(model, dict) else model.transform(latents, progress)
 
     return fitted, worker.submit(("placed", *key[1:], split, len(latents)), place), progress
+
+
+#: Fitted train maps kept in memory (a t-SNE of 60,000 latents holds its affinities: tens of MB).
+KEEP_TRAIN_MAPS = 2
+
+
+def _forget_old_train_maps(worker: Background, newest: tuple) -> None:
+    """Drop the finished train maps (and the points placed on them) beyond the :data:`KEEP_TRAIN_MAPS`
+    most recently asked for; one still being computed is kept."""
+    with worker._lock:
+        order = worker.__dict__.setdefault("_train_maps", [])
+        if newest in order:
+            order.remove(newest)
+        order.append(newest)
+        for key in order[:-KEEP_TRAIN_MAPS]:
+            if worker._futures[key].done():
+                order.remove(key)
+                for k in [k for k in worker._futures if k == key or (k[0] == "placed" and k[1:6] == key[1:6])]:
+                    del worker._futures[k]
+                worker.progress.pop(key, None)

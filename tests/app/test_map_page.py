@@ -449,3 +449,18 @@ def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
     # the map fitted again in memory is the map on screen (same seed), so its own inverse is used
     assert "UMAP's inverse_transform" in " ".join(m.value for m in at.markdown)
     assert "decoded spot" in images(at)
+
+
+def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
+    from app import jobs
+
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(60, 4)).astype(np.float32), np.arange(60) % 3
+    worker = jobs.background("maps")
+    for n in (20, 30, 40):
+        fitted, placed, _ = jobs.train_map("sha", "digits", "test", z[:n], y[:n], z[:5], "pca", {})
+        assert placed.result(60).shape == (5, 2)
+    kept = sorted(k[3] for k in worker._futures if k[0] == "train-map")
+    assert kept == [30, 40] and sum(k[0] == "placed" for k in worker._futures) == 2
+    again, _, _ = jobs.train_map("sha", "digits", "test", z[:40], y[:40], z[:5], "pca", {})
+    assert again is fitted  # the newest is kept, not fitted again
