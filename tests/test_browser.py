@@ -191,8 +191,10 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     assert "my-digit.png" in text and "quantized label" in text
     neighbours = page.locator('[data-testid="stImageContainer"]').filter(has_text=" · ")  # "label · distance"
     assert neighbours.count() == 8 and neighbours.first.locator("img").is_visible()
+    page.get_by_text("its 8 nearest neighbours in latent space").first.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
-    page.screenshot(path=ARTIFACTS / "07-placed-image.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "07-placed-image.png")
+    page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
 
     # A box over the middle of the map, across many clusters: a strip of all of them, full panels for three.
     page.locator('.modebar-btn[data-title="Box Select"]').click()
