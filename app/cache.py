@@ -113,32 +113,69 @@ def clear() -> None:
     st.cache_resource.clear()
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def train_projector(path: str, stamp: int, name: str, method: str, params: tuple,
-                    _progress=None):
-    """The train split's map as a fitted :class:`vqviz.projection.Projector`, kept in memory to place points on."""
-    from vqviz import projection
-
-    table = point_table(path, stamp, name, "train")
-    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels, progress=_progress)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def placed(path: str, stamp: int, name: str, split: str, method: str, params: tuple,
-           _progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """The split's points placed on the train split's map, and that map."""
-    fitted = train_projector(path, stamp, name, method, params, _progress)
-    return fitted.transform(point_table(path, stamp, name, split).latents, _progress), fitted.embedding_
-
-
 @st.cache_resource(max_entries=16, show_spinner=False)
 def map_figure(key: tuple, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple, colour: str,
                _background: np.ndarray | None = None):
     """The map page's figure and the rows of each of its traces, built once per map and colouring.
 
     ``key`` names the map (checkpoint, stamp, data set, split, method, parameters, placed or
-    not); the figure never changes with the selection, so a click re-sends no map.
+    not); the figure never changes with the selection, so a click re-sends no map. Up to
+    :data:`HOVER_MAX` points, hovering a point shows its image (as text).
     """
     from . import figures
 
-    return figures.map_figure(_xy, _table, _classes, colour, background=_background)
+    hover = hover_thumbnails(key[2], key[3]) if len(_xy) <= HOVER_MAX else None
+    return figures.map_figure(_xy, _table, _classes, colour, background=_background, spots=SPOTS, hover=hover)
+
+
+#: Maps of at most this many points show each point's image when it is hovered; larger ones its label only.
+HOVER_MAX = 2000
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def hover_thumbnails(name: str, split: str) -> np.ndarray:
+    """(N,) every image of the split as a text thumbnail for the map's hover label."""
+    from vqviz.images import shade_text
+
+    return np.array(shade_text(dataset(name, split).images, ink_bright=border_level(name, split) < 0.5),
+                    dtype=object)
+
+
+#: Points per side of the map's invisible grid that catches clicks on empty spots (see figures.map_figure).
+SPOTS = 48
+
+
+@st.cache_resource(max_entries=4, show_spinner="Fitting the map's model, to place points on it...")
+def projector(path: str, stamp: int, name: str, split: str, method: str, params: tuple):
+    """The split's map as a fitted :class:`vqviz.projection.Projector`, kept in memory: the same seed and
+    settings as the cached map, so its ``embedding_`` is that map (for a split of one thread's size)."""
+    from vqviz import projection
+
+    table = point_table(path, stamp, name, split)
+    return projection.Projector(method, **dict(params)).fit(table.latents, table.labels)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def border_level(name: str, split: str) -> float:
+    """The mean of the split's outermost pixels: whether its images are light on dark or dark on light."""
+    return analysis.placement.border_level(dataset(name, split).images[:2000])
+
+
+def tiles_png(images: np.ndarray, target: int = 48, ncol: int | None = None) -> bytes:
+    """(N, C, H, W) images in [0, 1] as one PNG, each about ``target`` pixels high."""
+    return png_bytes(grid(images, ncol=ncol or len(images), pad=1, scale=scale_for(images.shape[-2], target)))
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def sample_view(path: str, stamp: int, name: str, split: str, row: int):
+    """A point of the split as its panel shows it (decoded, its neighbours): once per point."""
+    table = point_table(path, stamp, name, split)
+    return analysis.placement.describe_point(checkpoint(path, stamp).model, table, dataset(name, split).images, row)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Placing your images on the map...")
+def placed_images(map_key: tuple, digests: tuple, _where, _images: np.ndarray):
+    """The user's images (``digests`` name them) encoded, assigned and placed on the map ``map_key``."""
+    path, stamp, name, split = map_key[:4]
+    table = point_table(path, stamp, name, split)
+    return analysis.placement.place_images(checkpoint(path, stamp).model, _images, table, _where)

@@ -258,3 +258,48 @@ def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labe
                                          labels=labels, progress=progress, cache=folder, **params)
 
     return worker.submit(key, compute), progress
+
+
+def train_map(sha: str, dataset: str, split: str, train_latents: np.ndarray, train_labels: np.ndarray,
+              latents: np.ndarray, method: str, params: dict) -> tuple[Future, Future, Progress]:
+    """The train split's map as a fitted :class:`vqviz.projection.Projector`, and the ``latents`` of
+    ``split`` placed on it by its ``transform``, both in the background (the fit of a large train
+    split takes minutes). Returns the fit's future, the placed points' future (an (N, 2) array)
+    and their progress; a failure is {"error": message} in either. The fitted map is kept in
+    memory for the life of the server (a Projector is never written to disk)."""
+    frozen = tuple(sorted(params.items()))
+    key = ("train-map", sha, dataset, len(train_latents), method, frozen)
+    worker = background("maps")
+    progress = worker.progress.setdefault(key, Progress())
+
+    def fit() -> projection.Projector:
+        return projection.Projector(method, **params).fit(train_latents, train_labels, progress=progress)
+
+    fitted = worker.submit(key, fit)
+    _forget_old_train_maps(worker, key)
+
+    def place() -> np.ndarray:
+        model = fitted.result()  # submitted before this one, to the same single worker: already done
+        return model if isinstance(model, dict) else model.transform(latents, progress)
+
+    return fitted, worker.submit(("placed", *key[1:], split, len(latents)), place), progress
+
+
+#: Fitted train maps kept in memory (a t-SNE of 60,000 latents holds its affinities: tens of MB).
+KEEP_TRAIN_MAPS = 2
+
+
+def _forget_old_train_maps(worker: Background, newest: tuple) -> None:
+    """Drop the finished train maps (and the points placed on them) beyond the :data:`KEEP_TRAIN_MAPS`
+    most recently asked for; one still being computed is kept."""
+    with worker._lock:
+        order = worker.__dict__.setdefault("_train_maps", [])
+        if newest in order:
+            order.remove(newest)
+        order.append(newest)
+        for key in order[:-KEEP_TRAIN_MAPS]:
+            if worker._futures[key].done():
+                order.remove(key)
+                for k in [k for k in worker._futures if k == key or (k[0] == "placed" and k[1:6] == key[1:6])]:
+                    del worker._futures[k]
+                worker.progress.pop(key, None)

@@ -178,10 +178,20 @@ def map_pending(view: Loaded, method: str, params: dict) -> bool:
     """Start the split's map by ``method`` in the background, wait up to :data:`MAP_WAIT_S` for it,
     and say whether it is still being computed."""
     table = view.table
+    if shipped_map(view, method, params) is not None:
+        return False
     future, _ = jobs.projection_map(view.ckpt.meta["weights"]["sha256"], view.data.name, view.data.split,
                                     table.latents, table.labels, method, params)
     jobs.ready(future, MAP_WAIT_S)
     return not future.done()
+
+
+def shipped_map(view: Loaded, method: str, params: dict) -> np.ndarray | None:
+    """The split's map by ``method`` if the checkpoint carries it in its ``maps/`` folder
+    (:func:`vqviz.projection.store_beside`), else None."""
+    return projection.read_beside(view.entry.path, len(view.table.latents), method,
+                                  checkpoint_sha=view.ckpt.meta["weights"]["sha256"], dataset=view.data.name,
+                                  split=view.data.split, **params)
 
 
 def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_WAIT_S) -> tuple[np.ndarray, str]:
@@ -190,6 +200,9 @@ def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_
     and the method it is by."""
     table = view.table
     sha = view.ckpt.meta["weights"]["sha256"]
+    shipped = shipped_map(view, method, params)
+    if shipped is not None:
+        return shipped, method
     future, progress = jobs.projection_map(sha, view.data.name, view.data.split, table.latents, table.labels,
                                            method, params)
     xy = jobs.ready(future, wait)
@@ -205,40 +218,41 @@ def map_or_meanwhile(view: Loaded, method: str, params: dict, wait: float = MAP_
                                      split=view.data.split, labels=table.labels), "pca"
 
 
-def placed_on_train(view: Loaded, method: str, params: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The split's points placed on the train split's map (openTSNE's or UMAP's ``transform``), and that map.
+def train_map_pending(view: Loaded, method: str, params: dict) -> bool:
+    """Start the train split's map and the placing of this split's points on it in the background, wait
+    up to :data:`MAP_WAIT_S`, and say whether they are still being computed."""
+    _, placed, _ = _train_map(view, method, params)
+    jobs.ready(placed, MAP_WAIT_S)
+    return not placed.done()
+
+
+def _train_map(view: Loaded, method: str, params: dict):
+    entry = view.entry
+    train = cache.point_table(entry.path, entry.stamp, view.data.name, "train")
+    return jobs.train_map(view.ckpt.meta["weights"]["sha256"], view.data.name, view.data.split, train.latents,
+                          train.labels, view.table.latents, method, params)
+
+
+def placed_on_train(view: Loaded, method: str, params: dict):
+    """The split's points placed on the train split's map (openTSNE's or UMAP's ``transform``), that map,
+    and its fitted Projector; or None, with the computation's progress shown, while they are computed
+    in the background.
 
     The train map is fitted once per model, method and parameters and kept in memory; each split
-    placed on it afterwards costs only the placing. Returns the (N, 2) placed points and the
-    (N_train, 2) train map, in the same coordinates.
+    placed on it afterwards costs only the placing. The placed points (N, 2) and the train map
+    (N_train, 2) are in the same coordinates.
     """
-    slot = st.empty()
-    bars = []
-
-    def progress(fraction: float, message: str) -> None:
-        if not bars:
-            bars.append(slot.progress(0.0))
-        bars[0].progress(fraction, text=message if message.startswith("placing") else f"the train map: {message}")
-
-    entry = view.entry
-    out = cache.placed(entry.path, entry.stamp, view.data.name, view.data.split, method,
-                       tuple(sorted(params.items())), progress)
-    slot.empty()
-    return out
-
-
-def keep_selection(chart: str, traces: list, state_key: str):
-    """An ``on_select`` callback that stores a chart's selection in ``state_key`` as rows (resolved
-    now, with the chart's ``traces``) and shapes, so that it outlives the chart."""
-
-    def callback() -> None:
-        selection = st.session_state.get(chart, {}).get("selection", {})
-        # the boxes and lassos too: on a map that draws a sample, they pick the points it leaves out
-        st.session_state[state_key] = {"rows": analysis.selected_rows(selection, traces).tolist(),
-                                       "box": list(selection.get("box", [])),
-                                       "lasso": list(selection.get("lasso", []))}
-
-    return callback
+    fitted, placed, progress = _train_map(view, method, params)
+    xy, model = jobs.ready(placed), jobs.ready(fitted)
+    for out in (model, xy):
+        if isinstance(out, dict):
+            raise VqvizError(f"the train map cannot be made: {out.get('error')}")
+    if xy is None:
+        message = progress.message
+        st.progress(progress.fraction, text=message if message.startswith("placing") else
+                    f"The train map, computed in the background: {message}. This split's PCA map meanwhile.")
+        return None
+    return xy, model.embedding_, model
 
 
 def append_clicks(widget_key: str, state_key: str, traces: list, keep: int = 3):

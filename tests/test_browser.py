@@ -114,3 +114,103 @@ def test_click_a_point_then_mix_styles(server, page):
     print(f"\nbrowser timings: streamlit run -> first map {first_map:.1f} s; click -> cluster panel "
           f"{click_to_panel:.2f} s; slider step -> new image median {statistics.median(latencies) * 1000:.0f} ms "
           f"(min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}, n=20)")
+
+
+# The screen position of a grid point ("spots" trace) about 40 px from the nearest drawn point: an empty
+# spot among the clusters, not a far corner.
+EMPTY_SPOT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const px = (x, y) => [box.left + fl._size.l + fl.xaxis.l2p(x), box.top + fl._size.t + fl.yaxis.l2p(y)];
+  const grid = gd._fullData.find(t => t.name === 'spots');
+  const pts = gd._fullData.filter(t => t.name !== 'spots').flatMap(t => Array.from(t.x, (x, i) => px(x, t.y[i])));
+  let best = null, far = -1;
+  for (let i = 0; i < grid.x.length; i++) {
+    const [a, b] = px(grid.x[i], grid.y[i]);
+    if (a < box.left + 30 || a > box.right - 30 || b < box.top + 30 || b > box.bottom - 60) continue;
+    const d = Math.min(...pts.map(([c, e]) => Math.hypot(a - c, b - e)));
+    if (best === null || Math.abs(d - 40) < Math.abs(far - 40)) { far = d; best = [a, b]; }
+  }
+  return [best[0], best[1], far];
+}"""
+MARKS_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
+  const t = gd && gd._fullData && gd._fullData.find(t => t.name === 'your images');
+  return t ? t.x.length : 0; }"""
+
+
+def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vqviz import data
+
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
+    page.wait_for_timeout(500)
+
+    # Hovering a point shows its image, drawn in shade characters: a plotly hover label draws no <img>.
+    x, y = page.evaluate(POINT_JS, [0])
+    page.mouse.move(x, y)
+    page.wait_for_function("() => /[█▓]/.test(document.querySelector('.hoverlayer')?.textContent || '')",
+                           timeout=10_000)
+    hover = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext tspan.line')]"
+                          ".map(t => t.textContent)")
+    assert len(hover) == 1 + 8 and hover[0] == "0"  # the label, then the 8 rows of an 8 x 8 digit
+    assert page.locator(".hoverlayer img").count() == 0
+    page.screenshot(path=ARTIFACTS / "05-hover-thumbnail.png", clip={"x": x - 150, "y": y - 150, "width": 300,
+                                                                     "height": 300})
+    page.mouse.move(5, 5)
+
+    # A click on an empty part of the map decodes the latent there (t-SNE: a mix of the nearest points).
+    x, y, far = page.evaluate(EMPTY_SPOT_JS)
+    t0 = time.perf_counter()
+    page.mouse.click(x, y)
+    page.get_by_text("the map points mixed, with their weights").wait_for(timeout=30_000)
+    spot_to_panel = time.perf_counter() - t0
+    main = page.locator('[data-testid="stMain"]')
+    assert "A decoded spot of the map" in main.inner_text()
+    assert "a mix of the latents of the 8 nearest map points" in main.inner_text()
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "06-decoded-spot.png")
+
+    # An uploaded digit, dark ink on white as a person would draw it, is placed and marked, with its neighbours.
+    digit = data.load("digits", "test").images[7, 0]
+    buf = io.BytesIO()
+    Image.fromarray(np.uint8(np.round((1 - digit) * 255)).repeat(16, 0).repeat(16, 1)).save(buf, format="PNG")
+    t0 = time.perf_counter()
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": "my-digit.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
+    page.get_by_text("nearest neighbours in latent space").first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => ({MARKS_JS})() === 1", timeout=30_000)
+    upload_to_panel = time.perf_counter() - t0
+    text = main.inner_text()
+    assert "my-digit.png" in text and "quantized label" in text
+    neighbours = page.locator('[data-testid="stImageContainer"]').filter(has_text=" · ")  # "label · distance"
+    assert neighbours.count() == 8 and neighbours.first.locator("img").is_visible()
+    page.get_by_text("its 8 nearest neighbours in latent space").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=ARTIFACTS / "07-placed-image.png")
+    page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
+
+    # A box over the middle of the map, across many clusters: a strip of all of them, full panels for three.
+    page.locator('.modebar-btn[data-title="Box Select"]').click()
+    box = page.locator(".js-plotly-plot").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    page.get_by_text("The selection falls in").wait_for(timeout=30_000)
+    page.wait_for_timeout(800)
+    text = main.inner_text()
+    many = int(text.split("The selection falls in ")[1].split(" clusters")[0])
+    assert many > 3 and text.count("decoded centroid ·") == 3  # every cluster in the strip, three in full
+    strip = page.locator('[data-testid="stImageContainer"]').filter(has_text="%")
+    assert strip.count() >= many
+    page.screenshot(path=ARTIFACTS / "08-many-clusters.png")
+    print(f"\nbrowser timings: empty spot ({far:.0f} px from any point) -> decoded panel {spot_to_panel:.2f} s; "
+          f"upload -> marked with neighbours {upload_to_panel:.2f} s")

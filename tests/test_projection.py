@@ -175,3 +175,43 @@ def _umask():
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_a_map_stored_beside_a_checkpoint_is_read_before_the_cache_and_never_recomputed(latents, cache, tmp_path,
+                                                                                          monkeypatch):
+    folder = tmp_path / "my-checkpoint"
+    folder.mkdir()
+    labels = np.repeat([0, 1, 2], 40)
+    shipped = projection.project(latents, "pca", labels=labels) + 1.0  # not what a fit would give: it must be read
+    path = projection.store_beside(folder, shipped, "pca", **KEY)
+    assert path.parent == folder / "maps" and path.name.startswith("pca-")
+    assert path.name == f"pca-{projection.cache_key(**KEY, n=120, method='pca', params={}, stratified=True)}.npy"
+    calls = _count_fits(monkeypatch)
+    got = projection.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
+    np.testing.assert_array_equal(got, shipped)
+    assert calls == [] and not list(cache.glob("*.npy"))  # neither computed nor copied into the user's cache
+    np.testing.assert_array_equal(projection.read_beside(folder, 120, "pca", **KEY), shipped)
+    # another split, another method or another model's weights do not match it
+    assert projection.read_beside(folder, 120, "tsne", **KEY) is None
+    assert projection.read_beside(folder, 120, "pca", **{**KEY, "checkpoint_sha": "cd" * 32}) is None
+    other = projection.cached_project(latents, "pca", labels=labels, beside=folder, **{**KEY, "split": "train"})
+    assert calls == [1] and not np.array_equal(other, shipped)
+
+
+def test_a_stored_map_that_is_not_exactly_the_map_is_ignored_and_bad_maps_are_refused(latents, cache, tmp_path):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    labels = np.repeat([0, 1, 2], 40)
+    path = projection.store_beside(folder, np.ones((120, 2)), "pca", **KEY)
+    np.save(path, np.ones((120, 2), np.float64))  # the right key, the wrong dtype: a pickle-free reader refuses it
+    xy = projection.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
+    np.testing.assert_allclose(xy, projection.project(latents, "pca"), atol=1e-5)
+    path.unlink()
+    os.mkfifo(path)  # a FIFO is a miss, not a hang
+    assert projection.read_beside(folder, 120, "pca", **KEY) is None
+    with pytest.raises(ConfigError, match=r"\(N, 2\)"):
+        projection.store_beside(folder, np.ones((120, 3)), "pca", **KEY)
+    with pytest.raises(ConfigError, match="finite"):
+        projection.store_beside(folder, np.full((120, 2), np.nan), "pca", **KEY)
+    with pytest.raises(ConfigError, match="no such checkpoint folder"):
+        projection.store_beside(tmp_path / "missing", np.ones((120, 2)), "pca", **KEY)

@@ -17,7 +17,13 @@ map it makes in ``$XDG_CACHE_HOME/vqviz/projections/`` (default
 weights SHA-256, the data set, the split, the number of points, the method, its
 parameters, the seed and, past MAX_FIT points, how the fitted sample was drawn. A
 revisit loads the file instead of recomputing. Files are written atomically; one that
-cannot be read, or has the wrong shape, is ignored and the map is recomputed.
+cannot be read, or has the wrong shape, is ignored and the map is recomputed. A checkpoint
+can carry its maps in its own ``maps/`` folder, under the same file names
+(:func:`store_beside`); :func:`cached_project` looks there first.
+
+The way back from the map, for decoding any spot: :meth:`Projector.inverse` (PCA's exact
+inverse, UMAP's ``inverse_transform``) and, for t-SNE, :func:`interpolate`, a convex mix of
+the latents of the nearest map points.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import stat
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -202,6 +208,27 @@ class Projector:
                       progress: Progress | None = None) -> np.ndarray:
         return self.fit(latents, labels, progress).embedding_
 
+    def inverse(self, xy: np.ndarray, latents: np.ndarray | None = None, k: int = 8) -> np.ndarray:
+        """(M, d) latents of (M, 2) map positions: the way back from the map.
+
+        PCA: its exact inverse, the point of the plane of the two principal directions (so
+        ``transform(inverse(xy)) == xy``). UMAP: its ``inverse_transform``. t-SNE has no
+        inverse: a convex mix of the ``latents`` (N, d) given to :meth:`fit` at the ``k``
+        nearest points of the map (:func:`interpolate`).
+        """
+        if not hasattr(self, "model_"):
+            raise ConfigError("this Projector has not been fitted: call fit(latents) first")
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if self.method == "pca":
+            return self.model_.inverse_transform(xy + self.offset_)[:, :self.n_features_in_].astype(np.float32)
+        if self.method == "umap":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return np.asarray(self.model_.inverse_transform(xy + self.offset_), dtype=np.float32)
+        if latents is None or len(latents) != len(self.embedding_):
+            raise ConfigError("t-SNE has no inverse: pass the latents the map was fitted on, to mix them")
+        return interpolate(xy, self.embedding_, latents, k).latents
+
     def _place(self, z: np.ndarray, report: Progress) -> np.ndarray:
         """(M, 2) float64 model coordinates of ``z``, :data:`CHUNK` latents per call of the model."""
         out = np.empty((len(z), 2))
@@ -210,6 +237,42 @@ class Projector:
                                    f"of {len(z):,} on the map")
             out[start:start + CHUNK] = _transform(self.method, self.model_, z[start:start + CHUNK])
         return out
+
+
+class Interpolation(NamedTuple):
+    """Latents mixed from the points of a map.
+
+    latents : (M, d) the mixtures.
+    rows : (M, k) the map points mixed for each, nearest first.
+    weights : (M, k) their weights: >= 0, summing to 1 (a convex combination).
+    """
+
+    latents: np.ndarray
+    rows: np.ndarray
+    weights: np.ndarray
+
+
+def interpolate(xy: np.ndarray, map_xy: np.ndarray, latents: np.ndarray, k: int = 8) -> Interpolation:
+    """The latents behind (M, 2) positions of a map that has no inverse (t-SNE).
+
+    Each is a convex combination of the latents of its ``k`` nearest points of the (N, 2)
+    ``map_xy``, weighted by the inverse of their squared distance on the map (Shepard's
+    interpolation), so it lies in the convex hull of those latents; on a map point itself
+    it is that point's latent. Moving across the map moves smoothly between styles.
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    m = np.asarray(map_xy, dtype=np.float64)
+    z = _as_latents(latents)
+    if m.ndim != 2 or m.shape[1] != 2 or len(m) != len(z):
+        raise ConfigError(f"a map of shape {m.shape} does not fit latents of shape {z.shape}")
+    k = max(1, min(int(k), len(m)))
+    d2 = ((xy[:, None, :] - m[None, :, :]) ** 2).sum(-1)  # (M, N) squared distances on the map
+    rows = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    near = np.take_along_axis(d2, rows, 1)
+    on_point = near[:, :1] == 0.0  # exactly on a map point: that point's latent
+    w = np.where(on_point, (np.arange(k) == 0).astype(float), 1.0 / np.where(on_point, 1.0, near))
+    w /= w.sum(1, keepdims=True)
+    return Interpolation((w[..., None] * z[rows].astype(np.float64)).sum(1).astype(np.float32), rows, w)
 
 
 def _pad(z: np.ndarray) -> np.ndarray:
@@ -320,16 +383,22 @@ def cache_key(checkpoint_sha: str, dataset: str, split: str, n: int, method: str
 def cached_project(latents: np.ndarray, method: str = "tsne", *, checkpoint_sha: str, dataset: str,
                    split: str, labels: np.ndarray | None = None, max_fit: int | None = None, random_state: int = 0,
                    progress: Progress | None = None, n_jobs: int | None = None, cache: str | Path | None = None,
-                   **params) -> np.ndarray:
+                   beside: str | Path | None = None, **params) -> np.ndarray:
     """:func:`project`, but loaded from the disk cache when this map was made before.
 
     ``checkpoint_sha`` is the weights' SHA-256 from the checkpoint's ``meta.json``,
     so a retrained checkpoint gets a new map. ``cache`` overrides :func:`cache_dir`.
+    ``beside``, a checkpoint's folder, is looked in first: a map shipped with the
+    checkpoint (:func:`store_beside`) is read from there and never computed.
     ``progress`` is called only when the map is computed; ``n_jobs`` is not part of
     the key, since it only changes the speed.
     """
     n = len(latents)
     key = cache_key(checkpoint_sha, dataset, split, n, method, params, random_state, max_fit, labels is not None)
+    if beside is not None:
+        xy = _read(Path(beside) / MAPS_DIR / f"{method}-{key}.npy", n)
+        if xy is not None:
+            return xy
     path = Path(cache or cache_dir()) / f"{method}-{key}.npy"
     xy = _read(path, n)
     if xy is not None:
@@ -340,13 +409,58 @@ def cached_project(latents: np.ndarray, method: str = "tsne", *, checkpoint_sha:
     return xy
 
 
+#: The folder of a checkpoint that holds the maps shipped with it (see :func:`store_beside`).
+MAPS_DIR = "maps"
+
+
+def beside_path(checkpoint_dir: str | Path, n: int, method: str = "tsne", *, checkpoint_sha: str, dataset: str,
+                split: str, stratified: bool = True, random_state: int = 0, max_fit: int | None = None,
+                **params) -> Path:
+    """Where a map shipped with a checkpoint lies: ``<checkpoint_dir>/maps/<method>-<key>.npy``, the
+    same file name as in the cache (:func:`cache_key`). ``stratified``: whether the map was asked for
+    with labels, as the app asks."""
+    key = cache_key(checkpoint_sha, dataset, split, n, method, params, random_state, max_fit, stratified)
+    return Path(checkpoint_dir) / MAPS_DIR / f"{method}-{key}.npy"
+
+
+def read_beside(checkpoint_dir: str | Path, n: int, method: str = "tsne", **key) -> np.ndarray | None:
+    """The (n, 2) map shipped beside a checkpoint (the arguments of :func:`beside_path`), or None
+    if there is none or it is not exactly the map asked for."""
+    return _read(beside_path(checkpoint_dir, n, method, **key), n)
+
+
+def store_beside(checkpoint_dir: str | Path, xy: np.ndarray, method: str = "tsne", *, checkpoint_sha: str,
+                 dataset: str, split: str, stratified: bool = True, random_state: int = 0,
+                 max_fit: int | None = None, **params) -> Path:
+    """Keep the (N, 2) map ``xy`` in the checkpoint's folder, where :func:`cached_project` (with
+    ``beside``) finds it before the user's cache: a shipped checkpoint then opens on its map at once.
+
+    The file is the cache's format (a ``.npy`` of float32 read without pickle), written
+    atomically. Returns its path.
+
+    Example: ``store_beside(folder, project(z, "tsne", labels=y), checkpoint_sha=meta["weights"]["sha256"],
+    dataset="digits", split="test")``.
+    """
+    xy = np.asarray(xy, dtype=np.float32)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) < 3 or not np.isfinite(xy).all():
+        raise ConfigError(f"a map must be (N, 2) finite numbers with N >= 3, got shape {xy.shape}")
+    if not Path(checkpoint_dir).is_dir():
+        raise ConfigError(f"{checkpoint_dir}: no such checkpoint folder")
+    path = beside_path(checkpoint_dir, len(xy), method, checkpoint_sha=checkpoint_sha, dataset=dataset, split=split,
+                       stratified=stratified, random_state=random_state, max_fit=max_fit, **params)
+    path.parent.mkdir(exist_ok=True)
+    _write(path, xy, strict=True)
+    return path
+
+
 #: A cache temporary older than this is a leftover of a killed write, and is removed.
 STALE_SECONDS = 3600.0
 _TEMPORARY = re.compile(r"\.(tsne|umap|pca)-[0-9a-f]{32}\.npy\..+\.tmp")
 
 
-def _write(path: Path, xy: np.ndarray) -> None:
-    """Write the map atomically; remove stale temporaries of earlier writes beside it."""
+def _write(path: Path, xy: np.ndarray, strict: bool = False) -> None:
+    """Write the map atomically; remove stale temporaries of earlier writes beside it. ``strict``:
+    raise an OSError instead of passing over it."""
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
@@ -357,7 +471,8 @@ def _write(path: Path, xy: np.ndarray) -> None:
                     and now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
                 os.unlink(entry.path)
     except OSError:  # a read-only cache is no reason to fail: the map is still shown
-        pass
+        if strict:
+            raise
 
 
 def _read(path: Path, n: int) -> np.ndarray | None:

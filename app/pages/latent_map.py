@@ -1,4 +1,5 @@
-"""Latent map: a 2-D map of the chosen split's latents; a click or a lasso opens the clusters."""
+"""Latent map: a 2-D map of the chosen split's latents; a click or a lasso opens the clusters, a click on
+an empty spot decodes the latent there, and the user's own images are placed on it."""
 
 import zlib
 
@@ -6,13 +7,11 @@ import numpy as np
 import streamlit as st
 
 from vqviz import analysis
-from vqviz.analysis import selection
+from vqviz.analysis import placement, selection
 from vqviz.projection import DEFAULTS, METHODS
 
-from app import cache, widgets
+from app import cache, figures, panels, widgets
 from app.state import Context, Loaded
-
-MAX_PANELS = 3
 
 
 def render(ctx: Context) -> None:
@@ -59,7 +58,7 @@ def render(ctx: Context) -> None:
         kept = state.get("map_selection") or {}  # keep the picked rows, drop the shapes
         state["map_selection"] = {"rows": list(kept.get("rows", []))}
         state["map_layout"] = layout
-    pending = not on_train and widgets.map_pending(view, method, params)
+    pending = (widgets.train_map_pending if on_train else widgets.map_pending)(view, method, params)
     # while the map is computed in the background, the fragment polls it every second
     st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, view, method, params, on_train, pending)
 
@@ -68,52 +67,88 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
     """The map and the panels of the selection, in a fragment: a click reruns only this, and
     re-sends no map."""
     table, state = view.table, st.session_state
-    background = None
+    background = train = None
     if on_train:
-        xy, background = widgets.placed_on_train(view, method, params)
-        shown = method
+        out = widgets.placed_on_train(view, method, params)
+        if out is not None:
+            xy, background, train = out
+            shown = method
+            if pending:  # it has arrived: draw the page again, without the timer
+                st.rerun()
+        else:  # the train map is being computed: this split's PCA map meanwhile
+            on_train = False
+            xy, shown = widgets.map_or_meanwhile(view, "pca", {}, wait=0.0)
     else:
         xy, shown = widgets.map_or_meanwhile(view, method, params, wait=0.0)  # render() has waited already
         if pending and shown == method:  # it has arrived: draw the page again, without the timer
             st.rerun()
     key = (ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split, shown, tuple(sorted(params.items())), on_train)
     fig, traces = cache.map_figure(key, xy, table, view.classes, ctx.colour, background)
-    # one chart per map, colouring and "clear": the figure's traces, and so plotly's selection, belong to it
-    chart = f"latent_map-{state.get('map_generation', 0)}-{zlib.crc32(repr((key, ctx.colour)).encode())}"
-    rows = analysis.map_rows(state.get("map_selection"), xy, traces)
-    clusters = analysis.clusters_of(table, rows)
+    chosen = state.get("map_selection") or {}
+    spot = tuple(chosen["spot"]) if chosen.get("spot") else None
+    rows = analysis.map_rows(chosen, xy, traces)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.plotly_chart(fig, key=chart, on_select=widgets.keep_selection(chart, traces, "map_selection"),
-                        selection_mode=("points", "box", "lasso"), width="stretch",
-                        config={"scrollZoom": True, "displaylogo": False})
-        if on_train:
-            st.caption(f"The {len(xy):,} test points placed, by {METHODS[method]}'s transform, on the map of the "
-                       f"{len(background):,} training points (grey): each lands among the training points whose "
-                       "latents are most like its own.")
-        if len(xy) > selection.MAX_DRAWN:
-            st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. Selections "
-                       "use all of them: a box or a lasso picks the hidden points inside it too, and a cluster "
-                       "panel counts every member.")
-        if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
-            st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
+        map_slot = st.container()
+        files = st.file_uploader("Place your own images on the map", type=panels.IMAGE_TYPES,
+                                 accept_multiple_files=True, key="place_upload",
+                                 max_upload_size=placement.MAX_UPLOAD_BYTES // 2**20,
+                                 help="Each image is converted like the data set (size, grey or colour; dark ink on "
+                                      "white is inverted for white-on-black digits), encoded, and marked on the map "
+                                      "with a star, beside its cluster and its nearest neighbours.")
+        names, own, digests = panels.own_images(view, files or [])
+        placed = []
+        if len(own):
+            where = panels.map_model(view, shown, params, xy, train, fitted=True)
+            placed = cache.placed_images(key, digests, where, own)
+        marked = (digests, spot)
+        if placed or spot:
+            fig, traces = figures.with_marks(fig, traces, np.stack([p.xy for p in placed]) if placed else None,
+                                             names, spot)
+        # one chart per map, colouring, marks and "clear": the figure's traces, and so plotly's selection, belong to it
+        chart = (f"latent_map-{state.get('map_generation', 0)}-"
+                 f"{zlib.crc32(repr((key, ctx.colour, marked if placed or spot else None)).encode())}")
+        with map_slot:
+            st.plotly_chart(fig, key=chart, on_select=panels.keep_map_selection(chart, traces, fig, "map_selection"),
+                            selection_mode=("points", "box", "lasso"), width="stretch",
+                            config={"scrollZoom": True, "displaylogo": False})
+            if on_train:
+                st.caption(f"The {len(xy):,} test points placed, by {METHODS[method]}'s transform, on the map of the "
+                           f"{len(background):,} training points (grey): each lands among the training points whose "
+                           "latents are most like its own.")
+            if len(xy) > selection.MAX_DRAWN:
+                st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. "
+                           "Selections use all of them: a box or a lasso picks the hidden points inside it too, and "
+                           "a cluster panel counts every member.")
+            if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
+                st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
+        if placed:
+            widgets.decoder_warning(view)
+            panels.show_placed(view, placed, names)
     with right:
+        if spot is not None:
+            widgets.decoder_warning(view)
+            # UMAP's inverse needs its fitted model; t-SNE's mix needs only the map
+            panels.show_spot(view, panels.map_model(view, shown, params, xy, train, fitted=shown == "umap"), spot)
+            return
         if len(rows) == 0:
             st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "
-                    "they belong to: its decoded centroid, its members, its labels and its purity.",
-                    icon=":material/touch_app:")
+                    "they belong to: its decoded centroid, its members, its labels and its purity. Click an empty "
+                    "spot to decode the latent that belongs there.", icon=":material/touch_app:")
             _summary(view)
             return
         st.subheader(f"{len(rows)} point{'s' * (len(rows) > 1)} selected")
         widgets.decoder_warning(view)
+        if len(rows) == 1:
+            panels.show_sample(view, int(rows[0]))
         if not table.has_clusters:
-            group = analysis.selection_view(view.model, table, view.data.images, rows, len(view.classes))
-            widgets.show_group(group, cache.panel_png(group), view.classes)
+            if len(rows) > 1:
+                group = analysis.selection_view(view.model, table, view.data.images, rows, len(view.classes))
+                widgets.show_group(group, cache.panel_png(group), view.classes)
             return
-        if len(clusters) > MAX_PANELS:
-            st.caption(f"They fall in {len(clusters)} clusters; the {MAX_PANELS} holding most of them are shown.")
-        for k in clusters[:MAX_PANELS]:
+        clusters = panels.show_summary(view, rows)
+        for k in clusters[:panels.MAX_PANELS]:
             with st.container(border=True):
                 group, picture, histogram = cache.cluster_panel(ctx.entry.path, ctx.entry.stamp, ctx.dataset,
                                                                 ctx.split, k)

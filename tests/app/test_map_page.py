@@ -8,6 +8,11 @@ from driving import ROOT, array, figures, images, open_app, reference, settled
 from vqviz import checkpoints, data
 
 
+def points(fig: dict) -> list[dict]:
+    """The traces of the map's points: not its invisible grid of empty spots, nor marks."""
+    return [t for t in fig["data"] if t["name"] not in ("spots", "your images", "decoded spot")]
+
+
 def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
     at = open_app()
     assert at.title[0].value == "Latent map"
@@ -17,11 +22,30 @@ def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
     (fig,) = figures(at)
     traces = fig["data"]
     assert {t["type"] for t in traces} == {"scattergl"}
-    assert [t["name"] for t in traces] == list("0123456789")  # coloured by true label
-    assert sum(len(array(t["x"])) for t in traces) == 360
+    assert [t["name"] for t in traces] == [*"0123456789", "spots"]  # coloured by true label; the grid last
+    assert sum(len(array(t["x"])) for t in points(fig)) == 360
     # Lean: typed float32 coordinates and no per-point customdata (a trace's rows are known on the server).
     assert all("customdata" not in t and t["x"]["dtype"] == "f4" for t in traces)
+    # The grid that catches clicks on empty spots is invisible and shows no hover label.
+    grid = traces[-1]
+    assert grid["marker"]["opacity"] == 0 and grid["hoverinfo"] == "none" and len(array(grid["x"])) == 48 * 48
     assert not at.error
+
+
+def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatch):
+    from app import cache
+    from vqviz.images import shade_text
+
+    _, ds, _ = reference()
+    at = open_app()
+    fives = next(t for t in points(figures(at)[0]) if t["name"] == "5")
+    rows = np.flatnonzero(ds.labels == 5)
+    assert fives["hovertext"] == shade_text(ds.images[rows])  # each point's own image, in row order
+    assert "%{hovertext}" in fives["hovertemplate"]
+    monkeypatch.setattr(cache, "HOVER_MAX", 359)  # a larger map: the label only, no image per point
+    cache.clear()
+    at.run()
+    assert all("hovertext" not in t and "%{hovertext}" not in t["hovertemplate"] for t in points(figures(at)[0]))
 
 
 def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was():
@@ -84,11 +108,11 @@ def test_projection_and_colouring_change_the_map():
     pca = figures(at)[0]
     assert pca["data"][0]["x"] != tsne["data"][0]["x"]
     at.radio(key="colour").set_value("entropy").run()
-    (trace,) = figures(at)[0]["data"]
+    (trace,) = points(figures(at)[0])
     assert trace["marker"]["colorscale"] and trace["name"] == "entropy"
     assert any("entropy is 0" in c.value for c in at.caption)  # SEQ's k-means is a hard quantizer
     at.radio(key="colour").set_value("correct").run()
-    assert [t["name"] for t in figures(at)[0]["data"]] == ["right", "wrong"]
+    assert [t["name"] for t in points(figures(at)[0])] == ["right", "wrong"]
 
 
 def test_the_test_split_placed_on_the_train_map():
@@ -97,8 +121,9 @@ def test_the_test_split_placed_on_the_train_map():
     at = open_app()
     at.button_group(key="method").set_value("pca").run()
     at.toggle(key="on_train").set_value(True).run()
+    settled(at)  # the train map is fitted in the background
     assert not at.exception and not at.error
-    traces = figures(at)[0]["data"]
+    traces = points(figures(at)[0])
     assert traces[0]["name"] == "train map"
     assert len(array(traces[0]["x"])) == 1437
     # The test points sit where the train map's own PCA puts them, in the same coordinates.
@@ -140,7 +165,7 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_pat
     assert "t-SNE map, computed in the background" in progress.proto.text and "PCA's map meanwhile" in \
         progress.proto.text
     meanwhile = figures(at)[0]
-    assert sum(len(array(t["x"])) for t in meanwhile["data"]) == 360  # every point, on PCA's map
+    assert sum(len(array(t["x"])) for t in points(meanwhile)) == 360  # every point, on PCA's map
     at.session_state["map_selection"] = {"rows": [5]}  # a click works meanwhile too
     at.run()
     assert at.subheader[0].value == "1 point selected"
@@ -149,3 +174,293 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_pat
     assert not at.get("progress") and not at.exception
     assert figures(at)[0]["data"][0]["x"] != meanwhile["data"][0]["x"]  # the t-SNE map has arrived
     assert at.subheader[0].value == "1 point selected"  # with the selection kept
+
+
+def _digit_png(image: np.ndarray, scale: int = 8, invert: bool = False) -> bytes:
+    """An (1, 8, 8) digit as a PNG, enlarged (and as dark ink on white paper, if ``invert``)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.uint8(np.round((1 - image[0] if invert else image[0]) * 255)).repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neighbours():
+    from vqviz.analysis import placement
+
+    ckpt, ds, idx = reference()
+    table_z = ckpt.model.encode_array(ds.images)
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    # one digit of the split as a person would draw it (black on white), a second one, and a text file
+    files = [("seven.png", _digit_png(ds.images[7], invert=True), "image/png"),
+             ("twelve.png", _digit_png(ds.images[12]), "image/png"),
+             ("notes.png", b"not an image at all", "image/png")]
+    at.file_uploader(key="place_upload").set_value(files).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["notes.png: not an image that Pillow can read (PNG, JPEG, BMP, GIF, ...)"]
+    fig = figures(at)[0]
+    (marks,) = [t for t in fig["data"] if t["name"] == "your images"]
+    xy = np.stack([array(marks["x"]), array(marks["y"])], 1).astype(float)
+    # each lands where its own digit lies on the PCA map (the image comes back as itself, up to rounding)
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0).fit(table_z)
+    want = pca.transform(table_z[[7, 12]]) - pca.transform(table_z).mean(0)
+    np.testing.assert_allclose(xy, want, atol=0.05 * np.abs(want).max())
+    # each panel: quantized label and cluster of the digit it copies, and its nearest neighbours
+    cls = ckpt.model.cluster_labels.numpy()
+    for star, (name, row) in enumerate((("seven.png", 7), ("twelve.png", 12)), 1):
+        head = next(m.value for m in at.markdown if m.value.startswith(f"**★{star} {name}**"))
+        assert f"quantized label **{cls[idx[row]]}** · cluster **{idx[row]}**" in head
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert captions.count("your image") == 2 and captions.count("decoded") == 2
+    near = placement.nearest(table_z, table_z[[7]], k=8).rows[0]
+    assert near[0] == 7  # the uploaded copy's nearest latent is the digit itself
+    strip = next(el for el in at.get("image") if len(el.captions) == 8)
+    assert [c.split(" · ")[0] for c in strip.captions] == [str(ds.labels[r]) for r in near]
+    assert any(c.value == "Placed by PCA's transform." for c in at.caption)
+
+
+def test_a_click_on_an_empty_spot_decodes_the_latent_there():
+    at = open_app()
+    assert at.button_group(key="method").value == "tsne"
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}  # what a click on the grid stores
+    at.run()
+    assert not at.exception and not at.error
+    assert at.subheader[0].value == "A decoded spot of the map"
+    assert "decoded spot" in images(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "a mix of the latents of the 8 nearest map points" in text
+    weights = next(el for el in at.get("image") if len(el.captions) == 8).captions
+    assert all(c.endswith("%") for c in weights) and abs(sum(float(c[:-1]) for c in weights) - 100) <= 4
+    fig = figures(at)[0]
+    assert [t["name"] for t in fig["data"]][-1] == "decoded spot"  # marked with a cross
+    # on PCA's map, the exact inverse
+    at.button_group(key="method").set_value("pca").run()
+    at.session_state["map_selection"] = {"rows": [], "spot": [1.0, -0.5]}
+    at.run()
+    assert "PCA's exact inverse" in " ".join(m.value for m in at.markdown)
+    # a click on a point opens its panels again
+    at.session_state["map_selection"] = {"rows": [3]}
+    at.run()
+    assert at.subheader[0].value == "1 point selected"
+
+
+def test_the_grid_of_empty_spots_turns_a_click_into_its_position_and_nothing_else():
+    from app import figures as figs
+    from app.cache import SPOTS
+    from vqviz.analysis import point_table
+
+    ckpt, ds, _ = reference()
+    table = point_table(ckpt.model, ds.images, ds.labels, 10)
+    xy = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
+    fig, traces = figs.map_figure(xy, table, ds.classes, "label", spots=SPOTS)
+    grid = len(fig.data) - 1
+    assert fig.data[grid].name == "spots" and traces[grid] is None
+    at = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 5}]})
+    assert at == (float(fig.data[grid].x[5]), float(fig.data[grid].y[5]))
+    corner = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 0}]})
+    assert corner[0] < xy[:, 0].min() and corner[1] < xy[:, 1].min()  # the grid reaches past the points
+    assert figs.spot_of(fig, {"points": [{"curve_number": 0, "point_index": 0}]}) is None  # a point
+    two = [{"curve_number": grid, "point_index": i} for i in (1, 2)]
+    assert figs.spot_of(fig, {"points": two}) is None  # a box over empty space: no spot
+    assert figs.spot_of(fig, {"points": two[:1], "box": [{"x": [0, 1], "y": [0, 1]}]}) is None
+
+
+def test_a_click_shows_the_sample_itself_above_its_cluster():
+    ckpt, ds, idx = reference()
+    at = open_app()
+    at.session_state["map_selection"] = {"rows": [17]}
+    at.run()
+    assert not at.exception and not at.error
+    heads = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert heads[0].startswith(f"**Sample 17** · true label **{ds.labels[17]}** · cluster **{idx[17]}**")
+    assert heads[1].startswith(f"**Cluster {idx[17]}**")  # its cluster's panel below it
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert "the sample" in captions and "decoded" in captions
+
+
+def test_a_selection_over_many_clusters_shows_a_strip_of_all_of_them_and_the_first_three_in_full():
+    _, ds, idx = reference()
+    rows = list(range(0, 360, 3))  # 120 points over many clusters
+    counts = np.bincount(idx[rows])
+    touched = int((counts > 0).sum())
+    assert touched > 5
+    at = open_app()
+    at.session_state["map_selection"] = {"rows": rows}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(f"falls in **{touched} clusters**" in c.value for c in at.caption)
+    strip = next(el for el in at.get("image") if len(el.captions) == touched)
+    order = [int(c.split("·")[0]) for c in strip.captions]
+    assert [counts[k] for k in order] == sorted(counts[counts > 0], reverse=True)  # most selected first
+    first = strip.captions[0]
+    assert f" {counts[order[0]]}/{np.sum(idx == order[0])} " in first and first.endswith("%")
+    full = [m.value for m in at.markdown if m.value.startswith("**Cluster")]
+    assert [int(m.split()[1].rstrip("*")) for m in full] == order[:3]
+
+
+def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_page(tmp_path, monkeypatch):
+    import threading
+
+    from app import jobs
+    from vqviz import projection
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
+    gate = threading.Event()
+    cached_project = projection.cached_project
+
+    def slow(latents, method="tsne", **kwargs):
+        if method != "pca":
+            gate.wait(60)
+        return cached_project(latents, method, **kwargs)
+
+    monkeypatch.setattr(projection, "cached_project", slow)
+    at = open_app(settle=False)
+    assert at.get("progress")  # t-SNE in the background, PCA's map meanwhile
+    at.switch_page("app/pages/cluster_styles.py").run()  # the user moves on before it ends
+    assert not at.exception
+    gate.set()
+    assert jobs.wait_all(120)
+    (landed,) = (tmp_path / "cache" / "vqviz" / "projections").glob("tsne-*.npy")  # it landed in the cache
+    calls = []
+    monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1))
+    at.switch_page("app/pages/latent_map.py").run()
+    assert not at.get("progress") and not at.exception and calls == []  # back: the t-SNE map, not recomputed
+    _, ds, _ = reference()
+    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
+    tsne = np.load(landed)
+    np.testing.assert_allclose(got, np.concatenate([tsne[ds.labels == c] for c in range(10)]))
+
+
+def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch):
+    from driving import variant
+
+    from app import jobs
+    from vqviz import projection
+
+    folder = variant(tmp_path, monkeypatch, "shipped-map")
+    ckpt = checkpoints.load(folder)
+    ds = data.load("digits", "test")
+    shipped = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
+    projection.store_beside(folder, shipped, "tsne", checkpoint_sha=ckpt.meta["weights"]["sha256"],
+                            dataset="digits", split="test")
+    at = open_app()
+    calls = []
+    monkeypatch.setattr(jobs, "projection_map", lambda *a, **k: calls.append(1))  # nothing to compute
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    assert not at.exception and not at.error and not at.get("progress") and calls == []
+    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
+    want = np.concatenate([shipped[ds.labels == c] for c in range(10)])
+    np.testing.assert_allclose(got, want)
+
+
+def test_an_image_on_the_t_sne_map_is_placed_by_its_transform_among_its_own_kind():
+    _, ds, _ = reference()
+    at = open_app()
+    assert at.button_group(key="method").value == "tsne"
+    at.file_uploader(key="place_upload").set_value(("a-four.png", _digit_png(ds.images[40]), "image/png")).run()
+    assert not at.exception and not at.error
+    # the map fitted again in memory is the map on screen, so the image is placed by openTSNE's transform
+    assert any(c.value == "Placed by t-SNE's transform." for c in at.caption)
+    fig = figures(at)[0]
+    (mark,) = [t for t in fig["data"] if t["name"] == "your images"]
+    at_xy = np.array([array(mark["x"])[0], array(mark["y"])[0]], float)
+    own = next(t for t in points(fig) if t["name"] == str(ds.labels[40]))
+    rows = np.flatnonzero(ds.labels == ds.labels[40])
+    where = np.stack([array(own["x"]), array(own["y"])], 1).astype(float)[list(rows).index(40)]
+    everything = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(fig)]).astype(float)
+    spread = everything.max(0) - everything.min(0)
+    assert (np.abs(at_xy - where) < 0.1 * spread).all()  # beside the digit it copies
+
+
+def test_placing_and_decoding_on_the_train_map_and_with_a_codebook_model(codebooks):
+    _, ds, _ = reference()
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    settled(at)
+    at.file_uploader(key="place_upload").set_value(("mine.png", _digit_png(ds.images[3]), "image/png")).run()
+    assert not at.exception and not at.error
+    assert any(c.value == "Placed by PCA's transform." for c in at.caption)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.5, 0.5]}
+    at.run()
+    assert "PCA's exact inverse" in " ".join(m.value for m in at.markdown) and not at.exception
+    # a codebook model (SK-VQ): a click, a selection over many clusters, an upload, a spot
+    at.toggle(key="on_train").set_value(False).run()
+    at.selectbox(key="checkpoint").set_value(str(codebooks / "skvq-digits")).run()
+    at.session_state["map_selection"] = {"rows": [8]}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("**Sample 8**") for m in at.markdown)
+    at.session_state["map_selection"] = {"rows": list(range(0, 360, 4))}
+    at.run()
+    assert not at.exception and not at.error and any("clusters**, most selected" in c.value for c in at.caption)
+    at.file_uploader(key="place_upload").set_value(("mine.png", _digit_png(ds.images[3]), "image/png")).run()
+    assert not at.exception, "\n".join(at.exception[0].stack_trace)
+    assert not at.error and any(m.value.startswith("**★1 mine.png**") for m in at.markdown)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}
+    at.run()
+    assert not at.exception and not at.error and at.subheader[0].value == "A decoded spot of the map"
+
+
+def test_the_train_map_is_fitted_in_the_background_with_this_splits_pca_map_meanwhile(monkeypatch):
+    import threading
+
+    from vqviz import projection
+
+    gate = threading.Event()
+    fit = projection.Projector.fit
+
+    def slow(self, *args, **kwargs):
+        if threading.current_thread().name.startswith("vqviz-background"):  # not the page's own PCA map
+            gate.wait(60)
+        return fit(self, *args, **kwargs)
+
+    at = open_app()
+    monkeypatch.setattr(projection.Projector, "fit", slow)
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    assert not at.exception and not at.error
+    (progress,) = at.get("progress")
+    assert "The train map, computed in the background" in progress.proto.text
+    assert sum(len(array(t["x"])) for t in points(figures(at)[0])) == 360  # the split's PCA map meanwhile
+    at.session_state["map_selection"] = {"rows": [5]}  # the page works meanwhile
+    at.run()
+    assert at.subheader[0].value == "1 point selected" and not at.exception
+    gate.set()
+    settled(at)
+    assert not at.exception and not at.get("progress")
+    traces = points(figures(at)[0])
+    assert traces[0]["name"] == "train map" and len(array(traces[0]["x"])) == 1437
+
+
+def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
+    at = open_app()
+    at.button_group(key="method").set_value("umap").run()
+    settled(at)
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}
+    at.run()
+    assert not at.exception and not at.error
+    # the map fitted again in memory is the map on screen (same seed), so its own inverse is used
+    assert "UMAP's inverse_transform" in " ".join(m.value for m in at.markdown)
+    assert "decoded spot" in images(at)
+
+
+def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
+    from app import jobs
+
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(60, 4)).astype(np.float32), np.arange(60) % 3
+    worker = jobs.background("maps")
+    for n in (20, 30, 40):
+        fitted, placed, _ = jobs.train_map("sha", "digits", "test", z[:n], y[:n], z[:5], "pca", {})
+        assert placed.result(60).shape == (5, 2)
+    kept = sorted(k[3] for k in worker._futures if k[0] == "train-map")
+    assert kept == [30, 40] and sum(k[0] == "placed" for k in worker._futures) == 2
+    again, _, _ = jobs.train_map("sha", "digits", "test", z[:40], y[:40], z[:5], "pca", {})
+    assert again is fitted  # the newest is kept, not fitted again

@@ -69,6 +69,33 @@ def selection_view(model: Model, table: PointTable, images: np.ndarray, rows: np
     return _view(f"{len(rows)} selected", -1, rows, centroid, images, table.labels, n_classes, n_members, seed)
 
 
+@dataclass
+class ClusterShare:
+    """One cluster's share of a selection, for the summary strip above the full panels.
+
+    cluster : its index; label : its label (-1: none); picked : selected members;
+    size : members in the split; purity : fraction of its members with its label (NaN if empty).
+    """
+
+    cluster: int
+    label: int
+    picked: int
+    size: int
+    purity: float
+
+
+def cluster_summary(table: PointTable, rows: np.ndarray) -> list[ClusterShare]:
+    """Every cluster that ``rows`` touch, the one holding most of them first (ties: the lower index)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not table.has_clusters or len(rows) == 0:
+        return []
+    picked = np.bincount(table.clusters[rows], minlength=len(table.cluster_labels))
+    sizes, purity = table.sizes, table.purity
+    order = np.argsort(-picked, kind="stable")
+    return [ClusterShare(int(k), int(table.cluster_labels[k]), int(picked[k]), int(sizes[k]), float(purity[k]))
+            for k in order if picked[k] > 0]
+
+
 def cluster_table(table: PointTable) -> dict[int, list[int]]:
     """Cluster indices by label, largest first within each label; label -1 holds unused clusters."""
     order = np.argsort(-table.sizes, kind="stable")
@@ -102,4 +129,5 @@ def subclasses(table: PointTable, images: np.ndarray, label: int, n_members: int
     return out
 
 
-__all__ = ["GroupView", "cluster_view", "selection_view", "cluster_table", "typical_rows", "subclasses"]
+__all__ = ["GroupView", "ClusterShare", "cluster_summary", "cluster_view", "selection_view", "cluster_table",
+           "typical_rows", "subclasses"]
