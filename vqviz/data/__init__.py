@@ -22,9 +22,10 @@ import types
 from . import download, paths, registry
 from . import digits, idx, cifar, folder  # noqa: F401  the order of registration is the order of NAMES
 from .idx import read_idx, write_idx
-from .registry import SPLITS, Dataset, cache_dir, find_dir, load, register_dataset, register_scheme, search_dirs
+from .registry import (SPLITS, Dataset, Progress, cache_dir, find_dir, load, register_dataset, register_scheme,
+                       search_dirs)
 
-__all__ = ["Dataset", "load", "find_dir", "search_dirs", "cache_dir", "read_idx", "write_idx",
+__all__ = ["Dataset", "Progress", "load", "find_dir", "search_dirs", "cache_dir", "read_idx", "write_idx",
            "register_dataset", "register_scheme", "NAMES", "SPLITS"]
 
 #: Each setting of this package, and the module that owns it.

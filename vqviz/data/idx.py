@@ -28,6 +28,13 @@ _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0
 _SPLIT_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                 "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 FILES = _SPLIT_FILES["train"] + _SPLIT_FILES["test"]
+
+
+def _gz(*values) -> dict:
+    """``{"train-images-idx3-ubyte.gz": values[0], ...}``: one value per downloaded file, in :data:`FILES`' order."""
+    return dict(zip((f + ".gz" for f in FILES), values, strict=True))
+
+
 _IDX_SOURCE = dict(files=FILES, suffixes=(".gz", ""),
                    provide=", ".join(f + ".gz" for f in FILES) + " (gzipped or not)")
 
@@ -36,14 +43,11 @@ _IDX_SOURCE = dict(files=FILES, suffixes=(".gz", ""),
     "mnist", **_IDX_SOURCE,
     mirrors=("https://storage.googleapis.com/cvdf-datasets/mnist/",
              "https://ossci-datasets.s3.amazonaws.com/mnist/"),
-    checksums={
-        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    },
-    sizes={"train-images-idx3-ubyte.gz": 9912422, "train-labels-idx1-ubyte.gz": 28881,
-           "t10k-images-idx3-ubyte.gz": 1648877, "t10k-labels-idx1-ubyte.gz": 4542})
+    checksums=_gz("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                  "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                  "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                  "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    sizes=_gz(9912422, 28881, 1648877, 4542))
 def mnist(folder: Path, split: str):
     """LeCun's handwritten digits: 60,000 / 10,000 28x28 grey images."""
     return (*read_pair(folder, split), tuple("0123456789"))
@@ -52,14 +56,11 @@ def mnist(folder: Path, split: str):
 @register_dataset(
     "fashion-mnist", **_IDX_SOURCE, hint=", or run `apt install dataset-fashion-mnist`",
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    checksums={
-        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-    },
-    sizes={"train-images-idx3-ubyte.gz": 26421880, "train-labels-idx1-ubyte.gz": 29515,
-           "t10k-images-idx3-ubyte.gz": 4422102, "t10k-labels-idx1-ubyte.gz": 5148})
+    checksums=_gz("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                  "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                  "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                  "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+    sizes=_gz(26421880, 29515, 4422102, 5148))
 def fashion_mnist(folder: Path, split: str):
     """Zalando's clothes, in MNIST's format and sizes."""
     return (*read_pair(folder, split), ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -133,9 +133,10 @@ def register_dataset(name: str, *, files: tuple[str, ...] = (), suffixes: tuple[
         global NAMES
         _SOURCES[name] = Source(name, read, tuple(files), tuple(suffixes), subdir, archive,
                                 tuple(checksums or ()), provide, hint)
-        downloader.MIRRORS[name] = tuple(mirrors)
-        downloader.CHECKSUMS[name] = dict(checksums or {})
-        downloader.SIZES[name] = dict(sizes or {})
+        if checksums:
+            downloader.MIRRORS[name] = tuple(mirrors)
+            downloader.CHECKSUMS[name] = dict(checksums)
+            downloader.SIZES[name] = dict(sizes or {})
         NAMES = (*NAMES, name)
         return read
 
@@ -325,8 +326,8 @@ def _convert(images: np.ndarray, size, channels) -> np.ndarray:
 
 def _fetch(source: Source, data_dir, allowed: bool, progress: Progress | None) -> Path:
     """Download ``source`` into the cache, or raise a DataError saying where files were looked for."""
-    reason = "Not downloaded: download=False."
-    if allowed:
+    reason = "Not downloaded: download=False." if source.downloads else "No download of it is known."
+    if allowed and source.downloads:
         try:
             return downloader.fetch(source.name, source.downloads, source.archive, source.subdir, progress)
         except downloader.NetError as e:
