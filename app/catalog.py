@@ -34,8 +34,7 @@ UPLOADS = "uploads"
 
 def user_dir() -> Path:
     """Where the app writes trained and uploaded checkpoints: ``$XDG_DATA_HOME/vqviz/checkpoints``."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "vqviz" / "checkpoints"
+    return data.paths.user_data_dir() / "checkpoints"
 
 
 def extra_dirs() -> list[Path]:

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from vqviz import checkpoints, data
+from vqviz.data import paths, registry
 from vqviz.errors import VqvizError
 
 SHIPPED = Path()  # the checkpoint that every case mutates; made by main()
@@ -129,7 +130,7 @@ def fuzz_idx(root: Path, n: int) -> None:
         if which == "read":
             _call(data.read_idx, folder / "train-images-idx3-ubyte")
         else:
-            data._load_cached.cache_clear()
+            registry._load_cached.cache_clear()
             _call(data.load, "mnist", "train", folder, download=False)
         _clean_root(root)
 
@@ -330,7 +331,7 @@ def fuzz_cifar(root: Path, n: int) -> None:
         (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names}, protocol=names_protocol))
         for i in range(1, 6):
             (folder / f"data_batch_{i}").write_bytes(batch)
-        data._load_cached.cache_clear()
+        registry._load_cached.cache_clear()
         _call(data.load, "cifar10", "test", folder, download=False)
         _clean_root(root)
 
@@ -415,7 +416,7 @@ def _seed_checkpoint(folder: Path) -> Path:
 def main(targets: list[str], n: int, root: Path, limit: int) -> None:
     global SHIPPED
     SHIPPED = _seed_checkpoint(root.parent / "seed")
-    data.SYSTEM_DIR, data.CACHE_DIR = root / "work" / "no-system", root / "work" / "no-cache"
+    paths.SYSTEM_DIR, paths.CACHE_DIR = root / "work" / "no-system", root / "work" / "no-cache"
     os.chdir(root)
     (root / "work").mkdir(exist_ok=True)
     # Warm up the code paths once (imports, the meta device), so the baseline is the steady state.

@@ -1,5 +1,6 @@
 """The command line: train, eval, list, help, and errors without tracebacks."""
 
+import argparse
 import errno
 import json
 import os
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from vqviz import checkpoints
+from vqviz import checkpoints, models
 from vqviz.cli import main
 
 
@@ -59,14 +60,14 @@ def test_every_setting_of_every_model_has_help_from_its_class_or_a_parent():
     from dataclasses import fields
 
     from vqviz import models
-    from vqviz.cli import _attribute_docs
+    from vqviz.flags import docs
     from vqviz.models.config import ModelConfig
 
     for name in models.names():
         config = models.get(name).Config
         assert issubclass(config, ModelConfig), name
-        docs = _attribute_docs(config)
-        missing = [f.name for f in fields(config) if not docs.get(f.name)]
+        documented = docs(config)
+        missing = [f.name for f in fields(config) if not documented.get(f.name)]
         assert not missing, (name, missing)
 
 
@@ -121,3 +122,79 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
 def test_a_learning_rate_out_of_range_is_refused_before_training(capsys):
     assert main(["train", "seq", "--lr", "1e38", "--quiet"]) == 2
     assert "lr must be a number in (0, 10]" in capsys.readouterr().err
+
+
+#: Every flag each command had when the command lines were first generated from dataclasses;
+#: a flag may be added, none may disappear or change its name.
+TRAIN_FLAGS = {"--batch-size", "--data-dir", "--dataset", "--device", "--encoder", "--epochs", "--latent-dim", "--lr",
+               "--out", "--overwrite", "--quiet", "--recon-loss", "--seed", "--weight-decay"}
+VQ_FLAGS = {"--beta", "--codebook-init", "--codebook-size", "--dead-code-threshold", "--ema", "--init",
+            "--kmeans-init", "--latent-reduction", "--no-ema", "--no-kmeans-init", "--vq-weight"}
+FLAGS = {
+    "train ae": TRAIN_FLAGS | {"--init"},
+    "train beta_vae": TRAIN_FLAGS | {"--beta", "--init"},
+    "train cvae": TRAIN_FLAGS | {"--beta", "--init"},
+    "train vae": TRAIN_FLAGS | {"--beta", "--init"},
+    "train dvq": TRAIN_FLAGS | VQ_FLAGS | {"--n-codebooks"},
+    "train vqvae": TRAIN_FLAGS | VQ_FLAGS,
+    "train kmeans_vae": TRAIN_FLAGS | {"--beta", "--init", "--kmeans-restarts", "--n-clusters"},
+    "train lambda_vae": TRAIN_FLAGS | {"--beta", "--init", "--lam"},
+    "train seq": TRAIN_FLAGS | {"--decoder-epochs", "--epsilon", "--k", "--k-sweep", "--kmeans-restarts",
+                                "--latent-activation", "--val-fraction"},
+    "train skvq": TRAIN_FLAGS | {"--beta", "--codebook-size", "--constant-embedding", "--decoder-epochs", "--gp-sigma",
+                                 "--gradient-penalty", "--momentum", "--no-constant-embedding", "--no-spatial",
+                                 "--quantizer", "--sinkhorn-iters", "--sinkhorn-lambda", "--spatial"},
+    "train soft_vqvae": TRAIN_FLAGS | {"--beta", "--codebook-size", "--init", "--latent-reduction", "--noise-std",
+                                       "--posterior", "--variance", "--vq-weight"},
+    "eval": {"--json", "path"},
+    "list": {"roots"},
+    "bench perf": {"--batch-size", "--data-dir", "--dataset", "--device", "--encoder", "--epochs", "--json", "--k",
+                   "--kmeans-restarts", "--latent-dim", "--n", "--quick", "--repeats", "--seed"},
+    "bench repro": {"--data-dir", "--dataset", "--device", "--epochs", "--fresh", "--only", "--out", "--quick",
+                    "--seeds", "--table-only"},
+    "bench ui": {"--app", "--gc", "--json", "--mnist-checkpoint", "--repeats", "--timeout"},
+}
+
+
+def _commands(parser, path=()):
+    """``{"bench perf": {flags and positionals}}`` for every leaf command of ``parser``."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(path), {o for a in parser._actions for o in a.option_strings if o not in ("-h", "--help")} | \
+            {a.dest for a in parser._actions if not a.option_strings}
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, (*path, name))
+
+
+def test_every_flag_of_every_command_keeps_its_name():
+    from vqviz.cli import build_parser
+
+    commands = dict(_commands(build_parser()))
+    assert set(FLAGS) <= set(commands), set(FLAGS) - set(commands)
+    for command, expected in FLAGS.items():
+        assert not expected - commands[command], (command, expected - commands[command])
+
+
+def test_flags_parse_into_their_dataclasses():
+    """Given flags reach the dataclass; flags not given leave its defaults (or a preset's) in force."""
+    from vqviz.bench import perf, repro
+    from vqviz.cli import build_parser
+    from vqviz.flags import given
+
+    args = build_parser().parse_args(["bench", "perf", "--quick", "--kmeans-restarts", "3", "--device", "cpu"])
+    s = perf.Settings.from_args(args)
+    assert (s.n_init, s.k, s.epochs, s.device, s.quick, s.n) == (3, perf.PRESETS["quick"]["k"], 1, "cpu", True, None)
+    args = build_parser().parse_args(["bench", "repro", "--only", "seq", "--table-only"])
+    assert repro.Options(**given(args, repro.Options)) == repro.Options(only="seq", table_only=True)
+    args = build_parser().parse_args(["train", "vqvae", "--no-ema", "--codebook-size", "32"])
+    assert given(args, models.get("vqvae").Config) == {"ema": False, "codebook_size": 32}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "perf", "--device", "tpu"])
+
+
+def test_the_help_of_only_names_every_protocol():
+    from vqviz.bench import protocols, repro
+    from vqviz.flags import docs
+
+    assert all(name in docs(repro.Options)["only"] for name in protocols.PROTOCOLS)

@@ -1,7 +1,8 @@
 """The command line: ``python -m vqviz train|eval|list|bench``.
 
-Every model's flags are generated from its config dataclass, so a new model
-family appears here by registering it, with no code in this file.
+Every command's flags are generated from a dataclass by :mod:`vqviz.flags`: a
+model's from its config, so a new model family appears here by registering it,
+with no code in this file.
 """
 
 from __future__ import annotations
@@ -9,58 +10,60 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import typing
 import warnings
-from dataclasses import MISSING, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, bench, checkpoints, data, distributed, models
+from . import __version__, bench, checkpoints, distributed, flags, models
 from .errors import VqvizError
 from .train import StopTraining, TrainConfig
 from .workflow import DATA_FIELDS, default_out
 
-TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 
+@dataclass
+class TrainOptions:
+    """Where ``train`` reads its data and writes its checkpoint.
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip=()) -> None:
-    """One ``--flag`` per dataclass field, typed from its annotation, default from the field."""
-    hints = typing.get_type_hints(cls)
-    doc = _attribute_docs(cls)
-    for f in fields(cls):
-        if f.name in skip:
-            continue
-        kind = hints[f.name]
-        default = f.default if f.default is not MISSING else f.default_factory()
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{doc.get(f.name, '')} (default: {default})".strip()
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, type=_int_tuple, default=None, metavar="N,N,...", help=help_text)
-        else:
-            parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(), help=help_text)
-
-
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """Parse the numpydoc ``Attributes`` sections of ``cls`` and its parents: ``name : text`` lines.
-
-    A class documents only its own fields (and those whose meaning it changes); the
-    nearest class that documents a field wins.
+    Attributes
+    ----------
+    dataset : one of digits, mnist, fashion-mnist, cifar10 or folder:PATH
+    data_dir : folder holding the data set's files
+    out : checkpoint folder (default: checkpoints/MODEL-DATASET)
+    quiet : no progress bar
+    overwrite : replace the checkpoint at --out even when it scores clearly better (by default that one is kept in OUT.previous)
     """
-    out: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        for line in (klass.__dict__.get("__doc__") or "").splitlines():
-            name, sep, text = line.strip().partition(" : ")
-            if sep and name.isidentifier():
-                out[name] = text.strip()
-    return out
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    out: str | None = None
+    quiet: bool = field(default=False, metadata={"switch": True})
+    overwrite: bool = field(default=False, metadata={"switch": True})
+
+
+@dataclass
+class EvalOptions:
+    """What ``eval`` prints.
+
+    Attributes
+    ----------
+    path : checkpoint folder
+    json : print the metrics as JSON
+    """
+
+    path: str = field(metadata={"flag": "path"})
+    json: bool = field(default=False, metadata={"switch": True})
+
+
+@dataclass
+class ListOptions:
+    """Where ``list`` looks.
+
+    Attributes
+    ----------
+    roots : folders to search (default: checkpoints)
+    """
+
+    roots: list[str] = field(default_factory=lambda: ["checkpoints"], metadata={"flag": "roots", "nargs": "*"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,24 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         cls = models.get(name)
         p = families.add_parser(name, help=(cls.__doc__ or "").strip().splitlines()[0],
                                 description=(cls.__doc__ or "").strip())
-        g = p.add_argument_group("data and output")
-        g.add_argument("--dataset", default="digits",
-                       help=f"one of {', '.join(data.NAMES)} or folder:PATH (default: digits)")
-        g.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-        g.add_argument("--out", default=None, help="checkpoint folder (default: checkpoints/MODEL-DATASET)")
-        g.add_argument("--quiet", action="store_true", help="no progress bar")
-        g.add_argument("--overwrite", action="store_true",
-                       help="replace the checkpoint at --out even when it scores clearly better "
-                            "(by default that one is kept in OUT.previous)")
-        _add_dataclass_flags(p.add_argument_group("training"), TrainConfig)
-        _add_dataclass_flags(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
-
-    ev = sub.add_parser("eval", help="print a checkpoint's metrics")
-    ev.add_argument("path", help="checkpoint folder")
-    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
-
-    ls = sub.add_parser("list", help="list checkpoints under folders")
-    ls.add_argument("roots", nargs="*", default=["checkpoints"], help="folders to search (default: checkpoints)")
+        flags.add(p.add_argument_group("data and output"), TrainOptions)
+        flags.add(p.add_argument_group("training"), TrainConfig)
+        flags.add(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
+    flags.add(sub.add_parser("eval", help="print a checkpoint's metrics"), EvalOptions)
+    flags.add(sub.add_parser("list", help="list checkpoints under folders"), ListOptions)
 
     bench.add_parser(sub)
     return parser
@@ -149,18 +139,17 @@ def _progress_callbacks(quiet: bool):
 def _cmd_train(args) -> int:
     from .workflow import train
 
-    cls = models.get(args.model)
-    pick = lambda names: {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}  # noqa: E731
-    train_config = TrainConfig(**pick(TRAIN_FIELDS))
-    config = pick(f.name for f in fields(cls.Config) if f.name not in DATA_FIELDS)
-    out = args.out or default_out(args.model, args.dataset)
+    opts = TrainOptions(**flags.given(args, TrainOptions))
+    train_config = TrainConfig(**flags.given(args, TrainConfig))
+    config = flags.given(args, models.get(args.model).Config, skip=DATA_FIELDS)
+    out = opts.out or default_out(args.model, opts.dataset)
     with distributed.session(train_config.device):  # under torchrun: one process of many
-        quiet = args.quiet or not distributed.is_main()
+        quiet = opts.quiet or not distributed.is_main()
         callbacks, close = _progress_callbacks(quiet)
         try:
-            ckpt = train(args.model, args.dataset, data_dir=args.data_dir, out=out,
+            ckpt = train(args.model, opts.dataset, data_dir=opts.data_dir, out=out,
                          train_config=train_config, callbacks=callbacks,
-                         download_progress=_download_bar(quiet), overwrite=args.overwrite, **config)
+                         download_progress=_download_bar(quiet), overwrite=opts.overwrite, **config)
         except StopTraining:
             print("training stopped; no checkpoint written", file=sys.stderr)
             return 1

@@ -40,6 +40,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .data import paths
 from .errors import ConfigError
 from .utils import atomic_path
 
@@ -357,7 +358,7 @@ def project(latents: np.ndarray, method: str = "tsne", *, labels: np.ndarray | N
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/vqviz/projections`` (default ``~/.cache/vqviz/projections``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vqviz" / "projections"
+    return paths.user_cache_dir() / "projections"
 
 
 def cache_key(checkpoint_sha: str, dataset: str, split: str, n: int, method: str, params: dict,

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import __version__, data
+from .. import __version__, data, flags
 from ..errors import ConfigError, VqvizError
 from ..models import KMeans, build
 from ..train import TrainConfig, Trainer
@@ -65,22 +65,40 @@ DECODE_BATCH = 100
 
 @dataclass
 class Settings:
-    """What one run measures; see :func:`add_arguments` for each field's meaning."""
+    """What one run measures; the flags of ``bench perf``.
+
+    Attributes
+    ----------
+    dataset : data set to encode
+    data_dir : folder holding the data set's files
+    n : images to train on, encode and map (default: 2000, or all if fewer)
+    encoder : SEQ encoder: lae2, lae4, cae4 or mlp
+    latent_dim : width of the latents
+    k : k-means clusters
+    n_init : k-means++ restarts, n_init
+    epochs : training epochs
+    batch_size : training batch size
+    repeats : runs of each slow measure; medians are printed (default: 3; decoding and cache reads run 50 times)
+    fast_repeats : runs of each fast measure (decoding, cache reads)
+    seed : seed of the model, the subset and the maps
+    device : auto: the CPU, then the GPU too when CUDA is available; cpu: the CPU only; cuda: as auto, but an error without a GPU
+    quick : tiny sizes and one repeat: a smoke run of seconds
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
     n: int | None = None  # None: the preset's number, or every image if there are fewer
     encoder: str = "cae4"
     latent_dim: int = 128
-    k: int = 50
-    n_init: int = 4
-    epochs: int = 3
+    k: int = PRESETS["full"]["k"]
+    n_init: int = field(default=PRESETS["full"]["n_init"], metadata={"flag": "--kmeans-restarts"})
+    epochs: int = PRESETS["full"]["epochs"]
     batch_size: int = 128
-    repeats: int = 3
-    fast_repeats: int = 50
+    repeats: int = PRESETS["full"]["repeats"]
+    fast_repeats: int = PRESETS["full"]["fast_repeats"]
     seed: int = 0
-    device: str = "auto"
-    quick: bool = False
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    quick: bool = field(default=False, metadata={"switch": True})
 
     def __post_init__(self):
         if self.n is not None and self.n < MIN_POINTS:
@@ -94,13 +112,21 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Settings":
-        """Settings from parsed flags, the preset filling in those not given."""
-        preset = PRESETS["quick" if args.quick else "full"]
-        given = {name: getattr(args, name) for name in ("k", "n_init", "epochs", "repeats")}
-        values = {name: preset[name] if value is None else value for name, value in given.items()}
-        return cls(dataset=args.dataset, data_dir=args.data_dir, n=args.n, encoder=args.encoder,
-                   latent_dim=args.latent_dim, batch_size=args.batch_size, fast_repeats=preset["fast_repeats"],
-                   seed=args.seed, device=args.device, quick=args.quick, **values)
+        """Settings from parsed flags, the preset filling in those not given (``n`` is chosen later)."""
+        preset = {k: v for k, v in PRESETS["quick" if args.quick else "full"].items() if k != "n"}
+        return cls(**{**preset, **flags.given(args, cls)})
+
+
+@dataclass
+class Options(Settings):
+    """The flags of ``bench perf``: the settings, and where the figures go.
+
+    Attributes
+    ----------
+    json : also write the figures to PATH as JSON
+    """
+
+    json: str | None = field(default=None, metadata={"metavar": "PATH"})
 
 
 @dataclass
@@ -127,27 +153,7 @@ class Measure:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``bench perf`` flags."""
-    full = PRESETS["full"]
-    parser.add_argument("--dataset", default="digits", help="data set to encode (default: digits)")
-    parser.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-    parser.add_argument("--n", type=int, default=None,
-                        help=f"images to train on, encode and map (default: {full['n']}, or all if fewer)")
-    parser.add_argument("--encoder", default="cae4", help="SEQ encoder: lae2, lae4, cae4 or mlp (default: cae4)")
-    parser.add_argument("--latent-dim", type=int, default=128, help="width of the latents (default: 128)")
-    parser.add_argument("--k", type=int, default=None, help=f"k-means clusters (default: {full['k']})")
-    parser.add_argument("--kmeans-restarts", dest="n_init", type=int, default=None,
-                        help=f"k-means++ restarts, n_init (default: {full['n_init']})")
-    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {full['epochs']})")
-    parser.add_argument("--batch-size", type=int, default=128, help="training batch size (default: 128)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help=f"runs of each slow measure; medians are printed (default: {full['repeats']}; "
-                             f"decoding and cache reads run {full['fast_repeats']} times)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the model, the subset and the maps")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto: the CPU, then the GPU too when CUDA is available; cpu: the CPU only; "
-                             "cuda: as auto, but an error without a GPU (default: auto)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat: a smoke run of seconds")
-    parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures to PATH as JSON")
+    flags.add(parser, Options, skip=("fast_repeats",))
 
 
 def main(args: argparse.Namespace) -> int:

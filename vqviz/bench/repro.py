@@ -29,10 +29,10 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import data
+from .. import data, flags
 from ..errors import ConfigError
 from ..models import build
 from ..train import TrainConfig, Trainer, plateau
@@ -272,23 +272,43 @@ def _save(path: Path, dataset: str, records: list[dict]) -> list[dict]:
     return rows
 
 
+@dataclass
+class Options:
+    """The flags of ``bench repro``.
+
+    Attributes
+    ----------
+    dataset : mnist or fashion-mnist (default: mnist; with --quick: digits)
+    quick : every protocol, 1 epoch, 1 seed: a smoke run
+    seeds : seeds per run
+    epochs : override every protocol's epochs
+    only : protocols (seq, softvq, skvq, dvq, clustervae) or protocol:run labels to run
+    out : results folder
+    data_dir : folder holding the data set's files
+    device : auto, cpu, cuda...
+    fresh : ignore the runs already saved in the results file
+    table_only : run nothing: write and print the tables of the runs already saved
+    """
+
+    dataset: str | None = None
+    quick: bool = field(default=False, metadata={"switch": True})
+    seeds: int = 3
+    epochs: int | None = None
+    only: str = field(default="", metadata={"metavar": "P[:RUN],..."})
+    out: str = str(RESULTS)
+    data_dir: str | None = None
+    device: str = "auto"
+    fresh: bool = field(default=False, metadata={"switch": True})
+    table_only: bool = field(default=False, metadata={"switch": True})
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default=None,
-                        help="mnist or fashion-mnist (default: mnist; with --quick: digits)")
-    parser.add_argument("--quick", action="store_true", help="every protocol, 1 epoch, 1 seed: a smoke run")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per run (default: 3)")
-    parser.add_argument("--epochs", type=int, default=None, help="override every protocol's epochs")
-    parser.add_argument("--only", default="", metavar="P[:RUN],...",
-                        help=f"protocols ({', '.join(PROTOCOLS)}) or protocol:run labels to run")
-    parser.add_argument("--out", default=str(RESULTS), help=f"results folder (default: {RESULTS})")
-    parser.add_argument("--data-dir", default=None, help="folder holding the data set's files")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda... (default: auto)")
-    parser.add_argument("--fresh", action="store_true", help="ignore the runs already saved in the results file")
-    parser.add_argument("--table-only", action="store_true",
-                        help="run nothing: write and print the tables of the runs already saved")
+    """Add the ``bench repro`` flags."""
+    flags.add(parser, Options)
 
 
 def main(args: argparse.Namespace) -> int:
+    args = Options(**flags.given(args, Options))
     dataset = args.dataset or ("digits" if args.quick else "mnist")
     seeds = QUICK["seeds"] if args.quick else args.seeds
     if seeds < 1 or (args.epochs is not None and args.epochs < 1):

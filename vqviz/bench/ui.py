@@ -37,9 +37,10 @@ import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import checkpoints
+from .. import checkpoints, flags
 from ..errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,16 +71,31 @@ TITLE_JS = """(title) => [...document.querySelectorAll('h1')].some(h => h.innerT
   && [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete)"""
 
 
+@dataclass
+class Options:
+    """The flags of ``bench ui``.
+
+    Attributes
+    ----------
+    repeats : samples of each gesture (default 20)
+    json : where to write the results (default bench-ui.json)
+    gc : Streamlit's garbage collection after every rerun (runner.postScriptGC): as .streamlit/config.toml says, or forced on or off
+    app : the app to measure (default: this checkout's)
+    mnist_checkpoint : a checkpoint trained on mnist, for the fresh-tab map of MNIST's test split
+    timeout : seconds to wait for any one gesture (default 30)
+    """
+
+    repeats: int = 20
+    json: str = "bench-ui.json"
+    gc: str = field(default="config", metadata={"choices": ("config", "on", "off")})
+    app: str = str(ROOT / "app.py")
+    mnist_checkpoint: str | None = None
+    timeout: float = 30.0
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repeats", type=int, default=20, help="samples of each gesture (default 20)")
-    p.add_argument("--json", default="bench-ui.json", help="where to write the results (default bench-ui.json)")
-    p.add_argument("--gc", choices=("config", "on", "off"), default="config",
-                   help="Streamlit's garbage collection after every rerun (runner.postScriptGC): as "
-                        ".streamlit/config.toml says, or forced on or off")
-    p.add_argument("--app", default=str(ROOT / "app.py"), help="the app to measure (default: this checkout's)")
-    p.add_argument("--mnist-checkpoint", default=None,
-                   help="a checkpoint trained on mnist, for the fresh-tab map of MNIST's test split")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for any one gesture (default 30)")
+    """Add the ``bench ui`` flags."""
+    flags.add(p, Options)
 
 
 def _free_port() -> int:
@@ -273,6 +289,7 @@ def _print(summary: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    args = Options(**flags.given(args, Options))
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -1,0 +1,64 @@
+"""Image data sets as arrays: the bundled digits, MNIST, Fashion-MNIST, CIFAR-10, a folder.
+
+Every data set comes back from :func:`load` as a :class:`Dataset` of images
+``(N, C, H, W)`` float32 in [0, 1]. Files are looked for in the explicit ``data_dir``,
+then in ``$VQVIZ_DATA/<name>/``, ``/usr/share/datasets/<name>/`` (where Debian's
+``dataset-fashion-mnist`` installs) and the cache ``$XDG_CACHE_HOME/vqviz/<name>/``
+(default ``~/.cache/vqviz``). Missing files are downloaded into the cache
+(``$VQVIZ_MIRROR`` overrides the mirror) and checked against SHA-256 sums; local
+copies are not, as distributions re-gzip them.
+
+Adding a data set is one module with one decorated reader (:func:`register_dataset`),
+imported below. The caps (``MAX_IDX_BYTES``, ``MAX_IMAGE_PIXELS``, ...) live in the
+module that applies them; each is also a setting of this package, read and written
+through it: ``vqviz.data.MAX_IMAGE_PIXELS = 2**20`` changes ``vqviz.data.folder``'s.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from . import download, paths, registry
+from . import digits, idx, cifar, folder  # noqa: F401  the order of registration is the order of NAMES
+from .idx import read_idx, write_idx
+from .registry import (SPLITS, Dataset, Progress, cache_dir, find_dir, load, register_dataset, register_scheme,
+                       search_dirs)
+
+__all__ = ["Dataset", "Progress", "load", "find_dir", "search_dirs", "cache_dir", "read_idx", "write_idx",
+           "register_dataset", "register_scheme", "NAMES", "SPLITS"]
+
+#: Each setting of this package, and the module that owns it.
+_SETTINGS = {
+    **dict.fromkeys(("NAMES", "MAX_CLASSES"), registry),
+    **dict.fromkeys(("SYSTEM_DIR", "CACHE_DIR"), paths),
+    **dict.fromkeys(("MIRRORS", "CHECKSUMS", "SIZES", "TIMEOUT", "MAX_DOWNLOAD_BYTES",
+                     "DOWNLOAD_DEADLINE", "STALE_SECONDS"), download),
+    "MAX_IDX_BYTES": idx,
+    **dict.fromkeys(("MAX_PICKLE_BYTES", "MAX_PICKLE_OPS", "MAX_PICKLE_DEPTH"), cifar),
+    **dict.fromkeys(("MAX_IMAGE_PIXELS", "MAX_FOLDER_FILES", "MAX_FOLDER_DEPTH", "MAX_DATASET_BYTES",
+                     "IMAGE_SUFFIXES"), folder),
+}
+
+
+def __getattr__(name: str):
+    if name in _SETTINGS:
+        return getattr(_SETTINGS[name], name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_SETTINGS])
+
+
+class _Package(types.ModuleType):
+    """Writes to a setting go to the module that owns it, so that one value is in force."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _SETTINGS:
+            setattr(_SETTINGS[name], name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
