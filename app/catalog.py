@@ -179,10 +179,52 @@ def remove(entry: Entry) -> None:
     _read.clear()
 
 
-def label_of(entry: Entry, dataset: str) -> str:
-    if entry.error:
-        return f"{entry.label} (unreadable)"
-    return entry.label if entry.dataset == dataset else f"{entry.label} ({entry.dataset or '?'})"
+#: The image shape (C, H, W) of each built-in data set, known without reading its files (which may be
+#: absent); a folder's images are converted to 1x28x28, as :func:`vqviz.data.load` does by default.
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+FOLDER_SHAPE = (1, 28, 28)
+
+
+def shape_of(dataset: str) -> tuple[int, int, int] | None:
+    """The shape of a data set's images, or None for a name the app does not know."""
+    return FOLDER_SHAPE if dataset.startswith("folder:") else SHAPES.get(dataset)
+
+
+def fits(entry: Entry, dataset: str) -> bool:
+    """Whether a readable checkpoint takes the images of ``dataset`` (same input shape)."""
+    shape = entry.summary.get("in_shape") if not entry.error else None
+    return shape is not None and tuple(shape) == shape_of(dataset)
+
+
+def for_dataset(found: list[Entry], dataset: str) -> tuple[list[Entry], list[Entry]]:
+    """The readable checkpoints that fit ``dataset``, those trained on it first, and the others."""
+    fit = [e for e in found if fits(e, dataset)]
+    fit.sort(key=lambda e: e.dataset != dataset)  # stable: the catalogue's order within each group
+    return fit, [e for e in found if e not in fit]
+
+
+def dataset_label(name: str) -> str:
+    """A data set's name as the picker shows it: a folder by its last part."""
+    return f"folder {Path(name[7:]).name or name[7:]}" if name.startswith("folder:") else name or "?"
+
+
+def picker_labels(found: list[Entry]) -> dict[str, str]:
+    """Short, unique labels by path: the folder's name, then family and data set.
+
+    They do not depend on the data set picked, and no two are alike: the browser sends back the
+    label a selectbox showed, and Streamlit maps it back to the path by this text.
+    """
+    out, taken = {}, set()
+    for e in found:
+        name = Path(e.path).name
+        base = f"{name} (unreadable)" if e.error else f"{name} · {e.family} · {dataset_label(e.dataset)}"
+        label, i = base, 1
+        while label in taken:
+            i += 1
+            label = f"{base} ({i})"
+        taken.add(label)
+        out[e.path] = label
+    return out
 
 
 def caption_of(entry: Entry) -> str:

@@ -14,6 +14,7 @@ from vqviz import analysis, data, projection
 from vqviz.errors import DataError, VqvizError
 
 from . import cache, catalog, figures, jobs
+from . import state as state_url
 from .state import COLOURS, SPLITS, Context, Loaded
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,11 @@ def error(e: BaseException) -> None:
     st.error(str(e).replace("\n", "  \n"), icon=":material/error:")
 
 
-def run_page(render) -> None:
+def run_page(render, page: str = "") -> None:
     """Draw the sidebar, then the page ``render(ctx)``; a VqvizError or a bug in either becomes
-    a message, never a traceback."""
+    a message, never a traceback. ``page`` is the page's URL path, kept in the view's link."""
     try:
-        render(sidebar())
+        render(sidebar(page))
     except VqvizError as e:
         error(e)
     except Exception as e:  # a bug: say so in the page, log the traceback on the server
@@ -55,63 +56,137 @@ def freeze_new_imports() -> None:
 
 
 # ----- the sidebar -----
-def _follow_checkpoint(by_path: dict[str, catalog.Entry]) -> None:
+def _resolve(value, by_path: dict[str, catalog.Entry], labels: dict[str, str]) -> str | None:
+    """The checkpoint path a picker value stands for: a path, or a label the browser sent back (it
+    sends the text it showed, which Streamlit maps back to the option; a label it no longer lists
+    would otherwise come back as the value itself)."""
+    if value in by_path:
+        return value
+    return next((p for p, label in labels.items() if label == value), None)
+
+
+def _follow_checkpoint(by_path: dict[str, catalog.Entry], labels: dict[str, str]) -> None:
     """The checkpoint changed: show the data set it was trained on."""
-    entry = by_path.get(st.session_state.get("checkpoint"))
+    entry = by_path.get(_resolve(st.session_state.get("checkpoint"), by_path, labels))
     if entry is not None and entry.offered_dataset:
         st.session_state["dataset"] = entry.offered_dataset
 
 
-def _follow_dataset(entries: list[catalog.Entry]) -> None:
-    """The data set changed: switch to a checkpoint trained on it, if there is one."""
+def _follow_dataset(entries: list[catalog.Entry], labels: dict[str, str]) -> None:
+    """The data set changed: switch to a checkpoint that fits it (one trained on it first), if any."""
     name = st.session_state.get("dataset")
-    current = next((e for e in entries if e.path == st.session_state.get("checkpoint")), None)
-    if current is None or current.dataset != name:
-        match = next((e for e in entries if e.dataset == name), None)
-        if match is not None:
-            st.session_state["checkpoint"] = match.path
+    by_path = {e.path: e for e in entries}
+    current = by_path.get(_resolve(st.session_state.get("checkpoint"), by_path, labels))
+    fit, _ = catalog.for_dataset(entries, name)
+    if fit and (current is None or current.dataset != name) and (fit[0].dataset == name or current not in fit):
+        st.session_state["checkpoint"] = fit[0].path
 
 
-def sidebar() -> Context:
-    """The picker shared by every page: data set, split, checkpoint and colouring."""
+def _from_url(entries: list[catalog.Entry], names: list[str]) -> catalog.Entry | None:
+    """A session's first run: take the view the link names (data set, split, colouring, projection,
+    selection) into the session, and return the checkpoint it names (by path or label), if listed."""
+    state = st.session_state
+    wanted = state_url.url_get("checkpoint")
+    picked = next((e for e in entries if wanted in (e.path, e.label)), None) if wanted else None
+    dataset = state_url.url_get("dataset")
+    if dataset in names or (dataset or "").startswith("folder:") and picked is not None and picked.dataset == dataset:
+        state["dataset"] = dataset
+    elif picked is not None and picked.offered_dataset:
+        state["dataset"] = picked.offered_dataset
+    if state_url.url_get("split") in SPLITS:
+        state["split"] = state_url.url_get("split")
+    if state_url.url_get("colour") in COLOURS:
+        state["colour"] = state_url.url_get("colour")
+    if state_url.url_get("projection") in projection.METHODS:
+        state["method"] = state_url.url_get("projection")  # the Latent map's projection control
+    rows = state_url.url_ids("selection")
+    if rows and picked is not None:  # the Latent map's selection, for that checkpoint and split
+        state["map_selection"] = {"rows": rows}
+        state["map_of"] = (picked.path, state.get("dataset"), state.get("split", "test"))
+    return picked
+
+
+def sidebar(page: str = "") -> Context:
+    """The picker shared by every page: data set, split, checkpoint and colouring; the view is
+    also written to the URL's query parameters (``page`` names the page, by its URL path)."""
     entries = catalog.entries()
     by_path = {e.path: e for e in entries}
+    labels = catalog.picker_labels(entries)
     state = st.session_state
+    names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset),
+                                *state.get("own_datasets", [])]))
     picked = by_path.get(state.pop("_pick", None))  # set by the Models page after training or an upload
-    if picked is None and "checkpoint" not in state:  # a session's first run: a link may name the checkpoint
-        wanted = st.query_params.get("checkpoint")
-        picked = by_path.get(wanted) or next((e for e in entries if e.label == wanted), None)
+    if "_url_read" not in state:  # a session's first run: the link may name the view
+        state["_url_read"] = True
+        picked = picked or _from_url(entries, names)
+        if state.get("dataset", "").startswith("folder:") and state["dataset"] not in names:
+            names.append(state["dataset"])
+    elif picked is not None:
+        state["dataset"] = picked.offered_dataset or state.get("dataset")
     if picked is not None:
         state["checkpoint"] = picked.path
-        state["dataset"] = picked.offered_dataset or state.get("dataset")
-    if state.get("checkpoint") not in by_path:
+    resolved = _resolve(state.get("checkpoint"), by_path, labels)
+    if resolved is None:
         usable = [e for e in entries if not e.error]
         default = next((e for e in usable if e.label == catalog.DEFAULT_CHECKPOINT),
                        usable[0] if usable else entries[0] if entries else None)
-        state["checkpoint"] = default.path if default else None
-        if default is not None and default.offered_dataset:
+        resolved = default.path if default else None
+        if default is not None and default.offered_dataset and "dataset" not in state:
             state["dataset"] = default.offered_dataset
-    names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset)]))
+    state["checkpoint"] = resolved
     if state.get("dataset") not in names:
         state["dataset"] = "digits"
     with st.sidebar:
-        dataset = st.selectbox("Data set", names, key="dataset", on_change=_follow_dataset, args=(entries,))
+        dataset = st.selectbox("Data set", names, key="dataset", on_change=_follow_dataset, args=(entries, labels),
+                               format_func=catalog.dataset_label)
         split = st.segmented_control("Split", list(SPLITS), key="split", default="test", required=True,
                                      width="stretch")
         entry = None
         if entries:
-            path = st.selectbox("Model checkpoint", list(by_path), key="checkpoint",
-                                format_func=lambda p: catalog.label_of(by_path[p], dataset),
-                                on_change=_follow_checkpoint, args=(by_path,))
-            entry = by_path[path]
-            (st.warning if entry.error else st.caption)(catalog.caption_of(entry))
+            entry = _checkpoint_picker(entries, by_path, labels, dataset)
         else:
             st.caption("No checkpoints found.")
         colours = _colour_options(entry)
         if state.get("colour") not in colours:
             state["colour"] = "label"
         colour = st.radio("Colour the map by", colours, key="colour", format_func=COLOURS.get)
+    for key, value in (("page", page), ("dataset", dataset), ("split", split),
+                       ("checkpoint", entry.label if entry else None), ("colour", colour),
+                       ("projection", state.get("method")),
+                       ("selection", (state.get("map_selection") or {}).get("rows"))):
+        state_url.url_set(key, value)
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        st.code(state_url.share_link(), language=None, wrap_lines=True)
+        st.caption("Copy the link (the button at its corner): it opens this page, data set, split, checkpoint, "
+                   "projection, colouring and selection.")
     return Context(dataset, split, entry, colour)
+
+
+def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
+    """The checkpoints that fit the data set first (those trained on it first of all); the others
+    behind a toggle, and the unreadable ones last. The one picked is always listed."""
+    state = st.session_state
+    fit, others = catalog.for_dataset(entries, dataset)
+    readable = [e for e in others if not e.error]
+    shown = fit
+    if readable and fit:
+        if st.toggle(f"Also those for other image shapes ({len(readable)})", key="all_checkpoints"):
+            shown = fit + readable
+    elif readable:
+        shown = readable  # none fits: the page says so, and offers to train one
+    shown = shown + [e for e in others if e.error]
+    if by_path[state["checkpoint"]] not in shown:
+        shown.append(by_path[state["checkpoint"]])
+    path = st.selectbox("Model checkpoint", [e.path for e in shown], key="checkpoint",
+                        format_func=labels.get, on_change=_follow_checkpoint, args=(by_path, labels),
+                        help=f"Folder: `{state['checkpoint']}`")
+    entry = by_path[path]
+    if entry.error:
+        st.warning(catalog.caption_of(entry))
+    else:
+        fits = "" if catalog.fits(entry, dataset) else f" · :orange[does not take {catalog.dataset_label(dataset)}'s images]"
+        st.caption(catalog.caption_of(entry) + fits)
+    return entry
 
 
 def _colour_options(entry: catalog.Entry | None) -> list[str]:

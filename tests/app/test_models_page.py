@@ -38,7 +38,7 @@ def test_training_from_the_browser_adds_a_checkpoint_to_the_picker():
     new = at.session_state["train_job"].path
     assert new.parent == catalog.user_dir()
     assert at.selectbox(key="checkpoint").value == str(new)  # listed in the picker, and picked
-    assert new.name in at.selectbox(key="checkpoint").options
+    assert f"{new.name} · seq · digits" in at.selectbox(key="checkpoint").options
     assert checkpoints.load(new).meta["config"]["latent_dim"] == 16
 
 
