@@ -237,6 +237,85 @@ def download(name: str) -> None:
     st.rerun()
 
 
+# ----- training jobs -----
+#: Finished jobs listed below the running ones, newest first.
+FINISHED_SHOWN = 5
+
+
+def job_list(only: jobs.TrainingJob | None = None) -> None:
+    """The server's training jobs (or ``only`` one), each with its progress, stage, ETA and Stop,
+    polled every second while one runs. When the job this session started ends, the app reruns
+    with its checkpoint picked."""
+    reg = jobs.registry()
+    polling = bool(reg.running()) if only is None else only.running
+
+    @st.fragment(run_every=1.0 if polling else None)
+    def panel() -> None:
+        found = [only] if only is not None else reg.jobs()
+        if only is None:
+            st.subheader("Jobs")
+            if not found:
+                st.caption("No training job on this server yet. A job runs on when its tab closes; every tab "
+                           "sees it here and can stop it.")
+        running = [j for j in found if j.running]
+        for job in running + [j for j in found if not j.running][:FINISHED_SHOWN]:
+            _job_row(job)
+        state = st.session_state
+        announced = state.setdefault("_announced", set())
+        mine = state.get("train_job")
+        ended = [j for j in found if not j.running and j.id not in announced]
+        for job in ended:
+            announced.add(job.id)
+        if mine is not None and mine in ended and mine.state == "done":
+            state["_pick"] = str(mine.path)  # the sidebar picks it on the rerun
+        if polling and not running or mine in ended:  # something ended: redraw the page, without the timer
+            st.rerun()
+
+    panel()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _job_row(job: jobs.TrainingJob) -> None:
+    mine = st.session_state.get("train_job") is job
+    with st.container(border=True):
+        where = catalog.dataset_label(job.dataset)
+        threads = f"{job.threads} thread{'s' * (job.threads != 1)}"
+        if job.running:
+            left, right = st.columns([5, 1], vertical_alignment="bottom")
+            eta = "" if job.eta is None else f", about {_duration(job.eta)} left"
+            left.progress(job.fraction, text=f"**{job.family}** on **{where}** ({threads}): {job.stage} · "
+                                             f"{_duration(job.elapsed)}{eta}" + (" · stopping..." if job.stopping else ""))
+            right.button("Stop", key=f"stop-{job.id}", on_click=job.stop, icon=":material/stop_circle:",
+                         width="stretch", disabled=job.stopping)
+        elif job.state == "done":
+            picked = " It is selected in the sidebar's checkpoint picker." if mine else ""
+            st.success(f"Trained {job.family} on {where} in {_duration(job.elapsed)}: saved to `{job.path}`.{picked}")
+            if job.warning:
+                st.warning(job.warning, icon=":material/warning:")
+        elif job.state == "stopped":
+            st.warning(f"Training {job.family} on {where} was stopped after {_duration(job.elapsed)}; nothing was saved.")
+        else:
+            st.error(f"Training {job.family} on {where} failed: {job.error}")
+        if job.running or mine:
+            _job_curves(job)
+
+
+def _job_curves(job: jobs.TrainingJob) -> None:
+    """The loss of every step and, for SEQ, accuracy against K as the sweep scores it."""
+    curve = list(job.curve)  # the training thread appends meanwhile
+    if len(curve) > 1:
+        which = [k for k in ("val_accuracy", "train_accuracy", "test_accuracy") if k in curve[0]]
+        st.caption("k-means accuracy against K, as the sweep scores it")
+        st.line_chart({"K": [p["k"] for p in curve], **{k: [p[k] for p in curve] for k in which}}, x="K",
+                      y=which, height=200)
+    if job.losses:
+        st.plotly_chart(figures.loss_figure(job.losses), width="stretch")
+
+
 def decoder_warning(view: Loaded) -> None:
     """Warn beside decoded images when the checkpoint recorded a degenerate decoder."""
     message = view.decoder_warning
