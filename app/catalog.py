@@ -38,6 +38,11 @@ def user_dir() -> Path:
     return Path(base) / "vqviz" / "checkpoints"
 
 
+def data_dir() -> Path:
+    """Where the app unpacks uploaded image folders: ``$XDG_DATA_HOME/vqviz/data``."""
+    return user_dir().parent / "data"
+
+
 def extra_dirs() -> list[Path]:
     """More checkpoint folders, separated like PATH: ``VQVIZ_CHECKPOINTS=~/runs:/data/models``."""
     return [Path(p).expanduser() for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p]
@@ -208,6 +213,19 @@ def dataset_label(name: str) -> str:
     return f"folder {Path(name[7:]).name or name[7:]}" if name.startswith("folder:") else name or "?"
 
 
+def dataset_labels(names: list[str]) -> dict[str, str]:
+    """:func:`dataset_label` of each name, made unique (two folders may end alike)."""
+    out, taken = {}, set()
+    for name in names:
+        label, i = dataset_label(name), 1
+        while label in taken:
+            i += 1
+            label = f"{dataset_label(name)} ({i})"
+        taken.add(label)
+        out[name] = label
+    return out
+
+
 def picker_labels(found: list[Entry]) -> dict[str, str]:
     """Short, unique labels by path: the folder's name, then family and data set.
 
@@ -256,3 +274,56 @@ def rows(found: list[Entry]) -> list[dict]:
             "train s": number(m.get("train_seconds")), "folder": e.path if not e.error else e.error,
         })
     return out
+
+
+# ----- the user's own image folders -----
+@dataclass(frozen=True)
+class Folder:
+    """An image folder checked for use as a data set: its ``folder:`` name, classes, split sizes and
+    the loader's notes on the files it skipped."""
+
+    name: str
+    classes: tuple[str, ...]
+    sizes: tuple[int, int]
+    skipped: tuple[str, ...] = ()
+
+
+def check_folder(path: str | Path, shown: str | None = None) -> Folder:
+    """Load both splits of an image folder (one sub-folder per class) as the trainer will, or raise
+    :class:`DataError` saying what is wrong with it; ``shown`` names it in messages instead of its path."""
+    import warnings
+
+    from vqviz.errors import DataError
+
+    text = str(path).strip()
+    if not text:
+        raise DataError("type the path of a folder on the server: one sub-folder of images per class")
+    root = Path(text).expanduser()
+    shown = shown or text
+    if not root.exists():
+        raise DataError(f"{shown}: no such folder on the server")
+    if not root.is_dir():
+        raise DataError(f"{shown}: a file, not a folder; give the folder that holds one sub-folder per class")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            splits = [data.load(f"folder:{root}", s) for s in data.SPLITS]
+        except DataError as e:
+            notes = "".join(f"; {w.message}" for w in caught)
+            raise DataError(f"{str(e).replace(str(root.resolve()), shown)}{notes}") from None
+    skipped = tuple(dict.fromkeys(str(w.message).replace(str(root.resolve()), shown) for w in caught
+                                  if issubclass(w.category, UserWarning)))
+    classes = tuple(splits[0].classes)
+    if len(classes) < 2:
+        raise DataError(f"{shown}: only one class ({classes[0] if classes else 'none'}); a model learns to tell "
+                        "classes apart, so it needs at least two sub-folders of images")
+    return Folder(splits[0].name, classes, (len(splits[0]), len(splits[1])), skipped)
+
+
+def own_folders() -> list[str]:
+    """The ``folder:`` names of the image folders uploaded into :func:`data_dir`."""
+    try:
+        found = sorted(p for p in data_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+    return [f"folder:{p.resolve()}" for p in found]

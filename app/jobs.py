@@ -206,14 +206,13 @@ def start_training(family: str, dataset: str, train_config: TrainConfig, config:
     return TrainingJob(family, dataset, out, train_config, config, threads)
 
 
-#: Quick settings for "Train one now": a SEQ model on LAE-2 with one k-means of K = 10 per class.
+#: Quick settings for "Train one now": SEQ on LAE-2, a few epochs, one k-means with one restart.
 QUICK = {"family": "seq", "epochs": 2, "config": {"encoder": "lae2", "latent_dim": 32, "kmeans_restarts": 1}}
 
 
-def train_quick(dataset: str, n_classes: int | None = None) -> TrainingJob:
-    """Start :data:`QUICK` training on ``dataset``."""
-    config = {**QUICK["config"], "k": 10 * (n_classes or 10)}
-    return start_training(QUICK["family"], dataset, TrainConfig(epochs=QUICK["epochs"]), config)
+def train_quick(dataset: str, k: int) -> TrainingJob:
+    """Start :data:`QUICK` training on ``dataset`` with K = ``k``."""
+    return start_training(QUICK["family"], dataset, TrainConfig(epochs=QUICK["epochs"]), {**QUICK["config"], "k": k})
 
 
 # ----- long computations, once, in the background -----

@@ -3,6 +3,7 @@ choice, the map's projection with a progress bar, and the cluster panel."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import sys
@@ -10,8 +11,8 @@ import sys
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, data, projection
-from vqviz.errors import DataError, VqvizError
+from vqviz import analysis, archive, data, projection
+from vqviz.errors import ConfigError, DataError, VqvizError
 
 from . import cache, catalog, figures, jobs
 from . import state as state_url
@@ -114,7 +115,7 @@ def sidebar(page: str = "") -> Context:
     labels = catalog.picker_labels(entries)
     state = st.session_state
     names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset),
-                                *state.get("own_datasets", [])]))
+                                *catalog.own_folders(), *state.get("own_datasets", [])]))
     picked = by_path.get(state.pop("_pick", None))  # set by the Models page after training or an upload
     if "_url_read" not in state:  # a session's first run: the link may name the view
         state["_url_read"] = True
@@ -137,8 +138,11 @@ def sidebar(page: str = "") -> Context:
     if state.get("dataset") not in names:
         state["dataset"] = "digits"
     with st.sidebar:
+        shown = catalog.dataset_labels(names)
         dataset = st.selectbox("Data set", names, key="dataset", on_change=_follow_dataset, args=(entries, labels),
-                               format_func=catalog.dataset_label)
+                               format_func=shown.get, help="The built-in sets, and your own image folders "
+                               "(below: a folder on the server, or a .zip of one).")
+        _own_images(entries, labels)
         split = st.segmented_control("Split", list(SPLITS), key="split", default="test", required=True,
                                      width="stretch")
         entry = None
@@ -160,6 +164,68 @@ def sidebar(page: str = "") -> Context:
         st.caption("Copy the link (the button at its corner): it opens this page, data set, split, checkpoint, "
                    "projection, colouring and selection.")
     return Context(dataset, split, entry, colour)
+
+
+def _own_images(entries, labels) -> None:
+    """A data set of the user's own: a folder on the server, or an uploaded .zip of one."""
+    result = st.session_state.get("own_result")
+    with st.expander("Your own images", icon=":material/folder_open:", expanded=result is not None):
+        st.caption("One sub-folder of images per class (`cats/1.png`, `dogs/7.jpg`, ...); `train/` and `test/` "
+                   "sub-folders, if present, are the splits. Images are read as 28x28 grey.")
+        st.text_input("Folder on the server", key="own_path", placeholder="/data/my-images")
+        st.button("Use this folder", key="own_use", on_click=_use_folder, args=(entries, labels),
+                  icon=":material/check:")
+        st.file_uploader(f"Or a .zip of such a folder (at most {OWN_ZIP_LIMIT_MB} MB)", type=["zip"],
+                         key="own_zip", max_upload_size=OWN_ZIP_LIMIT_MB, on_change=_use_zip, args=(entries, labels))
+        if result is not None:
+            kind, message, skipped = result
+            (st.success if kind == "success" else st.error)(message)
+            for note in skipped:
+                st.caption(f":orange[{note}]")
+
+
+#: The largest .zip of images the sidebar takes.
+OWN_ZIP_LIMIT_MB = 200
+
+
+def _use_folder(entries, labels) -> None:
+    try:
+        folder = catalog.check_folder(st.session_state.get("own_path", ""))
+    except VqvizError as e:
+        st.session_state["own_result"] = ("error", str(e), ())
+        return
+    _adopt(folder, entries, labels)
+
+
+def _use_zip(entries, labels) -> None:
+    upload = st.session_state.get("own_zip")
+    if upload is None:
+        return
+    checked = []
+    try:
+        path, skipped = archive.install_image_folder_zip(
+            upload.getvalue(), catalog.data_dir(), upload.name,
+            check=lambda tmp: checked.append(catalog.check_folder(tmp, shown=upload.name)),
+            max_bytes=OWN_ZIP_LIMIT_MB * 2**20)
+    except VqvizError as e:
+        st.session_state["own_result"] = ("error", f"{upload.name} was refused: {e}", ())
+        return
+    notes = (f"skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that are not images: "
+             + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),) if skipped else ()
+    _adopt(dataclasses.replace(checked[0], name=f"folder:{path.resolve()}", skipped=notes), entries, labels,
+           f"{upload.name}, unpacked into `{path}`")
+
+
+def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
+    """Pick a checked folder as the data set, and say what it holds."""
+    state = st.session_state
+    state["own_datasets"] = list(dict.fromkeys([*state.get("own_datasets", []), folder.name]))
+    state["dataset"] = folder.name
+    _follow_dataset(entries, labels)
+    n = len(folder.classes)
+    state["own_result"] = ("success", f"**{what or catalog.dataset_label(folder.name)}**: {n} classes "
+                           f"({', '.join(folder.classes[:6])}{', ...' if n > 6 else ''}), {folder.sizes[0]} training "
+                           f"and {folder.sizes[1]} test images. It is the data set now.", folder.skipped)
 
 
 def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
@@ -208,7 +274,12 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
     try:
         ckpt = cache.checkpoint(ctx.entry.path, ctx.entry.stamp)
         ds = cache.dataset(ctx.dataset, ctx.split)
-        analysis.check_inputs(ckpt.model, ctx.dataset, ds.shape, ckpt.dataset)
+        try:
+            analysis.check_inputs(ckpt.model, ctx.dataset, ds.shape, ckpt.dataset)
+        except ConfigError as e:
+            error(e)
+            _offer_training(ctx, ds)
+            st.stop()
         table = cache.point_table(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
     except DataError as e:
         error(e)
@@ -223,6 +294,33 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
                 "model with a quantizer or clusters, such as SEQ or a VQ-VAE, in the sidebar.")
         st.stop()
     return Loaded(ctx.entry, ckpt, ds, table)
+
+
+def _offer_training(ctx: Context, ds: data.Dataset) -> None:
+    """The picked checkpoint does not take this data set's images: point to those that do, or offer
+    to train one now with quick settings; when it is trained, it is picked and the page opens."""
+    state = st.session_state
+    fit, _ = catalog.for_dataset(catalog.entries(), ctx.dataset)
+    job = state.get("quick_job")
+    if job is not None and job.dataset == ctx.dataset:  # its progress; when it ends, the app reruns on it
+        job_list(only=job)
+        if job.running:
+            return
+    if fit:
+        st.info(f"{len(fit)} checkpoint{'s' * (len(fit) != 1)} take{'s' * (len(fit) == 1)} these images: pick "
+                "one in the sidebar, or train another.", icon=":material/arrow_back:")
+    else:
+        st.info(f"No checkpoint takes the images of {catalog.dataset_label(ctx.dataset)} "
+                f"({'x'.join(map(str, ds.shape))}). Train one now: SEQ on LAE-2, {jobs.QUICK['epochs']} epochs, "
+                f"one k-means of K = {_quick_k(ds)} (more settings on the **Models** page).", icon=":material/info:")
+    if st.button("Train one now", type="primary", icon=":material/play_arrow:", key="train_now"):
+        state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, _quick_k(ds))
+        st.rerun()
+
+
+def _quick_k(ds: data.Dataset) -> int:
+    """K for a quick SEQ: ten clusters per class, fewer for a small folder."""
+    return max(ds.n_classes, min(10 * ds.n_classes, len(ds) // 4))
 
 
 def download(name: str) -> None:

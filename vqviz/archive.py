@@ -40,6 +40,8 @@ DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplemen
 #: Temporary folders of installs start with this; those of killed installs are swept after an hour.
 TMP_PREFIX = ".upload-"
 
+#: The files of an uploaded image folder that are unpacked (others are listed as skipped).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 #: Limits of an image-folder upload.
 MAX_IMAGES_ZIP_BYTES = 200 * 2**20
 MAX_IMAGES_UNPACKED_BYTES = 1024 * 2**20
@@ -142,7 +144,10 @@ def install(blob: bytes, dest_root: str | Path, name: str, *,
                 budget = max_unpacked
                 for info, target in wanted:
                     budget -= extract_capped(archive, info, tmp / target, budget, max_unpacked, error)
-                check(tmp)
+                try:
+                    check(tmp)
+                except VqvizError as e:  # name the upload, never the temporary folder
+                    raise type(e)(str(e).replace(str(tmp), name).replace(tmp.name, name)) from None
                 for folder in (tmp, *(p for p in tmp.rglob("*") if p.is_dir())):
                     os.chmod(folder, file_mode() | 0o111)
                 with folder_lock(dest_root):
@@ -230,8 +235,8 @@ def image_members(archive: zipfile.ZipFile, suffixes: set[str]) -> tuple[list[tu
     return [(info, str(PurePosixPath(*p.parts[1:]) if strip else p)) for info, p in keep], skipped
 
 
-def install_image_folder_zip(blob: bytes, dest_root: str | Path, name: str, suffixes: set[str],
-                             check: Callable[[Path], None], max_bytes: int = MAX_IMAGES_ZIP_BYTES,
+def install_image_folder_zip(blob: bytes, dest_root: str | Path, name: str, check: Callable[[Path], None],
+                             suffixes: set[str] = IMAGE_SUFFIXES, max_bytes: int = MAX_IMAGES_ZIP_BYTES,
                              max_unpacked: int = MAX_IMAGES_UNPACKED_BYTES) -> tuple[Path, list[str]]:
     """Install an uploaded ``.zip`` of an image folder (one sub-folder per class) under
     ``dest_root``; only files with an image suffix are unpacked, and ``check(folder)`` must accept

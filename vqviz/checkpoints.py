@@ -778,7 +778,7 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
         try:
             load(tmp)  # refuses anything that does not rebuild
         except CheckpointError as e:
-            raise CheckpointError(str(e).replace(_label(tmp), "the upload")) from None
+            raise CheckpointError(str(e).replace(_label(tmp), name)) from None
 
     return archive.install(blob, dest_root, name, select=_checkpoint_members, check=check,
                            max_unpacked=max_unpacked, error=CheckpointError,

@@ -34,8 +34,12 @@ def render(ctx: Context) -> None:
                                persist_state="session")
     sets = list(dict.fromkeys([*data.NAMES, *state.get("own_datasets", []),
                                *([ctx.dataset] if ctx.dataset.startswith("folder:") else [])]))
-    dataset = cols[1].selectbox("Data set", sets, index=sets.index(ctx.dataset) if ctx.dataset in sets else 0,
-                                key="t_dataset", format_func=catalog.dataset_label,
+    if state.get("_t_follows") != ctx.dataset:  # the sidebar's data set changed: train on it
+        state["_t_follows"] = ctx.dataset
+        if ctx.dataset in sets:
+            state["t_dataset"] = ctx.dataset
+    shown = catalog.dataset_labels(sets)
+    dataset = cols[1].selectbox("Data set", sets, key="t_dataset", format_func=shown.get,
                                 help="The built-in sets, and the image folders picked in the sidebar.")
     asked = jobs.train_fields(family)
     epochs = cols[2].number_input("Epochs", 1, 500, 5, key="t_epochs", persist_state="session")
