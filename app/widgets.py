@@ -21,6 +21,12 @@ from .state import COLOURS, SPLITS, Context, Loaded
 log = logging.getLogger(__name__)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count and its noun, in the right number: "1 member", "2 members", "1,000 classes" (``many``
+    for an irregular plural)."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def error(e: BaseException) -> None:
     """Show an intended error's message (its line breaks kept)."""
     st.error(str(e).replace("\n", "  \n"), icon=":material/error:")
@@ -172,9 +178,8 @@ def _own_images(entries, labels) -> None:
     with st.expander("Your own images", icon=":material/folder_open:", expanded=result is not None):
         st.caption("One sub-folder of images per class (`cats/1.png`, `dogs/7.jpg`, ...); `train/` and `test/` "
                    "sub-folders, if present, are the splits. Images are read as 28x28 grey.")
-        st.text_input("Folder on the server", key="own_path", placeholder="/data/my-images")
-        st.button("Use this folder", key="own_use", on_click=_use_folder, args=(entries, labels),
-                  icon=":material/check:")
+        st.text_input("Folder on the server (Enter to use it)", key="own_path", placeholder="/data/my-images",
+                      on_change=_use_folder, args=(entries, labels))
         st.file_uploader(f"Or a .zip of such a folder (at most {OWN_ZIP_LIMIT_MB} MB)", type=["zip"],
                          key="own_zip", max_upload_size=OWN_ZIP_LIMIT_MB, on_change=_use_zip, args=(entries, labels))
         if result is not None:
@@ -210,7 +215,7 @@ def _use_zip(entries, labels) -> None:
     except VqvizError as e:
         st.session_state["own_result"] = ("error", f"{upload.name} was refused: {e}", ())
         return
-    notes = (f"skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that are not images: "
+    notes = (f"skipped {plural(len(skipped), 'file')} that are not images: "
              + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),) if skipped else ()
     _adopt(dataclasses.replace(checked[0], name=f"folder:{path.resolve()}", skipped=notes), entries, labels,
            f"{upload.name}, unpacked into `{path}`")
@@ -223,9 +228,9 @@ def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
     state["dataset"] = folder.name
     _follow_dataset(entries, labels)
     n = len(folder.classes)
-    state["own_result"] = ("success", f"**{what or catalog.dataset_label(folder.name)}**: {n} classes "
-                           f"({', '.join(folder.classes[:6])}{', ...' if n > 6 else ''}), {folder.sizes[0]} training "
-                           f"and {folder.sizes[1]} test images. It is the data set now.", folder.skipped)
+    state["own_result"] = ("success", f"**{what or catalog.dataset_label(folder.name)}**: {plural(n, 'class', 'classes')} "
+                           f"({', '.join(folder.classes[:6])}{', ...' if n > 6 else ''}), {plural(folder.sizes[0], 'training image')} "
+                           f"and {plural(folder.sizes[1], 'test image')}. It is the data set now.", folder.skipped)
 
 
 def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
@@ -307,7 +312,7 @@ def _offer_training(ctx: Context, ds: data.Dataset) -> None:
         if job.running:
             return
     if fit:
-        st.info(f"{len(fit)} checkpoint{'s' * (len(fit) != 1)} take{'s' * (len(fit) == 1)} these images: pick "
+        st.info(f"{plural(len(fit), 'checkpoint')} take{'s' * (len(fit) == 1)} these images: pick "
                 "one in the sidebar, or train another.", icon=":material/arrow_back:")
     else:
         st.info(f"No checkpoint takes the images of {catalog.dataset_label(ctx.dataset)} "
@@ -381,7 +386,7 @@ def _job_row(job: jobs.TrainingJob) -> None:
     mine = st.session_state.get("train_job") is job
     with st.container(border=True):
         where = catalog.dataset_label(job.dataset)
-        threads = f"{job.threads} thread{'s' * (job.threads != 1)}"
+        threads = plural(job.threads, "thread")
         if job.running:
             left, right = st.columns([5, 1], vertical_alignment="bottom")
             eta = "" if job.eta is None else f", about {_duration(job.eta)} left"

@@ -18,7 +18,7 @@ def render(ctx: Context) -> None:
     state = st.session_state
     st.title("Models")
     entries = catalog.entries()
-    st.caption(f"{len(entries)} checkpoints: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
+    st.caption(f"{widgets.plural(len(entries), 'checkpoint')}: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
                f"(trained or uploaded here) in `{catalog.user_dir()}`.")
     st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", column_config={
         "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
@@ -97,7 +97,7 @@ def _unreadable(bad: list[catalog.Entry]) -> None:
         st.success(f"Removed **{st.session_state.pop('removed')}**.")
     if not bad:
         return
-    st.markdown(f"**{len(bad)} checkpoint{'s' * (len(bad) > 1)} cannot be used**")
+    st.markdown(f"**{widgets.plural(len(bad), 'checkpoint')} cannot be used**")
     for e in bad:
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.markdown(f":gray[{e.label}]  \n:gray[{e.error}]")

@@ -104,3 +104,10 @@ def test_the_url_holds_the_view_and_opening_it_restores_it():
     assert again.session_state["map_selection"]["rows"] == [3, 17]
     assert again.query_params["selection"] == "3,17"
     assert "2 points selected" in [s.value for s in again.subheader]
+
+
+def test_counts_take_the_right_number():
+    from app.widgets import plural
+
+    assert [plural(n, "member") for n in (0, 1, 2, 1500)] == ["0 members", "1 member", "2 members", "1,500 members"]
+    assert plural(1, "class", "classes") == "1 class" and plural(3, "class", "classes") == "3 classes"
