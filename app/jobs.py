@@ -63,10 +63,12 @@ class TrainingJob:
     the run ends. ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
     failed run writes no checkpoint.
 
-    ``threads`` is set with ``torch.set_num_threads`` when the run starts. PyTorch's CPU thread
-    pool is one per process, not one per thread: the setting holds for the whole server while
-    the run lasts (the last run started wins), and when no run is left the server's own setting
-    (one thread for the pages' decoding, see ``app.py``) comes back.
+    ``threads`` is set with ``torch.set_num_threads`` inside the run's own thread, when it starts.
+    With PyTorch's OpenMP backend (the CPU wheels') that count belongs to the calling thread: the
+    run's operators use ``threads`` threads, while the pages' script threads keep their one
+    (``app.py``) and other runs keep theirs; ``tests/app/test_jobs.py`` checks this. Unset, a
+    thread started by the server would take every core (the OpenMP default), which on a busy
+    machine makes an epoch many times slower.
     """
 
     def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict,
@@ -78,6 +80,7 @@ class TrainingJob:
         self.fraction, self.message, self.stage = 0.0, "starting", "starting"
         self.losses: list[tuple[int, str, float]] = []
         self.curve: list[dict] = []
+        self.torch_threads = None  # what torch reports in the run's thread, once it has started
         self.started, self.ended = time.time(), None
         self._stop = threading.Event()
         self._args = (train_config, config)
@@ -136,8 +139,8 @@ class TrainingJob:
 
     def _run(self) -> None:
         train_config, config = self._args
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(self.threads)  # this thread's own: see the class's docstring
+        self.torch_threads = torch.get_num_threads()
         try:
             ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
                                   callbacks={"on_step": self._step, "on_stage": self._stage},
@@ -156,8 +159,6 @@ class TrainingJob:
             self.state, self.error = "failed", f"{type(e).__name__}: {e}"
         finally:
             self.ended = time.time()
-            if not any(j.running for j in registry().jobs() if j is not self):
-                torch.set_num_threads(before)
 
 
 class Registry:

@@ -59,4 +59,17 @@ def test_stop_is_heard_inside_k_means(monkeypatch):
     assert job.wait(2.0), "the stop took more than 2 s"
     assert job.state == "stopped" and time.monotonic() - asked < 2.5
     assert len(job.curve) < 12  # it did not wait for the sweep to end
-    assert torch.get_num_threads() >= 1
+
+
+def test_a_job_sets_its_own_thread_count_and_leaves_the_pages_theirs():
+    before = torch.get_num_threads()
+    at = open_app("models")
+    at.number_input(key="t_epochs").set_value(500)
+    at.number_input(key="t_threads").set_value(before + 1)
+    at.button[0].click().run()
+    job = at.session_state["train_job"]
+    _wait_until(lambda: job.fraction > 0)
+    assert job.threads == job.torch_threads == before + 1  # in the job's thread
+    assert torch.get_num_threads() == before  # elsewhere, as it was
+    job.stop()
+    assert job.wait(10) and job.state == "stopped"
