@@ -58,6 +58,8 @@ class Loaded:
 # ----- the view in the URL -----
 #: The query parameters that make a shareable view, in the order the link lists them.
 URL_KEYS = ("page", "dataset", "split", "checkpoint", "projection", "colour", "selection")
+#: The most selected ids a link holds; a larger selection is left out of it.
+URL_MAX_IDS = 500
 
 
 def start_page(default: str) -> str:

@@ -126,8 +126,8 @@ def sidebar(page: str = "") -> Context:
     if "_url_read" not in state:  # a session's first run: the link may name the view
         state["_url_read"] = True
         picked = picked or _from_url(entries, names)
-        if state.get("dataset", "").startswith("folder:") and state["dataset"] not in names:
-            names.append(state["dataset"])
+        if picked is None and "dataset" in state:  # a link that names only the data set: a checkpoint for it
+            _follow_dataset(entries, labels)
     elif picked is not None:
         state["dataset"] = picked.offered_dataset or state.get("dataset")
     if picked is not None:
@@ -163,12 +163,12 @@ def sidebar(page: str = "") -> Context:
     for key, value in (("page", page), ("dataset", dataset), ("split", split),
                        ("checkpoint", entry.label if entry else None), ("colour", colour),
                        ("projection", state.get("method")),
-                       ("selection", (state.get("map_selection") or {}).get("rows"))):
+                       ("selection", _selection_for_url())):
         state_url.url_set(key, value)
     with st.sidebar.expander("Share this view", icon=":material/link:"):
         st.code(state_url.share_link(), language=None, wrap_lines=True)
         st.caption("Copy the link (the button at its corner): it opens this page, data set, split, checkpoint, "
-                   "projection, colouring and selection.")
+                   f"projection, colouring and selection (up to {state_url.URL_MAX_IDS} selected points).")
     return Context(dataset, split, entry, colour)
 
 
@@ -231,6 +231,12 @@ def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
     state["own_result"] = ("success", f"**{what or catalog.dataset_label(folder.name)}**: {plural(n, 'class', 'classes')} "
                            f"({', '.join(folder.classes[:6])}{', ...' if n > 6 else ''}), {plural(folder.sizes[0], 'training image')} "
                            f"and {plural(folder.sizes[1], 'test image')}. It is the data set now.", folder.skipped)
+
+
+def _selection_for_url() -> list[int] | None:
+    """The Latent map's selected rows, when they are few enough for a link."""
+    rows = (st.session_state.get("map_selection") or {}).get("rows") or []
+    return rows if len(rows) <= state_url.URL_MAX_IDS else None
 
 
 def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:

@@ -111,3 +111,16 @@ def test_counts_take_the_right_number():
 
     assert [plural(n, "member") for n in (0, 1, 2, 1500)] == ["0 members", "1 member", "2 members", "1,500 members"]
     assert plural(1, "class", "classes") == "1 class" and plural(3, "class", "classes") == "3 classes"
+
+
+def test_a_link_that_names_only_the_data_set_opens_a_checkpoint_for_it(tmp_path, monkeypatch):
+    from driving import variant
+    from streamlit.testing.v1 import AppTest
+
+    big = variant(tmp_path, monkeypatch, "big", summary={"family": "seq", "in_shape": [1, 28, 28], "n_codes": 10,
+                                                         "n_codebooks": 1, "dataset": "mnist"}, dataset="mnist")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["dataset"] = "mnist"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "mnist" and at.selectbox(key="checkpoint").value == str(big)
