@@ -2,12 +2,13 @@
 
 Opens on the bundled digits data with a shipped SEQ checkpoint, on the latent map.
 The pages are wired here, in one place: each is a module of ``app/pages/`` with a
-``render(ctx)`` function, and to add one, add its ``st.Page`` line and its entry in
+``render(ctx)`` function, and to add one, add its line in ``PAGES`` and its entry in
 ``RENDER``. The sidebar is drawn here, once for every page, and its choice is passed
 to the page as an :class:`app.state.Context`; both run inside one error guard
 (:func:`app.widgets.run_page`). ``st.Page`` names each module's file, so that a page
-has its URL and AppTest's ``switch_page`` finds it. (Not ``pages/`` beside this
-script: Streamlit would treat that folder as a legacy multipage app.)
+has its URL and AppTest's ``switch_page`` finds it; a link's ``?page=`` (the file's
+name) picks the page a session opens on. (Not ``pages/`` beside this script:
+Streamlit would treat that folder as a legacy multipage app.)
 """
 
 from __future__ import annotations
