@@ -228,9 +228,11 @@ def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
     state["dataset"] = folder.name
     _follow_dataset(entries, labels)
     n = len(folder.classes)
-    state["own_result"] = ("success", f"**{what or catalog.dataset_label(folder.name)}**: {plural(n, 'class', 'classes')} "
-                           f"({', '.join(folder.classes[:6])}{', ...' if n > 6 else ''}), {plural(folder.sizes[0], 'training image')} "
-                           f"and {plural(folder.sizes[1], 'test image')}. It is the data set now.", folder.skipped)
+    classes = ", ".join(folder.classes[:6]) + (", ..." if n > 6 else "")
+    message = (f"**{what or catalog.dataset_label(folder.name)}**: {plural(n, 'class', 'classes')} ({classes}), "
+               f"{plural(folder.sizes[0], 'training image')} and {plural(folder.sizes[1], 'test image')}. "
+               "It is the data set now.")
+    state["own_result"] = ("success", message, folder.skipped)
 
 
 def _selection_for_url() -> list[int] | None:
@@ -384,7 +386,7 @@ def job_list(only: jobs.TrainingJob | None = None) -> None:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
