@@ -63,12 +63,14 @@ class TrainingJob:
     the run ends. ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
     failed run writes no checkpoint.
 
-    ``threads`` is set with ``torch.set_num_threads`` inside the run's own thread, when it starts.
-    With PyTorch's OpenMP backend (the CPU wheels') that count belongs to the calling thread: the
-    run's operators use ``threads`` threads, while the pages' script threads keep their one
-    (``app.py``) and other runs keep theirs; ``tests/app/test_jobs.py`` checks this. Unset, a
-    thread started by the server would take every core (the OpenMP default), which on a busy
-    machine makes an epoch many times slower.
+    ``threads`` is set with ``torch.set_num_threads`` inside the run's own thread, when it starts,
+    so the run's operators use that many threads. The setting is process-wide in effect: PyTorch
+    keeps one count, which every thread takes up at its first parallel operation (the run's
+    thread at once, as it calls it itself). Threads that start meanwhile may take it up too; the
+    pages' script threads are set back to one at every run by ``app.py`` (when
+    ``OMP_NUM_THREADS`` is unset), and when the last run ends the count the server had before
+    comes back. Unset, a thread started by the server would take every core (the OpenMP
+    default), which on a busy machine makes an epoch many times slower.
     """
 
     def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict,
@@ -139,7 +141,7 @@ class TrainingJob:
 
     def _run(self) -> None:
         train_config, config = self._args
-        torch.set_num_threads(self.threads)  # this thread's own: see the class's docstring
+        registry().threads_for(self)  # see the class's docstring
         self.torch_threads = torch.get_num_threads()
         try:
             ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
@@ -159,6 +161,7 @@ class TrainingJob:
             self.state, self.error = "failed", f"{type(e).__name__}: {e}"
         finally:
             self.ended = time.time()
+            registry().threads_back(self)
 
 
 class Registry:
@@ -167,6 +170,22 @@ class Registry:
     def __init__(self):
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
+        self._server_threads: int | None = None  # torch's count before the first of the running jobs
+
+    def threads_for(self, job: TrainingJob) -> None:
+        """Set torch's thread count for a job that starts, in its thread (see :class:`TrainingJob`)."""
+        with self._lock:
+            if self._server_threads is None:
+                self._server_threads = torch.get_num_threads()
+            torch.set_num_threads(job.threads)
+
+    def threads_back(self, job: TrainingJob) -> None:
+        """A job ended: if no other job runs, give the server back the count it had before."""
+        with self._lock:
+            if self._server_threads is not None and not any(
+                    j.running for j in self._jobs.values() if j is not job):
+                torch.set_num_threads(self._server_threads)
+                self._server_threads = None
 
     def add(self, job: TrainingJob) -> None:
         with self._lock:
@@ -259,10 +278,11 @@ def _guarded(fn):
 
 
 @st.cache_resource(show_spinner=False)
-def background(name: str = "scores") -> Background:
+def background(name: str) -> Background:
     """The server's background worker ``name`` (one per process; cleared with Streamlit's caches):
     "scores" for the downstream scores and codebook statistics, "maps" for projections, so that
-    a map never waits behind a table."""
+    a map never waits behind a table. Always called with the name: Streamlit's cache keys on the
+    arguments as passed, so ``background()`` and ``background("scores")`` would be two workers."""
     return Background()
 
 
@@ -319,7 +339,7 @@ def downstream(entry: Entry, dataset: str) -> Future:
             log.warning("cannot keep the downstream scores in %s: %s", path, e)
         return scores
 
-    return background().submit(("downstream", entry.path, entry.stamp, dataset), compute)
+    return background("scores").submit(("downstream", entry.path, entry.stamp, dataset), compute)
 
 
 def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
@@ -334,7 +354,7 @@ def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
         analysis.check_inputs(model, dataset, images.shape[1:], entry.dataset)
         return analysis.codebook_stats(model, images)
 
-    return background().submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
+    return background("scores").submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
 
 
 def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labels: np.ndarray, method: str,
