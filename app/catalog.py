@@ -37,6 +37,11 @@ def user_dir() -> Path:
     return data.paths.user_data_dir() / "checkpoints"
 
 
+def data_dir() -> Path:
+    """Where the app unpacks uploaded image folders: ``$XDG_DATA_HOME/vqviz/data``."""
+    return user_dir().parent / "data"
+
+
 def extra_dirs() -> list[Path]:
     """More checkpoint folders, separated like PATH: ``VQVIZ_CHECKPOINTS=~/runs:/data/models``."""
     return [Path(p).expanduser() for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p]
@@ -178,10 +183,65 @@ def remove(entry: Entry) -> None:
     _read.clear()
 
 
-def label_of(entry: Entry, dataset: str) -> str:
-    if entry.error:
-        return f"{entry.label} (unreadable)"
-    return entry.label if entry.dataset == dataset else f"{entry.label} ({entry.dataset or '?'})"
+#: The image shape (C, H, W) of each built-in data set, known without reading its files (which may be
+#: absent); a folder's images are converted to 1x28x28, as :func:`vqviz.data.load` does by default.
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+FOLDER_SHAPE = (1, 28, 28)
+
+
+def shape_of(dataset: str) -> tuple[int, int, int] | None:
+    """The shape of a data set's images, or None for a name the app does not know."""
+    return FOLDER_SHAPE if dataset.startswith("folder:") else SHAPES.get(dataset)
+
+
+def fits(entry: Entry, dataset: str) -> bool:
+    """Whether a readable checkpoint takes the images of ``dataset`` (same input shape)."""
+    shape = entry.summary.get("in_shape") if not entry.error else None
+    return shape is not None and tuple(shape) == shape_of(dataset)
+
+
+def for_dataset(found: list[Entry], dataset: str) -> tuple[list[Entry], list[Entry]]:
+    """The readable checkpoints that fit ``dataset``, those trained on it first, and the others."""
+    fit = [e for e in found if fits(e, dataset)]
+    fit.sort(key=lambda e: e.dataset != dataset)  # stable: the catalogue's order within each group
+    return fit, [e for e in found if e not in fit]
+
+
+def dataset_label(name: str) -> str:
+    """A data set's name as the picker shows it: a folder by its last part."""
+    return f"folder {Path(name[7:]).name or name[7:]}" if name.startswith("folder:") else name or "?"
+
+
+def dataset_labels(names: list[str]) -> dict[str, str]:
+    """:func:`dataset_label` of each name, made unique (two folders may end alike)."""
+    out, taken = {}, set()
+    for name in names:
+        label, i = dataset_label(name), 1
+        while label in taken:
+            i += 1
+            label = f"{dataset_label(name)} ({i})"
+        taken.add(label)
+        out[name] = label
+    return out
+
+
+def picker_labels(found: list[Entry]) -> dict[str, str]:
+    """Short, unique labels by path: the folder's name, then family and data set.
+
+    They do not depend on the data set picked, and no two are alike: the browser sends back the
+    label a selectbox showed, and Streamlit maps it back to the path by this text.
+    """
+    out, taken = {}, set()
+    for e in found:
+        name = Path(e.path).name
+        base = f"{name} (unreadable)" if e.error else f"{name} · {e.family} · {dataset_label(e.dataset)}"
+        label, i = base, 1
+        while label in taken:
+            i += 1
+            label = f"{base} ({i})"
+        taken.add(label)
+        out[e.path] = label
+    return out
 
 
 def caption_of(entry: Entry) -> str:
@@ -213,3 +273,56 @@ def rows(found: list[Entry]) -> list[dict]:
             "train s": number(m.get("train_seconds")), "folder": e.path if not e.error else e.error,
         })
     return out
+
+
+# ----- the user's own image folders -----
+@dataclass(frozen=True)
+class Folder:
+    """An image folder checked for use as a data set: its ``folder:`` name, classes, split sizes and
+    the loader's notes on the files it skipped."""
+
+    name: str
+    classes: tuple[str, ...]
+    sizes: tuple[int, int]
+    skipped: tuple[str, ...] = ()
+
+
+def check_folder(path: str | Path, shown: str | None = None) -> Folder:
+    """Load both splits of an image folder (one sub-folder per class) as the trainer will, or raise
+    :class:`DataError` saying what is wrong with it; ``shown`` names it in messages instead of its path."""
+    import warnings
+
+    from vqviz.errors import DataError
+
+    text = str(path).strip()
+    if not text:
+        raise DataError("type the path of a folder on the server: one sub-folder of images per class")
+    root = Path(text).expanduser()
+    shown = shown or text
+    if not root.exists():
+        raise DataError(f"{shown}: no such folder on the server")
+    if not root.is_dir():
+        raise DataError(f"{shown}: a file, not a folder; give the folder that holds one sub-folder per class")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            splits = [data.load(f"folder:{root}", s) for s in data.SPLITS]
+        except DataError as e:
+            notes = "".join(f"; {w.message}" for w in caught)
+            raise DataError(f"{str(e).replace(str(root.resolve()), shown)}{notes}") from None
+    skipped = tuple(dict.fromkeys(str(w.message).replace(str(root.resolve()), shown) for w in caught
+                                  if issubclass(w.category, UserWarning)))
+    classes = tuple(splits[0].classes)
+    if len(classes) < 2:
+        raise DataError(f"{shown}: only one class ({classes[0] if classes else 'none'}); a model learns to tell "
+                        "classes apart, so it needs at least two sub-folders of images")
+    return Folder(splits[0].name, classes, (len(splits[0]), len(splits[1])), skipped)
+
+
+def own_folders() -> list[str]:
+    """The ``folder:`` names of the image folders uploaded into :func:`data_dir`."""
+    try:
+        found = sorted(p for p in data_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+    return [f"folder:{p.resolve()}" for p in found]

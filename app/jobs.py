@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import streamlit as st
+import torch
 
 from vqviz import analysis, checkpoints, data, health, models, projection, workflow
 from vqviz.errors import VqvizError
@@ -44,25 +47,47 @@ def encoder_options(family: str) -> list[str]:
     return ["auto", *models.get(family).Config.ENCODERS]
 
 
+def default_threads() -> int:
+    """The torch threads a training job gets unless told: the cores minus one (one is left to the
+    server and the pages), at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class TrainingJob:
     """One training run in a background thread, so that the page stays live and can stop it.
 
-    The page polls ``fraction``, ``message`` and ``losses``; :meth:`stop` makes the
-    next step raise :class:`StopTraining`; :meth:`wait` blocks until the run ends.
-    ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
+    Any session sees it through :func:`registry`, and it runs on when the tab that started it
+    closes. The page polls ``fraction``, ``stage``, ``eta``, ``losses`` and ``curve`` (SEQ's
+    accuracy against K, point by point as its sweep scores them); :meth:`stop` makes the next
+    step, or the next k-means iteration, raise :class:`StopTraining`; :meth:`wait` blocks until
+    the run ends. ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
     failed run writes no checkpoint.
+
+    ``threads`` is set with ``torch.set_num_threads`` inside the run's own thread, when it starts,
+    so the run's operators use that many threads. The setting is process-wide in effect: PyTorch
+    keeps one count, which every thread takes up at its first parallel operation (the run's
+    thread at once, as it calls it itself). Threads that start meanwhile may take it up too; the
+    pages' script threads are set back to one at every run by ``app.py`` (when
+    ``OMP_NUM_THREADS`` is unset), and when the last run ends the count the server had before
+    comes back. Unset, a thread started by the server would take every core (the OpenMP
+    default), which on a busy machine makes an epoch many times slower.
     """
 
-    def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict):
+    def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict,
+                 threads: int | None = None):
         self.family, self.dataset, self.out = family, dataset, out
+        self.id = uuid.uuid4().hex[:12]
+        self.threads = max(1, int(threads or default_threads()))
         self.state, self.error, self.path, self.warning = "running", "", None, None
-        self.announced = False  # whether the page has shown the end of the run
-        self.fraction, self.message = 0.0, "starting"
+        self.fraction, self.message, self.stage = 0.0, "starting", "starting"
         self.losses: list[tuple[int, str, float]] = []
-        self.started = time.time()
+        self.curve: list[dict] = []
+        self.torch_threads = None  # what torch reports in the run's thread, once it has started
+        self.started, self.ended = time.time(), None
         self._stop = threading.Event()
         self._args = (train_config, config)
         self.thread = threading.Thread(target=self._run, name=f"vqviz-train-{family}", daemon=True)
+        registry().add(self)
         self.thread.start()
 
     @property
@@ -71,7 +96,18 @@ class TrainingJob:
 
     @property
     def elapsed(self) -> float:
-        return time.time() - self.started
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, from the pace so far; None until there is a pace to go by."""
+        if not self.running or self.fraction < 0.02:
+            return None
+        return self.elapsed * (1 - self.fraction) / self.fraction
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set() and self.running
 
     def stop(self) -> None:
         self._stop.set()
@@ -87,25 +123,33 @@ class TrainingJob:
 
     def _step(self, p) -> None:
         self.fraction = p.fraction
-        self.message = f"{p.stage} · epoch {p.epoch}/{p.epochs} · loss {p.terms.get('loss', float('nan')):.4g}"
+        self.stage = f"{p.stage} · epoch {p.epoch}/{p.epochs}"
+        self.message = f"{self.stage} · loss {p.terms.get('loss', float('nan')):.4g}"
         self.losses.append((len(self.losses), p.stage, float(p.terms.get("loss", np.nan))))
         self._check()
 
     def _stage(self, p) -> None:
-        self.fraction, self.message = p.fraction, f"{p.stage}: {p.message}"
+        self.fraction, self.stage = p.fraction, f"{p.stage}: {p.message}"
+        self.message = self.stage
+        if p.stage == "kmeans" and "k" in p.terms:
+            self.curve.append(dict(p.terms))
         self._check()
 
     def _download(self, done: int, total: int) -> None:
-        self.message = f"downloading {self.dataset}: {done / 2**20:.1f} MB"
+        self.message = self.stage = f"downloading {self.dataset}: {done / 2**20:.1f} MB"
+        self._check()
 
     def _run(self) -> None:
         train_config, config = self._args
+        registry().threads_for(self)  # see the class's docstring
+        self.torch_threads = torch.get_num_threads()
         try:
             ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
                                   callbacks={"on_step": self._step, "on_stage": self._stage},
                                   download_progress=self._download, **config)
             self.warning = health.decoder_warning(ckpt.metrics)
-            self.path, self.state, self.fraction = ckpt.path, "done", 1.0
+            self.path, self.fraction = ckpt.path, 1.0
+            self.state = "done"
         except StopTraining:
             self.state = "stopped"
         except VqvizError as e:
@@ -115,13 +159,80 @@ class TrainingJob:
         except Exception as e:  # a bug in a model: report it, keep the app alive
             log.exception("training %s failed", self.family)
             self.state, self.error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            self.ended = time.time()
+            registry().threads_back(self)
 
 
-def start_training(family: str, dataset: str, train_config: TrainConfig, config: dict) -> TrainingJob:
+class Registry:
+    """The server's training jobs, running and finished, seen by every session (and tab)."""
+
+    def __init__(self):
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+        self._server_threads: int | None = None  # torch's count before the first of the running jobs
+
+    def threads_for(self, job: TrainingJob) -> None:
+        """Set torch's thread count for a job that starts, in its thread (see :class:`TrainingJob`)."""
+        with self._lock:
+            if self._server_threads is None:
+                self._server_threads = torch.get_num_threads()
+            torch.set_num_threads(job.threads)
+
+    def threads_back(self, job: TrainingJob) -> None:
+        """A job ended: if no other job runs, give the server back the count it had before."""
+        with self._lock:
+            if self._server_threads is not None and not any(
+                    j.running for j in self._jobs.values() if j is not job):
+                torch.set_num_threads(self._server_threads)
+                self._server_threads = None
+
+    def add(self, job: TrainingJob) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+
+    def get(self, job_id: str) -> TrainingJob | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[TrainingJob]:
+        """Every job, the newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)
+
+    def running(self) -> list[TrainingJob]:
+        return [j for j in self.jobs() if j.running]
+
+    def forget_finished(self) -> None:
+        """Drop the jobs that have ended from the list."""
+        with self._lock:
+            self._jobs = {k: j for k, j in self._jobs.items() if j.running}
+
+
+#: One per server process: a module global, not a Streamlit cache, so that clearing the caches
+#: never loses sight of a running job.
+_REGISTRY = Registry()
+
+
+def registry() -> Registry:
+    """The server's training jobs (:class:`Registry`)."""
+    return _REGISTRY
+
+
+def start_training(family: str, dataset: str, train_config: TrainConfig, config: dict,
+                   threads: int | None = None) -> TrainingJob:
     """Start a run whose checkpoint goes to a new folder under :func:`user_dir`."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = user_dir() / f"{workflow.default_out(family, dataset).name}-{stamp}"
-    return TrainingJob(family, dataset, out, train_config, config)
+    return TrainingJob(family, dataset, out, train_config, config, threads)
+
+
+#: Quick settings for "Train one now": SEQ on LAE-2, a few epochs, one k-means with one restart.
+QUICK = {"family": "seq", "epochs": 2, "config": {"encoder": "lae2", "latent_dim": 32, "kmeans_restarts": 1}}
+
+
+def train_quick(dataset: str, k: int) -> TrainingJob:
+    """Start :data:`QUICK` training on ``dataset`` with K = ``k``."""
+    return start_training(QUICK["family"], dataset, TrainConfig(epochs=QUICK["epochs"]), {**QUICK["config"], "k": k})
 
 
 # ----- long computations, once, in the background -----
@@ -167,16 +278,19 @@ def _guarded(fn):
 
 
 @st.cache_resource(show_spinner=False)
-def background(name: str = "scores") -> Background:
+def background(name: str) -> Background:
     """The server's background worker ``name`` (one per process; cleared with Streamlit's caches):
     "scores" for the downstream scores and codebook statistics, "maps" for projections, so that
-    a map never waits behind a table."""
+    a map never waits behind a table. Always called with the name: Streamlit's cache keys on the
+    arguments as passed, so ``background()`` and ``background("scores")`` would be two workers."""
     return Background()
 
 
 def wait_all(timeout: float | None = None) -> bool:
-    """Block until every background computation is done, or ``timeout`` seconds; whether they are."""
-    return all([background(name).wait(timeout) for name in ("scores", "maps")])
+    """Block until every background computation and training job is done, or ``timeout`` seconds
+    (each); whether they are."""
+    trained = all([job.wait(timeout) for job in registry().running()])
+    return all([background(name).wait(timeout) for name in ("scores", "maps")]) and trained
 
 
 class Progress:
@@ -225,7 +339,7 @@ def downstream(entry: Entry, dataset: str) -> Future:
             log.warning("cannot keep the downstream scores in %s: %s", path, e)
         return scores
 
-    return background().submit(("downstream", entry.path, entry.stamp, dataset), compute)
+    return background("scores").submit(("downstream", entry.path, entry.stamp, dataset), compute)
 
 
 def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
@@ -240,7 +354,7 @@ def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
         analysis.check_inputs(model, dataset, images.shape[1:], entry.dataset)
         return analysis.codebook_stats(model, images)
 
-    return background().submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
+    return background("scores").submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
 
 
 def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labels: np.ndarray, method: str,

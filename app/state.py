@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import streamlit as st
 
 from vqviz import checkpoints, data
 from vqviz.analysis import PointTable
@@ -50,3 +53,45 @@ class Loaded:
         from vqviz.health import decoder_warning
 
         return decoder_warning(self.entry.metrics)
+
+
+# ----- the view in the URL -----
+#: The query parameters that make a shareable view, in the order the link lists them.
+URL_KEYS = ("page", "dataset", "split", "checkpoint", "projection", "colour", "selection")
+#: The most selected ids a link holds; a larger selection is left out of it.
+URL_MAX_IDS = 500
+
+
+def start_page(default: str) -> str:
+    """The page a session opens on: the one its link names (``?page=models``), else ``default``;
+    read once per session, so that later runs keep it."""
+    return st.session_state.setdefault("_start_page", url_get("page") or default)
+
+
+def url_get(key: str) -> str | None:
+    """One setting of the view as the URL holds it (``?dataset=mnist``), or None."""
+    return st.query_params.get(key) or None
+
+
+def url_set(key: str, value) -> None:
+    """Put one setting of the view in the URL; None, "" or an empty list removes it. A list of
+    ids (a selection) is written comma-separated, read back by :func:`url_ids`."""
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(int(v)) for v in value)
+    if value is None or value == "":
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)
+
+
+def url_ids(key: str = "selection") -> list[int]:
+    """The ids a URL setting lists (``?selection=3,17``); what is not a whole number is ignored."""
+    return [int(v) for v in (url_get(key) or "").split(",") if v.strip().isdigit()]
+
+
+def share_link() -> str:
+    """The link to this view: the app's address and the view's query parameters."""
+    base = (st.context.url or "http://localhost:8501/").split("?")[0]
+    params = {k: st.query_params[k] for k in URL_KEYS if st.query_params.get(k)}
+    return f"{base}?{urlencode(params)}" if params else base

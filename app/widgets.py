@@ -3,6 +3,7 @@ choice, the map's projection with a progress bar, and the cluster panel."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import sys
@@ -10,13 +11,20 @@ import sys
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, data, projection
-from vqviz.errors import DataError, VqvizError
+from vqviz import analysis, archive, data, projection
+from vqviz.errors import ConfigError, DataError, VqvizError
 
 from . import cache, catalog, figures, jobs
+from . import state as state_url
 from .state import COLOURS, SPLITS, Context, Loaded
 
 log = logging.getLogger(__name__)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count and its noun, in the right number: "1 member", "2 members", "1,000 classes" (``many``
+    for an irregular plural)."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
 def error(e: BaseException) -> None:
@@ -24,11 +32,11 @@ def error(e: BaseException) -> None:
     st.error(str(e).replace("\n", "  \n"), icon=":material/error:")
 
 
-def run_page(render) -> None:
+def run_page(render, page: str = "") -> None:
     """Draw the sidebar, then the page ``render(ctx)``; a VqvizError or a bug in either becomes
-    a message, never a traceback."""
+    a message, never a traceback. ``page`` is the page's URL path, kept in the view's link."""
     try:
-        render(sidebar())
+        render(sidebar(page))
     except VqvizError as e:
         error(e)
     except Exception as e:  # a bug: say so in the page, log the traceback on the server
@@ -55,63 +63,209 @@ def freeze_new_imports() -> None:
 
 
 # ----- the sidebar -----
-def _follow_checkpoint(by_path: dict[str, catalog.Entry]) -> None:
+def _resolve(value, by_path: dict[str, catalog.Entry], labels: dict[str, str]) -> str | None:
+    """The checkpoint path a picker value stands for: a path, or a label the browser sent back (it
+    sends the text it showed, which Streamlit maps back to the option; a label it no longer lists
+    would otherwise come back as the value itself)."""
+    if value in by_path:
+        return value
+    return next((p for p, label in labels.items() if label == value), None)
+
+
+def _follow_checkpoint(by_path: dict[str, catalog.Entry], labels: dict[str, str]) -> None:
     """The checkpoint changed: show the data set it was trained on."""
-    entry = by_path.get(st.session_state.get("checkpoint"))
+    entry = by_path.get(_resolve(st.session_state.get("checkpoint"), by_path, labels))
     if entry is not None and entry.offered_dataset:
         st.session_state["dataset"] = entry.offered_dataset
 
 
-def _follow_dataset(entries: list[catalog.Entry]) -> None:
-    """The data set changed: switch to a checkpoint trained on it, if there is one."""
+def _follow_dataset(entries: list[catalog.Entry], labels: dict[str, str]) -> None:
+    """The data set changed: switch to a checkpoint that fits it (one trained on it first), if any."""
     name = st.session_state.get("dataset")
-    current = next((e for e in entries if e.path == st.session_state.get("checkpoint")), None)
-    if current is None or current.dataset != name:
-        match = next((e for e in entries if e.dataset == name), None)
-        if match is not None:
-            st.session_state["checkpoint"] = match.path
+    by_path = {e.path: e for e in entries}
+    current = by_path.get(_resolve(st.session_state.get("checkpoint"), by_path, labels))
+    fit, _ = catalog.for_dataset(entries, name)
+    if fit and (current is None or current.dataset != name) and (fit[0].dataset == name or current not in fit):
+        st.session_state["checkpoint"] = fit[0].path
 
 
-def sidebar() -> Context:
-    """The picker shared by every page: data set, split, checkpoint and colouring."""
+def _from_url(entries: list[catalog.Entry], names: list[str]) -> catalog.Entry | None:
+    """A session's first run: take the view the link names (data set, split, colouring, projection,
+    selection) into the session, and return the checkpoint it names (by path or label), if listed."""
+    state = st.session_state
+    wanted = state_url.url_get("checkpoint")
+    picked = next((e for e in entries if wanted in (e.path, e.label)), None) if wanted else None
+    dataset = state_url.url_get("dataset")
+    if dataset in names or (dataset or "").startswith("folder:") and picked is not None and picked.dataset == dataset:
+        state["dataset"] = dataset
+    elif picked is not None and picked.offered_dataset:
+        state["dataset"] = picked.offered_dataset
+    if state_url.url_get("split") in SPLITS:
+        state["split"] = state_url.url_get("split")
+    if state_url.url_get("colour") in COLOURS:
+        state["colour"] = state_url.url_get("colour")
+    if state_url.url_get("projection") in projection.METHODS:
+        state["method"] = state_url.url_get("projection")  # the Latent map's projection control
+    rows = state_url.url_ids("selection")
+    if rows and picked is not None:  # the Latent map's selection, for that checkpoint and split
+        state["map_selection"] = {"rows": rows}
+        state["map_of"] = (picked.path, state.get("dataset"), state.get("split", "test"))
+    return picked
+
+
+def sidebar(page: str = "") -> Context:
+    """The picker shared by every page: data set, split, checkpoint and colouring; the view is
+    also written to the URL's query parameters (``page`` names the page, by its URL path)."""
     entries = catalog.entries()
     by_path = {e.path: e for e in entries}
+    labels = catalog.picker_labels(entries)
     state = st.session_state
+    names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset),
+                                *catalog.own_folders(), *state.get("own_datasets", [])]))
     picked = by_path.get(state.pop("_pick", None))  # set by the Models page after training or an upload
-    if picked is None and "checkpoint" not in state:  # a session's first run: a link may name the checkpoint
-        wanted = st.query_params.get("checkpoint")
-        picked = by_path.get(wanted) or next((e for e in entries if e.label == wanted), None)
+    if "_url_read" not in state:  # a session's first run: the link may name the view
+        state["_url_read"] = True
+        picked = picked or _from_url(entries, names)
+        if picked is None and "dataset" in state:  # a link that names only the data set: a checkpoint for it
+            _follow_dataset(entries, labels)
+    elif picked is not None:
+        state["dataset"] = picked.offered_dataset or state.get("dataset")
     if picked is not None:
         state["checkpoint"] = picked.path
-        state["dataset"] = picked.offered_dataset or state.get("dataset")
-    if state.get("checkpoint") not in by_path:
+    resolved = _resolve(state.get("checkpoint"), by_path, labels)
+    if resolved is None:
         usable = [e for e in entries if not e.error]
         default = next((e for e in usable if e.label == catalog.DEFAULT_CHECKPOINT),
                        usable[0] if usable else entries[0] if entries else None)
-        state["checkpoint"] = default.path if default else None
-        if default is not None and default.offered_dataset:
+        resolved = default.path if default else None
+        if default is not None and default.offered_dataset and "dataset" not in state:
             state["dataset"] = default.offered_dataset
-    names = list(dict.fromkeys([*data.NAMES, *(e.offered_dataset for e in entries if e.offered_dataset)]))
+    state["checkpoint"] = resolved
     if state.get("dataset") not in names:
         state["dataset"] = "digits"
     with st.sidebar:
-        dataset = st.selectbox("Data set", names, key="dataset", on_change=_follow_dataset, args=(entries,))
+        shown = catalog.dataset_labels(names)
+        dataset = st.selectbox("Data set", names, key="dataset", on_change=_follow_dataset, args=(entries, labels),
+                               format_func=shown.get, help="The built-in sets, and your own image folders "
+                               "(below: a folder on the server, or a .zip of one).")
+        _own_images(entries, labels)
         split = st.segmented_control("Split", list(SPLITS), key="split", default="test", required=True,
                                      width="stretch")
         entry = None
         if entries:
-            path = st.selectbox("Model checkpoint", list(by_path), key="checkpoint",
-                                format_func=lambda p: catalog.label_of(by_path[p], dataset),
-                                on_change=_follow_checkpoint, args=(by_path,))
-            entry = by_path[path]
-            (st.warning if entry.error else st.caption)(catalog.caption_of(entry))
+            entry = _checkpoint_picker(entries, by_path, labels, dataset)
         else:
             st.caption("No checkpoints found.")
         colours = _colour_options(entry)
         if state.get("colour") not in colours:
             state["colour"] = "label"
         colour = st.radio("Colour the map by", colours, key="colour", format_func=COLOURS.get)
+    for key, value in (("page", page), ("dataset", dataset), ("split", split),
+                       ("checkpoint", entry.label if entry else None), ("colour", colour),
+                       ("projection", state.get("method")),
+                       ("selection", _selection_for_url())):
+        state_url.url_set(key, value)
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        st.code(state_url.share_link(), language=None, wrap_lines=True)
+        st.caption("Copy the link (the button at its corner): it opens this page, data set, split, checkpoint, "
+                   f"projection, colouring and selection (up to {state_url.URL_MAX_IDS} selected points).")
     return Context(dataset, split, entry, colour)
+
+
+def _own_images(entries, labels) -> None:
+    """A data set of the user's own: a folder on the server, or an uploaded .zip of one."""
+    result = st.session_state.get("own_result")
+    with st.expander("Your own images", icon=":material/folder_open:", expanded=result is not None):
+        st.caption("One sub-folder of images per class (`cats/1.png`, `dogs/7.jpg`, ...); `train/` and `test/` "
+                   "sub-folders, if present, are the splits. Images are read as 28x28 grey.")
+        st.text_input("Folder on the server (Enter to use it)", key="own_path", placeholder="/data/my-images",
+                      on_change=_use_folder, args=(entries, labels))
+        st.file_uploader(f"Or a .zip of such a folder (at most {OWN_ZIP_LIMIT_MB} MB)", type=["zip"],
+                         key="own_zip", max_upload_size=OWN_ZIP_LIMIT_MB, on_change=_use_zip, args=(entries, labels))
+        if result is not None:
+            kind, message, skipped = result
+            (st.success if kind == "success" else st.error)(message)
+            for note in skipped:
+                st.caption(f":orange[{note}]")
+
+
+#: The largest .zip of images the sidebar takes.
+OWN_ZIP_LIMIT_MB = 200
+
+
+def _use_folder(entries, labels) -> None:
+    try:
+        folder = catalog.check_folder(st.session_state.get("own_path", ""))
+    except VqvizError as e:
+        st.session_state["own_result"] = ("error", str(e), ())
+        return
+    _adopt(folder, entries, labels)
+
+
+def _use_zip(entries, labels) -> None:
+    upload = st.session_state.get("own_zip")
+    if upload is None:
+        return
+    checked = []
+    try:
+        path, skipped = archive.install_image_folder_zip(
+            upload.getvalue(), catalog.data_dir(), upload.name,
+            check=lambda tmp: checked.append(catalog.check_folder(tmp, shown=upload.name)),
+            max_bytes=OWN_ZIP_LIMIT_MB * 2**20)
+    except VqvizError as e:
+        st.session_state["own_result"] = ("error", f"{upload.name} was refused: {e}", ())
+        return
+    notes = (f"skipped {plural(len(skipped), 'file')} that are not images: "
+             + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),) if skipped else ()
+    _adopt(dataclasses.replace(checked[0], name=f"folder:{path.resolve()}", skipped=notes), entries, labels,
+           f"{upload.name}, unpacked into `{path}`")
+
+
+def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
+    """Pick a checked folder as the data set, and say what it holds."""
+    state = st.session_state
+    state["own_datasets"] = list(dict.fromkeys([*state.get("own_datasets", []), folder.name]))
+    state["dataset"] = folder.name
+    _follow_dataset(entries, labels)
+    n = len(folder.classes)
+    classes = ", ".join(folder.classes[:6]) + (", ..." if n > 6 else "")
+    message = (f"**{what or catalog.dataset_label(folder.name)}**: {plural(n, 'class', 'classes')} ({classes}), "
+               f"{plural(folder.sizes[0], 'training image')} and {plural(folder.sizes[1], 'test image')}. "
+               "It is the data set now.")
+    state["own_result"] = ("success", message, folder.skipped)
+
+
+def _selection_for_url() -> list[int] | None:
+    """The Latent map's selected rows, when they are few enough for a link."""
+    rows = (st.session_state.get("map_selection") or {}).get("rows") or []
+    return rows if len(rows) <= state_url.URL_MAX_IDS else None
+
+
+def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
+    """The checkpoints that fit the data set first (those trained on it first of all); the others
+    behind a toggle, and the unreadable ones last. The one picked is always listed."""
+    state = st.session_state
+    fit, others = catalog.for_dataset(entries, dataset)
+    readable = [e for e in others if not e.error]
+    shown = fit
+    if readable and fit:
+        if st.toggle(f"Also those for other image shapes ({len(readable)})", key="all_checkpoints"):
+            shown = fit + readable
+    elif readable:
+        shown = readable  # none fits: the page says so, and offers to train one
+    shown = shown + [e for e in others if e.error]
+    if by_path[state["checkpoint"]] not in shown:
+        shown.append(by_path[state["checkpoint"]])
+    path = st.selectbox("Model checkpoint", [e.path for e in shown], key="checkpoint",
+                        format_func=labels.get, on_change=_follow_checkpoint, args=(by_path, labels),
+                        help=f"Folder: `{state['checkpoint']}`")
+    entry = by_path[path]
+    if entry.error:
+        st.warning(catalog.caption_of(entry))
+    else:
+        fits = "" if catalog.fits(entry, dataset) else f" · :orange[does not take {catalog.dataset_label(dataset)}'s images]"
+        st.caption(catalog.caption_of(entry) + fits)
+    return entry
 
 
 def _colour_options(entry: catalog.Entry | None) -> list[str]:
@@ -133,7 +287,12 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
     try:
         ckpt = cache.checkpoint(ctx.entry.path, ctx.entry.stamp)
         ds = cache.dataset(ctx.dataset, ctx.split)
-        analysis.check_inputs(ckpt.model, ctx.dataset, ds.shape, ckpt.dataset)
+        try:
+            analysis.check_inputs(ckpt.model, ctx.dataset, ds.shape, ckpt.dataset)
+        except ConfigError as e:
+            error(e)
+            _offer_training(ctx, ds)
+            st.stop()
         table = cache.point_table(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
     except DataError as e:
         error(e)
@@ -150,6 +309,33 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
     return Loaded(ctx.entry, ckpt, ds, table)
 
 
+def _offer_training(ctx: Context, ds: data.Dataset) -> None:
+    """The picked checkpoint does not take this data set's images: point to those that do, or offer
+    to train one now with quick settings; when it is trained, it is picked and the page opens."""
+    state = st.session_state
+    fit, _ = catalog.for_dataset(catalog.entries(), ctx.dataset)
+    job = state.get("quick_job")
+    if job is not None and job.dataset == ctx.dataset:  # its progress; when it ends, the app reruns on it
+        job_list(only=job)
+        if job.running:
+            return
+    if fit:
+        st.info(f"{plural(len(fit), 'checkpoint')} take{'s' * (len(fit) == 1)} these images: pick "
+                "one in the sidebar, or train another.", icon=":material/arrow_back:")
+    else:
+        st.info(f"No checkpoint takes the images of {catalog.dataset_label(ctx.dataset)} "
+                f"({'x'.join(map(str, ds.shape))}). Train one now: SEQ on LAE-2, {jobs.QUICK['epochs']} epochs, "
+                f"one k-means of K = {_quick_k(ds)} (more settings on the **Models** page).", icon=":material/info:")
+    if st.button("Train one now", type="primary", icon=":material/play_arrow:", key="train_now"):
+        state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, _quick_k(ds))
+        st.rerun()
+
+
+def _quick_k(ds: data.Dataset) -> int:
+    """K for a quick SEQ: ten clusters per class, fewer for a small folder."""
+    return max(ds.n_classes, min(10 * ds.n_classes, len(ds) // 4))
+
+
 def download(name: str) -> None:
     bar = st.progress(0.0, text=f"Downloading {name}...")
 
@@ -160,6 +346,85 @@ def download(name: str) -> None:
         data.load(name, split, progress=report)
     cache.dataset.clear()
     st.rerun()
+
+
+# ----- training jobs -----
+#: Finished jobs listed below the running ones, newest first.
+FINISHED_SHOWN = 5
+
+
+def job_list(only: jobs.TrainingJob | None = None) -> None:
+    """The server's training jobs (or ``only`` one), each with its progress, stage, ETA and Stop,
+    polled every second while one runs. When the job this session started ends, the app reruns
+    with its checkpoint picked."""
+    reg = jobs.registry()
+    polling = bool(reg.running()) if only is None else only.running
+
+    @st.fragment(run_every=1.0 if polling else None)
+    def panel() -> None:
+        found = [only] if only is not None else reg.jobs()
+        if only is None:
+            st.subheader("Jobs")
+            if not found:
+                st.caption("No training job on this server yet. A job runs on when its tab closes; every tab "
+                           "sees it here and can stop it.")
+        running = [j for j in found if j.running]
+        for job in running + [j for j in found if not j.running][:FINISHED_SHOWN]:
+            _job_row(job)
+        state = st.session_state
+        announced = state.setdefault("_announced", set())
+        mine = state.get("train_job")
+        ended = [j for j in found if not j.running and j.id not in announced]
+        for job in ended:
+            announced.add(job.id)
+        if mine is not None and mine in ended and mine.state == "done":
+            state["_pick"] = str(mine.path)  # the sidebar picks it on the rerun
+        if polling and not running or mine in ended:  # something ended: redraw the page, without the timer
+            st.rerun()
+
+    panel()
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _job_row(job: jobs.TrainingJob) -> None:
+    mine = st.session_state.get("train_job") is job
+    with st.container(border=True):
+        where = catalog.dataset_label(job.dataset)
+        threads = plural(job.threads, "thread")
+        if job.running:
+            left, right = st.columns([5, 1], vertical_alignment="bottom")
+            eta = "" if job.eta is None else f", about {_duration(job.eta)} left"
+            left.progress(job.fraction, text=f"**{job.family}** on **{where}** ({threads}): {job.stage} · "
+                                             f"{_duration(job.elapsed)}{eta}" + (" · stopping..." if job.stopping else ""))
+            right.button("Stop", key=f"stop-{job.id}", on_click=job.stop, icon=":material/stop_circle:",
+                         width="stretch", disabled=job.stopping)
+        elif job.state == "done":
+            picked = " It is selected in the sidebar's checkpoint picker." if mine else ""
+            st.success(f"Trained {job.family} on {where} in {_duration(job.elapsed)}: saved to `{job.path}`.{picked}")
+            if job.warning:
+                st.warning(job.warning, icon=":material/warning:")
+        elif job.state == "stopped":
+            st.warning(f"Training {job.family} on {where} was stopped after {_duration(job.elapsed)}; nothing was saved.")
+        else:
+            st.error(f"Training {job.family} on {where} failed: {job.error}")
+        if job.running or mine:
+            _job_curves(job)
+
+
+def _job_curves(job: jobs.TrainingJob) -> None:
+    """The loss of every step and, for SEQ, accuracy against K as the sweep scores it."""
+    curve = list(job.curve)  # the training thread appends meanwhile
+    if len(curve) > 1:
+        which = [k for k in ("val_accuracy", "train_accuracy", "test_accuracy") if k in curve[0]]
+        st.caption("k-means accuracy against K, as the sweep scores it")
+        st.line_chart({"K": [p["k"] for p in curve], **{k: [p[k] for p in curve] for k in which}}, x="K",
+                      y=which, height=200)
+    if job.losses:
+        st.plotly_chart(figures.loss_figure(job.losses), width="stretch")
 
 
 def decoder_warning(view: Loaded) -> None:

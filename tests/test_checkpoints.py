@@ -15,7 +15,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from vqviz import checkpoints
+from vqviz import archive, checkpoints
 from vqviz.errors import CheckpointError
 from vqviz.models import build
 
@@ -437,7 +437,7 @@ def test_a_full_disk_during_an_install_is_a_checkpoint_error(shipped_copy, tmp_p
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoints, "_extract_capped", full)
+    monkeypatch.setattr(archive, "extract_capped", full)
     with pytest.raises(CheckpointError, match="No space left on device"):
         checkpoints.install_checkpoint_zip(_zip_of(shipped_copy), tmp_path / "up")
     assert list((tmp_path / "up").iterdir()) == []

@@ -224,3 +224,68 @@ def test_the_degenerate_decoder_check():
     assert "all nearly the same" in decoder_warning({"decoder_check": same})
     assert decoder_warning({}) is None and decoder_warning(None) is None
     assert decoder_warning({"decoder_check": check_decoder(data_, data_)}) is None
+
+
+def test_a_fixed_k_runs_one_k_means_and_no_rule(digits, monkeypatch):
+    from vqviz.models import seq
+
+    fitted = []
+    plain = seq.KMeans.fit
+    monkeypatch.setattr(seq.KMeans, "fit", lambda self, x: fitted.append(self.n_clusters) or plain(self, x))
+    train, test = digits
+    stages = []
+    model = build("seq", latent_dim=8, k=7, kmeans_restarts=2)
+    metrics = model.fit(train, test, Trainer(TrainConfig(epochs=1), {"on_stage": stages.append}))
+    assert fitted == [7] and model.k == metrics["k"] == 7
+    assert [p["k"] for p in metrics["k_curve"]] == [7]
+    assert "k_rule" not in metrics and "k_rule_met" not in metrics
+    # each restart of the one k-means is reported, then its point of the curve
+    assert any("restart 2 of 2" in p.message for p in stages)
+    assert stages[-1].terms["k"] == 7 and 0 < stages[-1].terms["test_accuracy"] <= 1
+
+
+def test_k_auto_sweeps_the_default_ks(digits, monkeypatch):
+    from vqviz.models import seq
+
+    fitted = []
+    plain = seq.KMeans.fit
+    monkeypatch.setattr(seq.KMeans, "fit", lambda self, x: fitted.append(self.n_clusters) or plain(self, x))
+    monkeypatch.setattr(seq, "DEFAULT_SWEEP", (4, 8, 16))
+    train, test = digits
+    model = build("seq", latent_dim=8, k=0, kmeans_restarts=1)
+    assert model.config.k_sweep == ()
+    metrics = model.fit(train, test, Trainer(TrainConfig(epochs=1)))
+    assert fitted == [4, 8, 16] and metrics["k_rule"] in (4, 8, 16) and model.k == metrics["k_rule"]
+
+
+def test_a_checkpoint_saved_with_a_sweep_still_loads():
+    from pathlib import Path
+
+    from vqviz import checkpoints
+
+    ckpt = checkpoints.load(Path(__file__).resolve().parents[1] / "checkpoints" / "seq-digits-lae2")
+    assert len(ckpt.model.config.k_sweep) > 1  # the sweep it was trained with is kept
+    assert ckpt.model.k == ckpt.metrics["k"]
+
+
+def test_k_means_hears_a_stop_within_one_iteration():
+    from vqviz.cluster import KMeans
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def iteration(restart, it):
+        calls.append((restart, it))
+        if (restart, it) == (1, 3):
+            raise Stop
+
+    x = torch.randn(500, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(Stop):
+        KMeans(20, n_init=4, max_iter=100, tol=0.0, on_iteration=iteration).fit(x)
+    assert calls[-1] == (1, 3) and calls[0] == (0, 0)
+    assert [c for c in calls if c[1] == 0] == [(0, 0), (1, 0)]  # each restart announced before its seeding
+    plain = KMeans(5, n_init=2, random_state=3).fit(x)
+    heard = KMeans(5, n_init=2, random_state=3, on_iteration=lambda r, i: None).fit(x)
+    assert torch.equal(plain.labels_, heard.labels_)  # listening changes nothing

@@ -25,12 +25,9 @@ field, never a full server path.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
-import lzma
 import math
 import os
 import platform
@@ -42,7 +39,6 @@ import tempfile
 import time
 import typing
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -53,7 +49,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from . import __version__
+from . import __version__, archive
 from .errors import CheckpointError, ConfigError
 from .models import Model, get, names
 from .utils import atomic_path, atomic_write_bytes, file_mode
@@ -755,7 +751,6 @@ MAX_ZIP_BYTES = 200 * 2**20
 MAX_UNPACKED_BYTES = 512 * 2**20
 MAX_ENTRIES = 64
 MAX_CENTRAL_DIRECTORY = 256 * 2**10  # bytes; 64 entries with long names fit in a few KB
-_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "upload",
@@ -763,14 +758,12 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
     """Check an uploaded ``.zip`` of a checkpoint folder and install it under ``dest_root``.
 
     The zip must hold one ``meta.json`` and its ``weights-*.safetensors``, at its top
-    level or in one folder. The central directory's size and entry count are read
-    from the zip's end record and capped before the entries are parsed. Only the two
-    files are extracted, each read with a size cap (the sizes a zip declares are not
-    trusted); encrypted entries, unknown compressions, paths that are absolute, climb
-    out with ``..`` or are links are refused. The files go to a temporary folder
-    beside the destination, are loaded with :func:`vqviz.checkpoints.load`, and only
-    then is the folder renamed into place, under the destination's lock, so a refused
-    upload leaves nothing behind.
+    level or in one folder. Only those two files are extracted, with the safeguards of
+    :mod:`vqviz.archive` (caps on size, entries and what each entry unpacks to; no unsafe
+    paths, links, encryption or unknown compression). They go to a temporary folder beside
+    the destination, are loaded with :func:`vqviz.checkpoints.load`, and only then is the
+    folder renamed into place, under the destination's lock, so a refused upload leaves
+    nothing behind.
 
     Returns
     -------
@@ -781,111 +774,31 @@ def install_checkpoint_zip(blob: bytes, dest_root: str | Path, name: str = "uplo
     CheckpointError
         For anything but a vqviz checkpoint, with the reason; also a full disk.
     """
-    if len(blob) > max_bytes:
-        raise CheckpointError(f"the upload is {len(blob) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    if blob[:2] != b"PK" or not zipfile.is_zipfile(io.BytesIO(blob)):
-        head = " It looks like a pickle, which vqviz never loads." if blob[:1] == b"\x80" else ""
-        raise CheckpointError("the upload is not a .zip file. Zip a checkpoint folder (meta.json and "
-                              f"weights-*.safetensors) and upload that.{head}")
-    _check_central_directory(blob)
-    dest_root = Path(dest_root)
-    try:
-        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            wanted = _checkpoint_members(archive)
-            dest_root.mkdir(parents=True, exist_ok=True)
-            _sweep_uploads(dest_root)
-            declared = sum(info.file_size for info, _ in wanted)
-            _check_space(dest_root, min(declared, max_unpacked), "install the upload")
-            tmp = Path(tempfile.mkdtemp(dir=dest_root, prefix=".upload-"))
-            try:
-                budget = max_unpacked
-                for info, target in wanted:
-                    budget -= _extract_capped(archive, info, tmp / target, budget)
-                try:
-                    load(tmp)  # refuses anything that does not rebuild
-                except CheckpointError as e:
-                    raise CheckpointError(str(e).replace(_label(tmp), "the upload")) from None
-                os.chmod(tmp, file_mode() | 0o111)
-                with _folder_lock(dest_root):
-                    return _rename_free(tmp, dest_root, _safe_name(name))
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except _DAMAGED as e:
-        raise CheckpointError(f"the upload is a damaged or unsupported .zip file: {str(e)[:200]}") from None
-    except OSError as e:  # a full disk, a read-only folder
-        raise CheckpointError(f"cannot install the upload: {e.strerror or e}") from None
+    head = " It looks like a pickle, which vqviz never loads." if blob[:1] == b"\x80" else ""
+    archive.check_blob(blob, max_bytes=max_bytes, max_entries=MAX_ENTRIES, max_directory=MAX_CENTRAL_DIRECTORY,
+                       error=CheckpointError, entries_hint="a checkpoint has 2",
+                       directory_hint="a checkpoint's takes a few hundred",
+                       not_zip_hint=" Zip a checkpoint folder (meta.json and weights-*.safetensors) and upload "
+                                    f"that.{head}")
 
-
-def _check_central_directory(blob: bytes) -> None:
-    """Cap the central directory's size and entry count, read from the end record, before
-    :class:`zipfile.ZipFile` parses every entry (it finds the record the same way)."""
-    damaged = CheckpointError("the upload is a damaged .zip file: no readable end-of-directory record")
-    tail_start = max(0, len(blob) - (22 + 65535))
-    if len(blob) >= 22 and blob[-22:-18] == b"PK\x05\x06" and blob[-2:] == b"\0\0":
-        pos = len(blob) - 22
-    else:
-        pos = blob.rfind(b"PK\x05\x06", tail_start)
-    if pos < 0 or pos + 22 > len(blob):
-        raise damaged
-    _, _, _, n_disk, n_total, cd_size, cd_offset, _ = struct.unpack("<4s4H2LH", blob[pos : pos + 22])
-    if 0xFFFF in (n_disk, n_total) or 0xFFFFFFFF in (cd_size, cd_offset):  # zip64: record just before
-        loc = pos - 20
-        rec = loc - 56
-        if rec < 0 or blob[loc : loc + 4] != b"PK\x06\x07" or blob[rec : rec + 4] != b"PK\x06\x06":
-            raise damaged
-        n_disk, n_total, cd_size = struct.unpack("<QQQ", blob[rec + 24 : rec + 48])
-    if max(n_disk, n_total) > MAX_ENTRIES:
-        raise CheckpointError(f"the zip holds {max(n_disk, n_total):,} entries; a checkpoint has 2 "
-                              f"(at most {MAX_ENTRIES})")
-    if cd_size > MAX_CENTRAL_DIRECTORY:
-        raise CheckpointError(f"the zip's directory is {cd_size:,} bytes; a checkpoint's takes a few "
-                              f"hundred (at most {MAX_CENTRAL_DIRECTORY:,})")
-
-
-@contextlib.contextmanager
-def _folder_lock(root: Path):
-    """Hold an exclusive lock on the folder ``root`` itself (flock on its descriptor).
-
-    Installs into the uploads folder take it, so that two never pick one name; it
-    leaves no lock file among the user's checkpoints. Without ``fcntl`` (Windows)
-    the atomic rename alone, which refuses a non-empty folder, keeps installs apart.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _sweep_uploads(root: Path, age: float = 3600.0) -> None:
-    """Remove ``.upload-*`` folders older than ``age`` seconds: left by a killed install."""
-    now = time.time()
-    for entry in os.scandir(root):
+    def check(tmp: Path) -> None:
         try:
-            if entry.name.startswith(".upload-") and entry.is_dir(follow_symlinks=False) \
-                    and now - entry.stat(follow_symlinks=False).st_mtime > age:
-                shutil.rmtree(entry.path, ignore_errors=True)
-        except OSError:
-            pass
+            load(tmp)  # refuses anything that does not rebuild
+        except CheckpointError as e:
+            raise CheckpointError(str(e).replace(_label(tmp), name)) from None
+
+    return archive.install(blob, dest_root, name, select=_checkpoint_members, check=check,
+                           max_unpacked=max_unpacked, error=CheckpointError,
+                           free_space=lambda root, n: _check_space(root, n, "install the upload"))
 
 
-def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
-    infos = archive.infolist()
+def _checkpoint_members(zipped: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
+    infos = zipped.infolist()
     if len(infos) > MAX_ENTRIES:
         raise CheckpointError(f"the zip holds {len(infos)} entries; a checkpoint has 2 (at most {MAX_ENTRIES})")
     metas = []
     for info in infos:
-        path = PurePosixPath(info.filename.replace("\\", "/"))
-        if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-            raise CheckpointError(f"the zip holds an unsafe path {info.filename[:100]!r}; refused")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise CheckpointError(f"the zip holds a symbolic link {info.filename[:100]!r}; refused")
+        path = archive.safe_path(info, CheckpointError)
         if path.suffix.lower() in PICKLE_SUFFIXES or path.name == "data.pkl":
             raise CheckpointError(
                 f"the zip holds {info.filename[:100]!r}, a pickle or torch.save file. vqviz never unpickles "
@@ -901,55 +814,6 @@ def _checkpoint_members(archive: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo,
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.parent == folder and not info.is_dir() and (
                 path.name == META or WEIGHTS_NAME.fullmatch(path.name)):
-            if info.flag_bits & 0x1:
-                raise CheckpointError(f"the zip's {path.name} is encrypted; upload an unencrypted zip")
-            if info.compress_type not in _COMPRESSIONS:
-                raise CheckpointError(f"the zip's {path.name} uses compression method {info.compress_type}, "
-                                      "which vqviz does not read; use deflate or none")
+            archive.check_readable(info, path.name, CheckpointError)
             out.append((info, path.name))
     return out
-
-
-#: What reading a damaged or odd entry raises, by decompressor; all mean "damaged upload".
-_DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError,
-            ValueError)
-
-
-def _extract_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
-    written = 0
-    with archive.open(info) as src, open(target, "wb") as dst:
-        while True:
-            try:
-                chunk = src.read(1 << 20)
-            except (*_DAMAGED, OSError) as e:  # OSError here is bz2's "invalid data stream"
-                raise CheckpointError(f"the upload is a damaged .zip file: its {PurePosixPath(info.filename).name} "
-                                      f"cannot be unpacked ({type(e).__name__}: {str(e)[:120]})") from None
-            if not chunk:
-                break
-            written += len(chunk)
-            if written > budget:
-                raise CheckpointError(f"the zip unpacks to more than {MAX_UNPACKED_BYTES / 2**20:.0f} MB; refused")
-            dst.write(chunk)
-    os.chmod(target, file_mode())
-    return written
-
-
-def _safe_name(name: str) -> str:
-    stem = name[:-4] if name.lower().endswith(".zip") else name
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in stem).strip(".-") or "upload"
-    return safe[:80]
-
-
-def _rename_free(tmp: Path, root: Path, name: str) -> Path:
-    """Rename ``tmp`` to the first free ``root/name``, ``root/name-2``, ... (rename is atomic)."""
-    for i in range(1, 1000):
-        dest = root / (name if i == 1 else f"{name}-{i}")
-        if dest.exists():
-            continue
-        try:
-            os.rename(tmp, dest)
-            return dest
-        except OSError:
-            if not dest.exists():
-                raise
-    raise CheckpointError(f"too many checkpoints named {name} in the uploads folder")

@@ -7,6 +7,8 @@ so that neither imports the other.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -59,15 +61,20 @@ class KMeans:
     tol : float
         Stop when the centres move less than ``tol`` times the data's variance.
     random_state : int
+    on_iteration : callable, optional
+        Called as ``on_iteration(restart, iteration)`` (both 0-based) before every Lloyd
+        iteration, and before each restart's seeding. It may raise to abandon the fit: a
+        stop button is heard within one iteration, not at the end of all restarts.
     """
 
     def __init__(self, n_clusters: int, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4,
-                 random_state: int = 0):
+                 random_state: int = 0, on_iteration: Callable[[int, int], None] | None = None):
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.on_iteration = on_iteration
 
     def fit(self, x: torch.Tensor | np.ndarray) -> "KMeans":
         x = torch.as_tensor(x)
@@ -82,17 +89,20 @@ class KMeans:
         gen = torch.Generator(device=x.device).manual_seed(self.random_state)
         tol = self.tol * x.var(0).mean().item()
         best = None
-        for _ in range(self.n_init):
-            centres, labels, inertia, n_iter = self._single(x, gen, tol)
+        for restart in range(self.n_init):
+            centres, labels, inertia, n_iter = self._single(x, gen, tol, restart)
             if best is None or inertia < best[2]:
                 best = (centres, labels, inertia, n_iter)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         return self
 
-    def _single(self, x, gen, tol):
+    def _single(self, x, gen, tol, restart=0):
         k = self.n_clusters
+        tick = self.on_iteration or (lambda restart, iteration: None)
+        tick(restart, 0)
         centres = _kmeans_pp(x, k, gen)
         for it in range(1, self.max_iter + 1):
+            tick(restart, it)
             dist = squared_distances(x, centres)
             closest, labels = dist.min(1)
             counts = torch.bincount(labels, minlength=k)

@@ -164,10 +164,12 @@ class Trainer:
             self.stages.append(stage)
         return self.stages.index(stage), len(self.stages)
 
-    def report(self, stage: str, fraction: float, message: str = "") -> None:
-        """Report progress of a stage without gradient steps (``on_stage`` event)."""
+    def report(self, stage: str, fraction: float, message: str = "", terms: dict | None = None) -> None:
+        """Report progress of a stage without gradient steps (``on_stage`` event); ``terms``: what
+        it has measured so far, e.g. one point of SEQ's K sweep."""
         i, n = self._position(stage)
-        self._emit("on_stage", Progress(stage, i, n, fraction=(i + fraction) / n, message=message))
+        self._emit("on_stage", Progress(stage, i, n, terms=dict(terms or {}), fraction=(i + fraction) / n,
+                                        message=message))
 
     def run(
         self,

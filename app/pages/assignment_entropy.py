@@ -7,11 +7,13 @@ import torch
 from vqviz import images
 from vqviz.analysis import CodebookStats
 
-from app import catalog, figures, jobs, widgets
+from app import cache, catalog, figures, jobs, widgets
 from app.catalog import Entry
 from app.state import Context, Loaded
 
 COLOURS = ("#1f77b4", "#d55e00")  # left, right
+#: Samples of the split that tell a soft assignment from a hard one.
+SAMPLE = 64
 #: How long the page waits for the statistics before it shows what is ready.
 WAIT_S = 0.5
 
@@ -29,9 +31,27 @@ def render(ctx: Context) -> None:
     st.caption(f"How two models use their codebooks on the {len(view.data.labels):,} {which} images of "
                f"{ctx.dataset}, as in the SK-VQ paper's Table 1: how sure each sample's assignment is, how "
                "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
-               "the left; pick the other here.")
-    others = [e for e in catalog.entries() if e.path != left.path and not e.error
-              and e.dataset == ctx.dataset and e.has_codebook]
+               "the left (unless its assignments are hard: then on the right); pick the other here.")
+    candidates = [e for e in catalog.entries() if not e.error and e.dataset == ctx.dataset and e.has_codebook]
+    sample = view.data.images[:SAMPLE]
+    if not _soft(view.model, sample):  # its histogram would be empty: open on a soft model, if there is one
+        soft = next((e for e in candidates if e.path != left.path and _soft(_model(e), sample)), None)
+        if soft is None:
+            st.caption(f"**{left.label}** assigns every sample to one codeword (a hard assignment), so its "
+                       f"entropies are all 0 and it has no histogram; no checkpoint of {ctx.dataset} has soft "
+                       "assignments. Train an SK-VQ or a soft VQ-VAE on the **Models** page to see one.")
+        else:
+            st.caption(f"The sidebar's **{left.label}** assigns every sample to one codeword (a hard "
+                       f"assignment): its entropies are all 0, so it has no histogram. The page opens on "
+                       f"**{soft.label}**, whose assignments are soft, with {left.label} on the right.")
+            if not st.session_state.get("entropy_right_picked"):
+                st.session_state["entropy_right"] = st.session_state["entropy_swapped"] = left.path
+            left = soft
+    state = st.session_state
+    if left is view.entry and state.get("entropy_right") == state.pop("entropy_swapped", None) \
+            and not state.get("entropy_right_picked"):
+        state.pop("entropy_right", None)  # it was there only beside a soft model: the usual default
+    others = [e for e in candidates if e.path != left.path]
     cols = st.columns(2, gap="large")
     cols[0].subheader(left.label)
     cols[0].caption(_describe(left))
@@ -43,7 +63,8 @@ def render(ctx: Context) -> None:
                 st.session_state["entropy_right"] = _default(left, others).path
             path = st.selectbox("Compare with", list(by_path), key="entropy_right",
                                 format_func=lambda p: by_path[p].label, label_visibility="collapsed",
-                                persist_state="session")
+                                persist_state="session",
+                                on_change=lambda: st.session_state.update(entropy_right_picked=True))
             right = by_path[path]
             st.caption(_describe(right))
         else:
@@ -97,6 +118,18 @@ def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
     _numbers(s)
 
 
+def _model(entry: Entry):
+    return cache.checkpoint(entry.path, entry.stamp).model
+
+
+def _soft(model, images: np.ndarray) -> bool:
+    """Whether the model spreads some of these samples over several codewords (a soft assignment)."""
+    with torch.no_grad():
+        x = torch.as_tensor(np.array(images), device=model.device)
+        probs = model.assignment_probs(model.encode(x))
+    return bool(((probs > 1e-6).sum(-1) > 1).any())
+
+
 def _describe(entry: Entry) -> str:
     cfg, l = entry.config, entry.summary.get("n_codebooks") or 1
     parts = [entry.family, f"quantizer {cfg['quantizer']}" if cfg.get("quantizer") else "",
@@ -121,7 +154,8 @@ def _code_maps(view: Loaded) -> None:
     cols = st.columns(len(rows))
     for col, row, image, codes in zip(cols, rows, x, maps):
         col.image(images.code_map_picture(image, codes, model.n_codes, scale=max(1, 224 // image.shape[-1])),
-                  caption=f"#{row}: {view.classes[split.labels[row]]}, {len(np.unique(codes))} codewords",
+                  caption=f"#{row}: {view.classes[split.labels[row]]}, "
+                          f"{widgets.plural(len(np.unique(codes)), 'codeword')}",
                   width="stretch")
 
 

@@ -1,12 +1,14 @@
 """Models: the checkpoints, training a new one from the browser, and uploading one."""
 
+import os
+
 import streamlit as st
 
 from vqviz import checkpoints, data, models
 from vqviz.errors import VqvizError
 from vqviz.train import TrainConfig
 
-from app import catalog, figures, jobs, widgets
+from app import catalog, jobs, widgets
 from app.state import Context
 
 UPLOAD_LIMIT_MB = 200
@@ -16,7 +18,7 @@ def render(ctx: Context) -> None:
     state = st.session_state
     st.title("Models")
     entries = catalog.entries()
-    st.caption(f"{len(entries)} checkpoints: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
+    st.caption(f"{widgets.plural(len(entries), 'checkpoint')}: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
                f"(trained or uploaded here) in `{catalog.user_dir()}`.")
     st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", column_config={
         "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
@@ -26,15 +28,19 @@ def render(ctx: Context) -> None:
     _unreadable([e for e in entries if e.error])
 
     st.subheader("Train a new model")
-    job = state.get("train_job")
-    busy = job is not None and job.running
     names = models.names()
     cols = st.columns(3)
     family = cols[0].selectbox("Family", names, index=names.index("seq") if "seq" in names else 0, key="t_family",
                                persist_state="session")
-    sets = list(data.NAMES)
-    dataset = cols[1].selectbox("Data set", sets, index=sets.index(ctx.dataset) if ctx.dataset in sets else 0,
-                                key="t_dataset", persist_state="session")
+    sets = list(dict.fromkeys([*data.NAMES, *state.get("own_datasets", []),
+                               *([ctx.dataset] if ctx.dataset.startswith("folder:") else [])]))
+    if state.get("_t_follows") != ctx.dataset:  # the sidebar's data set changed: train on it
+        state["_t_follows"] = ctx.dataset
+        if ctx.dataset in sets:
+            state["t_dataset"] = ctx.dataset
+    shown = catalog.dataset_labels(sets)
+    dataset = cols[1].selectbox("Data set", sets, key="t_dataset", format_func=shown.get,
+                                help="The built-in sets, and the image folders picked in the sidebar.")
     asked = jobs.train_fields(family)
     epochs = cols[2].number_input("Epochs", 1, 500, 5, key="t_epochs", persist_state="session")
     config = {}
@@ -48,23 +54,23 @@ def render(ctx: Context) -> None:
         config["latent_dim"] = cols[1].number_input("Latent size", 1, 4096, int(asked["latent_dim"][1]),
                                                     key=f"t_latent_{family}", persist_state="session")
     if "k" in asked:
-        name, default = asked["k"]
-        config[name] = cols[2].number_input("K (clusters or codewords)", 0 if name == "k" else 1, 4096,
-                                            int(default), key=f"t_k_{family}", persist_state="session",
-                                            help="0 lets SEQ's rule pick K from its sweep." if name == "k" else None)
-    with st.expander("Optimiser"):
-        cols = st.columns(3)
+        config.update(_k_input(cols[2], family, *asked["k"]))
+    with st.expander("Optimiser and threads"):
+        cols = st.columns(4)
         lr = cols[0].number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%g", key="t_lr", persist_state="session")
         batch = cols[1].number_input("Batch size", 1, 4096, 128, key="t_batch", persist_state="session")
         seed = cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="t_seed", persist_state="session")
-    if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=busy):
+        threads = cols[3].number_input("Threads", 1, os.cpu_count() or 1, jobs.default_threads(), key="t_threads",
+                                       help="torch threads for this run; by default the cores minus one, so that "
+                                            "the app stays responsive. One setting for the whole server while the "
+                                            "run lasts.")
+    if st.button("Train", type="primary", icon=":material/play_arrow:"):
         try:
             settings = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
-            state["train_job"] = jobs.start_training(family, dataset, settings, config)
+            state["train_job"] = jobs.start_training(family, dataset, settings, config, int(threads))
         except VqvizError as e:
             widgets.error(e)
-    if state.get("train_job") is not None:
-        _training_status(state["train_job"].running)
+    widgets.job_list()
 
     st.subheader("Add a checkpoint")
     st.caption("A .zip of a checkpoint folder: its `meta.json` and `weights-*.safetensors`, as `python -m vqviz "
@@ -91,7 +97,7 @@ def _unreadable(bad: list[catalog.Entry]) -> None:
         st.success(f"Removed **{st.session_state.pop('removed')}**.")
     if not bad:
         return
-    st.markdown(f"**{len(bad)} checkpoint{'s' * (len(bad) > 1)} cannot be used**")
+    st.markdown(f"**{widgets.plural(len(bad), 'checkpoint')} cannot be used**")
     for e in bad:
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.markdown(f":gray[{e.label}]  \n:gray[{e.error}]")
@@ -108,31 +114,14 @@ def _unreadable(bad: list[catalog.Entry]) -> None:
             st.rerun()
 
 
-def _training_status(running: bool) -> None:
-    @st.fragment(run_every=1.0 if running else None)
-    def status() -> None:
-        job = st.session_state["train_job"]
-        left, right = st.columns([3, 1], vertical_alignment="bottom")
-        if job.running:
-            left.progress(job.fraction, text=f"Training {job.family} on {job.dataset} ({job.elapsed:.0f} s): "
-                                             f"{job.message}")
-            right.button("Stop", on_click=job.stop, icon=":material/stop_circle:", width="stretch")
-        elif job.state == "done":
-            st.success(f"Trained {job.family} on {job.dataset}: saved to `{job.path}`. It is selected in the "
-                       "sidebar's checkpoint picker.")
-            if job.warning:
-                st.warning(job.warning, icon=":material/warning:")
-        elif job.state == "stopped":
-            st.warning("Training was stopped; nothing was saved.")
-        else:
-            st.error(f"Training failed: {job.error}")
-        if job.losses:
-            st.plotly_chart(figures.loss_figure(job.losses), width="stretch")
-        if not job.running and not job.announced:  # it just ended: rerun the app, so the picker lists it
-            job.announced = True
-            if job.state == "done":
-                st.session_state["_pick"] = str(job.path)
-            st.rerun()
-
-    status()
-
+def _k_input(col, family: str, name: str, default) -> dict:
+    """K: a number, or for SEQ "auto" (the sweep and the paper's rule, which take longer)."""
+    if name != "k":
+        return {name: col.number_input("K (codewords)", 1, 4096, int(default), key=f"t_k_{family}",
+                                       persist_state="session")}
+    auto = col.toggle("K auto", key=f"t_kauto_{family}", help="Sweep K = 10, 20, ..., 120 (each with its k-means "
+                      "restarts) and keep the smallest K that the paper's rule accepts; a fixed K runs one k-means.")
+    if auto:
+        return {name: 0}
+    return {name: col.number_input("K (clusters)", 1, 4096, max(int(default), 10), key=f"t_k_{family}",
+                                   persist_state="session")}

@@ -32,13 +32,13 @@ def render(ctx: Context) -> None:
     if source == "clusters of one class":
         groups = analysis.cluster_table(table)
         labels = sorted((c for c in groups if c >= 0), key=lambda c: -len(groups[c]))
-        choice = top[1].selectbox("Class", labels, format_func=lambda c: f"{classes[c]} ({len(groups[c])} clusters)",
+        choice = top[1].selectbox("Class", labels, format_func=lambda c: f"{classes[c]} ({widgets.plural(len(groups[c]), 'cluster')})",
                                   key="mix_class", persist_state="session")
     elif source == "one cluster":
         ks = [int(k) for k in np.argsort(-table.sizes, kind="stable") if table.sizes[k] > 0]
         choice = top[1].selectbox("Cluster", ks, key="mix_cluster", persist_state="session",
                                   format_func=lambda k: f"{k} (label {classes[table.cluster_labels[k]]}, "
-                                                        f"{table.sizes[k]} members)")
+                                                        f"{widgets.plural(table.sizes[k], 'member')})")
     if source != "map" and top[2].button("Draw again", icon=":material/casino:", width="stretch"):
         state["mix_seed"] = state.get("mix_seed", 0) + 1
     if state.get("mix_of") != (ctx.entry.path, ctx.dataset, ctx.split):  # rows belong to one split

@@ -43,6 +43,7 @@ def app_env(bundled, map_cache, tmp_path, monkeypatch):
     cache.clear()
     yield
     jobs.wait_all(300)  # nothing of this test still running in the next one
+    jobs.registry().forget_finished()  # nor listed on its Models page
     cache.clear()
 
 

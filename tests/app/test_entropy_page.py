@@ -34,18 +34,29 @@ def _pick(at, name: str) -> None:
     settled(at)
 
 
-def test_assignment_entropy_opens_on_the_default_seq_checkpoint(codebooks):
+def test_assignment_entropy_opens_on_a_soft_model_when_the_sidebar_has_a_hard_one(codebooks):
     at = open_app("assignment_entropy", settle=True)
     assert at.title[0].value == "Assignment entropy" and not at.error
-    assert Path(at.selectbox(key="checkpoint").value).name == "seq-digits-cae4"
-    # SEQ's k-means quantizer is hard: a caption says so instead of a histogram of zeros.
-    assert any("Every assignment of this model is hard" in c.value for c in at.caption)
+    assert Path(at.selectbox(key="checkpoint").value).name == "seq-digits-cae4"  # the sidebar keeps its choice
+    # SEQ's k-means quantizer is hard: the page opens on a soft model and says why
+    assert any("has no histogram. The page opens on **skvq-digits**" in c.value for c in at.caption)
+    assert at.subheader[0].value == "skvq-digits"
+    assert Path(at.selectbox(key="entropy_right").value).name == "seq-digits-cae4"  # the sidebar's, beside it
     left, right = _entropy_metrics(at)
-    assert left == _expected("seq-digits-cae4")
-    right_path = Path(at.selectbox(key="entropy_right").value)
-    assert right_path.name == "skvq-digits"  # another family by default
-    assert right == _expected("skvq-digits")
-    assert [t["type"] for fig in figures(at) for t in fig["data"]] == ["bar", "histogram", "bar"]
+    assert left == _expected("skvq-digits") and right == _expected("seq-digits-cae4")
+    assert any("Every assignment of this model is hard" in c.value for c in at.caption)  # why SEQ has none
+    assert [t["type"] for fig in figures(at) for t in fig["data"]] == ["histogram", "bar", "bar"]
+    # a right-hand choice made here is kept
+    at.selectbox(key="entropy_right").set_value(str(catalog.BUNDLED_DIR / "vqvae-digits")).run()
+    at.run()
+    assert Path(at.selectbox(key="entropy_right").value).name == "vqvae-digits"
+
+
+def test_assignment_entropy_says_why_when_no_model_is_soft():
+    at = open_app("assignment_entropy", settle=True)  # only the two SEQ checkpoints: both hard
+    assert not at.error
+    assert at.subheader[0].value == "seq-digits-cae4"
+    assert any("no checkpoint of digits has soft assignments" in c.value for c in at.caption)
 
 
 def test_assignment_entropy_compares_sk_vq_with_plain_vq(codebooks):
@@ -123,6 +134,7 @@ def test_a_map_of_codes_is_drawn_over_its_images(codebooks, tmp_path, monkeypatc
     shown = [c for el in at.get("image") for c in el.captions]
     test = data.load("digits", "test")
     maps = ckpt.model.code_map(torch.as_tensor(np.array(test.images[:4]))).numpy()
-    assert shown == [f"#{i}: {test.classes[test.labels[i]]}, {len(np.unique(m))} codewords" for i, m in enumerate(maps)]
+    used = [len(np.unique(m)) for m in maps]
+    assert shown == [f"#{i}: {test.classes[test.labels[i]]}, {n} codeword{'s' * (n != 1)}" for i, n in enumerate(used)]
     at.number_input(key="code_map_image").set_value(10).run()
     assert [c for el in at.get("image") for c in el.captions][0].startswith("#10: ")

@@ -38,7 +38,7 @@ def test_training_from_the_browser_adds_a_checkpoint_to_the_picker():
     new = at.session_state["train_job"].path
     assert new.parent == catalog.user_dir()
     assert at.selectbox(key="checkpoint").value == str(new)  # listed in the picker, and picked
-    assert new.name in at.selectbox(key="checkpoint").options
+    assert f"{new.name} · seq · digits" in at.selectbox(key="checkpoint").options
     assert checkpoints.load(new).meta["config"]["latent_dim"] == 16
 
 
@@ -85,12 +85,16 @@ def test_an_uploaded_checkpoint_is_installed_and_picked():
     ("torch.zip", _zip({"archive/data.pkl": b"\x80\x04", "archive/version": b"3"}), "never unpickles"),
     ("slip.zip", _zip({"../../evil/meta.json": b"{}"}), "unsafe path"),
     ("empty.zip", _zip({"readme.txt": b"hi"}), "no meta.json"),
+    ("broken.zip", _zip({"m/meta.json": (ROOT / "checkpoints/seq-digits-lae2/meta.json").read_bytes(),
+                         "m/" + next((ROOT / "checkpoints/seq-digits-lae2").glob("weights-*")).name: b"x" * 100}),
+     "broken.zip: the weights file"),
 ])
 def test_a_bad_upload_is_refused_with_a_message(name, blob, message, tmp_path):
     at = open_app("models")
     at.file_uploader(key="upload").upload(name, blob).run()
     assert not at.exception
     assert message in at.error[0].value
+    assert ".upload-" not in at.error[0].value and str(catalog.user_dir()) not in at.error[0].value
     assert not (catalog.user_dir() / "uploads").exists() or not any((catalog.user_dir() / "uploads").iterdir())
 
 

@@ -62,8 +62,10 @@ class SEQConfig(ModelConfig):
     latent_dim : size of the encoded feature (128 in the paper).
     recon_loss : the decoder's loss on its logits, per pixel: "bce" (the authors' code) or "mse" (the paper).
     latent_activation : "relu" (as the authors' code) or "none".
-    k : number of clusters; 0 lets the paper's rule pick it from ``k_sweep``.
-    k_sweep : the values of K scored for the accuracy-vs-K curve (Fig. 3).
+    k : number of clusters; 0 ("auto") lets the paper's rule pick it from the sweep. A fixed K
+        runs one k-means, unless ``k_sweep`` is given too.
+    k_sweep : the values of K scored for the accuracy-vs-K curve (Fig. 3); empty means none for a
+        fixed K, and :data:`DEFAULT_SWEEP` for K = 0.
     epsilon : tolerance of the K rule, P_Q > P_E - epsilon (0.005 = half a percent).
     val_fraction : share of the training data held out, stratified, to choose K on; 0 chooses on the training data itself.
     kmeans_restarts : k-means++ restarts; the lowest inertia wins.
@@ -74,7 +76,7 @@ class SEQConfig(ModelConfig):
     latent_dim: int = 128
     latent_activation: str = "relu"
     k: int = 0
-    k_sweep: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
+    k_sweep: tuple[int, ...] = ()
     epsilon: float = 0.005
     val_fraction: float = 0.1
     kmeans_restarts: int = 4
@@ -91,14 +93,23 @@ class SEQConfig(ModelConfig):
         self.k_sweep = tuple(sorted({int(k) for k in self.k_sweep}))
         check_choice("latent_activation", self.latent_activation, ("relu", "none"))
         check_number("val_fraction", self.val_fraction, high=0.49)
-        if self.k < 0 or any(k < 1 for k in self.k_sweep) or (self.k == 0 and not self.k_sweep):
-            raise ConfigError(f"k must be positive (or 0 with a k_sweep to choose from); "
-                              f"got k={self.k}, k_sweep={self.k_sweep}")
+        if self.k < 0 or any(k < 1 for k in self.k_sweep):
+            raise ConfigError(f"k must be positive (or 0: the rule picks it from the sweep), and every K of "
+                              f"k_sweep too; got k={self.k}, k_sweep={self.k_sweep}")
         if not 0 <= self.epsilon < 1:
             raise ConfigError(f"epsilon is a fraction of accuracy in [0, 1), got {self.epsilon}")
         if self.kmeans_restarts < 1 or self.decoder_epochs < 0:
             raise ConfigError(f"kmeans_restarts must be at least 1 and decoder_epochs at least 0, "
                               f"got {self.kmeans_restarts} and {self.decoder_epochs}")
+
+
+#: The K values swept when K is "auto" (k = 0) and no ``k_sweep`` is given: the paper's Fig. 3.
+DEFAULT_SWEEP = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
+
+
+def sweep_of(config: SEQConfig) -> tuple[int, ...]:
+    """The K values a fit scores: ``k_sweep`` if given, the default sweep for K = 0, else none."""
+    return config.k_sweep or (DEFAULT_SWEEP if config.k == 0 else ())
 
 
 def choose_k(ks, accuracies, p_e: float, epsilon: float) -> int:
@@ -268,14 +279,21 @@ class SEQ(Model):
         p_e = _accuracy(self._argmax_head(z_score), y_score)
         metrics["p_e"] = p_e
 
-        # 2. k-means sweep and the K rule (section 2.2, Fig. 3), read on the validation rows.
+        # 2. k-means: one K, or the sweep and the K rule (section 2.2, Fig. 3), read on the validation rows.
         t0 = time.perf_counter()
-        ks = sorted({k for k in (*cfg.k_sweep, cfg.k) if 0 < k <= len(x)})
+        sweep_ks = sweep_of(cfg)
+        ks = sorted({k for k in (*sweep_ks, cfg.k) if 0 < k <= len(x)})
         if not ks:
-            raise ConfigError(f"every K in {cfg.k_sweep} (and k={cfg.k}) exceeds the {len(x)} training samples")
+            raise ConfigError(f"every K in {sweep_ks} (and k={cfg.k}) exceeds the {len(x)} training samples")
         curve, fits = [], {}
         for i, k in enumerate(ks):
-            km = KMeans(k, n_init=cfg.kmeans_restarts, random_state=trainer.config.seed).fit(z_train)
+            def iteration(restart: int, it: int, i=i, k=k) -> None:  # a stop is heard within one iteration
+                trainer.report("kmeans", (i + restart / cfg.kmeans_restarts) / len(ks),
+                               f"K={k} ({i + 1} of {len(ks)}): restart {restart + 1} of {cfg.kmeans_restarts}, "
+                               f"iteration {it}")
+
+            km = KMeans(k, n_init=cfg.kmeans_restarts, random_state=trainer.config.seed,
+                        on_iteration=iteration).fit(z_train)
             labels = majority_vote(km.labels_, y, k, cfg.n_classes)
             point = {"k": k, "train_accuracy": _accuracy(labels[km.labels_.cpu().numpy()], y),
                      "inertia": km.inertia_}
@@ -285,24 +303,27 @@ class SEQ(Model):
             curve.append(point)
             fits[k] = (km.cluster_centers_, labels)
             trainer.report("kmeans", (i + 1) / len(ks),
-                           f"K={k}: {rule_split} accuracy {point[f'{rule_split}_accuracy']:.4f}")
-        sweep = [p for p in curve if p["k"] in cfg.k_sweep] or curve
-        sweep_acc = [p[f"{rule_split}_accuracy"] for p in sweep]
-        k_rule = choose_k([p["k"] for p in sweep], sweep_acc, p_e_val, cfg.epsilon)
-        met = rule_met(sweep_acc, p_e_val, cfg.epsilon)
-        if not met:
-            warnings.warn(f"no K of the sweep {[p['k'] for p in sweep]} meets the SEQ rule P_Q > P_E - "
-                          f"{cfg.epsilon:g} on the {rule_split} split (P_E = {p_e_val:.4f}, best P_Q = "
-                          f"{max(sweep_acc):.4f}); K = {k_rule} is the most accurate K, not the rule's",
-                          RuntimeWarning, stacklevel=2)
-        k = cfg.k or k_rule
+                           f"K={k}: {rule_split} accuracy {point[f'{rule_split}_accuracy']:.4f}", terms=point)
+        metrics.update(k_curve=curve)
+        k = cfg.k
+        if sweep_ks:
+            sweep = [p for p in curve if p["k"] in sweep_ks] or curve
+            sweep_acc = [p[f"{rule_split}_accuracy"] for p in sweep]
+            k_rule = choose_k([p["k"] for p in sweep], sweep_acc, p_e_val, cfg.epsilon)
+            met = rule_met(sweep_acc, p_e_val, cfg.epsilon)
+            if not met:
+                warnings.warn(f"no K of the sweep {[p['k'] for p in sweep]} meets the SEQ rule P_Q > P_E - "
+                              f"{cfg.epsilon:g} on the {rule_split} split (P_E = {p_e_val:.4f}, best P_Q = "
+                              f"{max(sweep_acc):.4f}); K = {k_rule} is the most accurate K, not the rule's",
+                              RuntimeWarning, stacklevel=2)
+            k = cfg.k or k_rule
+            metrics.update(k_rule=k_rule, k_rule_met=met, k_rule_split=rule_split, epsilon=cfg.epsilon)
         self.set_quantizer(*fits[k])
         # Every rank ran the same k-means on the same gathered features; rank 0's result is the one kept.
         self.centres = distributed.broadcast(self.centres)
         self._cluster_labels = distributed.broadcast(self._cluster_labels)
         chosen = next(p for p in curve if p["k"] == k)
-        metrics.update(k=k, k_rule=k_rule, k_rule_met=met, k_rule_split=rule_split, epsilon=cfg.epsilon,
-                       k_curve=curve, quantizer_train_accuracy=chosen["train_accuracy"],
+        metrics.update(k=k, quantizer_train_accuracy=chosen["train_accuracy"],
                        kmeans_seconds=time.perf_counter() - t0)
         if test is not None:
             metrics["quantizer_test_accuracy"] = chosen["test_accuracy"]

@@ -1,0 +1,159 @@
+"""Your own images from the browser: a folder on the server or an uploaded .zip of one, each bad
+input with its message, training on it, and the map of the model trained on it."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from driving import figures, open_app
+from PIL import Image, ImageDraw
+
+from app import catalog
+
+
+def _shapes(root: Path, classes=("circle", "square", "cross"), n=24, junk=()) -> Path:
+    """A class-per-folder image set drawn with Pillow: each class a shape at random places and sizes."""
+    rng = np.random.default_rng(0)
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            im = Image.new("L", (28, 28))
+            d = ImageDraw.Draw(im)
+            x, y, r = (int(v) for v in (*rng.integers(8, 20, 2), rng.integers(4, 8)))
+            if cls == "circle":
+                d.ellipse((x - r, y - r, x + r, y + r), outline=255, width=2)
+            elif cls == "square":
+                d.rectangle((x - r, y - r, x + r, y + r), fill=255)
+            else:
+                d.line((x - r, y - r, x + r, y + r), fill=255, width=2)
+                d.line((x - r, y + r, x + r, y - r), fill=255, width=2)
+            im.save(root / cls / f"{i}.png")
+    for name in junk:
+        (root / name).write_text("not an image")
+    return root
+
+
+def _use(at, path) -> None:
+    at.text_input(key="own_path").input(str(path)).run()  # Enter
+
+
+def test_a_folder_picked_by_path_is_trained_on_now_and_its_map_opens(tmp_path):
+    folder = _shapes(tmp_path / "shapes", junk=("circle/notes.txt",))
+    at = open_app(settle=False)
+    _use(at, folder)
+    assert not at.exception
+    name = f"folder:{folder.resolve()}"
+    assert at.selectbox(key="dataset").value == name
+    assert any("3 classes (circle, cross, square)" in s.value for s in at.sidebar.success)
+    assert any("notes.txt" in c.value for c in at.sidebar.caption)  # the skipped file is listed
+    # no checkpoint takes 28x28 images: the page says so and offers to train one
+    assert "takes 1x8x8 images" in at.error[0].value
+    assert any("No checkpoint takes the images of folder shapes" in i.value for i in at.info)
+    at.button(key="train_now").click().run()
+    job = at.session_state["quick_job"]
+    assert job.wait(120) and job.state == "done", job.error
+    at.run()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="checkpoint").value == str(job.path)
+    assert at.selectbox(key="dataset").value == name
+    assert at.title[0].value == "Latent map" and figures(at)
+
+
+def test_the_models_page_trains_any_family_on_a_folder(tmp_path):
+    folder = _shapes(tmp_path / "shapes", classes=("circle", "square"), n=16)
+    at = open_app("models", settle=False)
+    _use(at, folder)
+    name = f"folder:{folder.resolve()}"
+    assert at.selectbox(key="t_dataset").value == name  # the Models page follows the sidebar
+    at.selectbox(key="t_family").set_value("vqvae").run()
+    at.number_input(key="t_epochs").set_value(1)
+    at.button[0].click().run()
+    job = at.session_state["train_job"]
+    assert job.wait(120) and job.state == "done", job.error
+    at.run()
+    from vqviz import checkpoints
+
+    meta = checkpoints.read_meta(job.path)
+    assert meta["model"] == "vqvae" and meta["dataset"] == name
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, blob in files.items():
+            z.writestr(name, blob)
+    return buf.getvalue()
+
+
+def _zip_of(folder: Path, prefix: str) -> dict[str, bytes]:
+    return {prefix + str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_uploaded_zip_of_a_folder_is_unpacked_and_picked(tmp_path):
+    files = _zip_of(_shapes(tmp_path / "src", classes=("circle", "square"), n=10), "my shapes/")
+    files["my shapes/README.md"] = b"about these images"
+    at = open_app(settle=False)
+    at.file_uploader(key="own_zip").upload("my shapes.zip", _zip(files), "application/zip").run()
+    assert not at.exception
+    installed = catalog.data_dir() / "my-shapes"
+    assert sorted(p.name for p in installed.iterdir()) == ["circle", "square"]
+    assert at.selectbox(key="dataset").value == f"folder:{installed.resolve()}"
+    assert any("my shapes.zip" in s.value and "2 classes" in s.value for s in at.sidebar.success)
+    assert any("skipped 1 file" in c.value and "README.md" in c.value for c in at.sidebar.caption)
+    at = open_app(settle=False)  # a new session lists it too
+    assert "folder my-shapes" in at.selectbox(key="dataset").options
+
+
+def _one_class(tmp_path):
+    return _shapes(tmp_path / "one", classes=("circle",), n=6)
+
+
+def _no_images(tmp_path):
+    root = tmp_path / "texts"
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        (root / cls / "x.txt").write_text("hello")
+    return root
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda t: t / "nowhere", "no such folder"),
+    (lambda t: (t / "f.png").write_bytes(b"x") and t / "f.png", "a file, not a folder"),
+    (lambda t: (t / "empty").mkdir() or t / "empty", "folder is empty"),
+    (_one_class, "only one class (circle)"),
+    (_no_images, "no images found"),
+])
+def test_a_bad_folder_gets_a_clear_message(make, message, tmp_path):
+    path = make(tmp_path)
+    at = open_app(settle=False)
+    _use(at, path)
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert errors and message in errors[0], errors
+    assert at.selectbox(key="dataset").value == "digits"  # the data set is unchanged
+
+
+def test_non_image_files_are_named_in_the_message(tmp_path):
+    at = open_app(settle=False)
+    _use(at, _no_images(tmp_path))
+    assert "x.txt" in at.sidebar.error[0].value
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"../../evil/a/1.png": b"x"}, "unsafe path"),
+    ({"readme.txt": b"hi"}, "no images"),
+    ({"only/circle/1.png": b"not really a png", "only/square/1.png": b"nor this"}, "bad.zip/circle/1.png"),
+])
+def test_a_bad_zip_is_refused_and_leaves_nothing(files, message, tmp_path):
+    at = open_app(settle=False)
+    at.file_uploader(key="own_zip").upload("bad.zip", _zip(files), "application/zip").run()
+    assert not at.exception
+    error = at.sidebar.error[0].value
+    assert error.startswith("bad.zip was refused") and message in error, error
+    assert ".upload-" not in error and str(catalog.data_dir()) not in error  # names the upload, not a temporary
+    assert not catalog.data_dir().exists() or not list(catalog.data_dir().iterdir())
