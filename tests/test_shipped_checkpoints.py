@@ -1,0 +1,75 @@
+"""The checkpoints that ship in ``checkpoints/``: each loads, and the real-data ones
+score what their ``meta.json`` says on the real test split."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vqviz import checkpoints, data, projection
+from vqviz.models import build
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p.name for p in (ROOT / "checkpoints").iterdir() if (p / "meta.json").is_file())
+REAL = [n for n in SHIPPED if "mnist" in n]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ship_checkpoints  # noqa: E402
+
+
+def test_the_real_data_checkpoints_are_listed_by_the_script_that_makes_them():
+    assert set(REAL) == set(ship_checkpoints.SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_checkpoint_loads(name):
+    folder = ROOT / "checkpoints" / name
+    ckpt = checkpoints.load(folder)
+    assert checkpoints.summary(ckpt.meta)["dataset"] == ckpt.dataset
+    assert ckpt.dataset.replace("-", "") in name.replace("-", "")
+    assert sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) < 5 * 2**20  # a few MB each
+
+
+def test_float16_weights_load_into_the_float32_model(tmp_path):
+    torch.manual_seed(0)
+    model = build("vqvae", in_shape=(1, 8, 8), n_classes=10, latent_dim=8, codebook_size=16)
+    checkpoints.save(model, tmp_path / "half", dataset="digits", weights_dtype=torch.float16)
+    checkpoints.save(model, tmp_path / "full", dataset="digits")
+    sizes = [sum(f.stat().st_size for f in (tmp_path / k).glob("weights-*")) for k in ("half", "full")]
+    assert sizes[0] < 0.6 * sizes[1]
+    loaded = checkpoints.load(tmp_path / "half").model
+    for (key, want), got in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert got.dtype == want.dtype, key
+        torch.testing.assert_close(got, want.half().to(want.dtype), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_a_real_data_checkpoint_scores_what_it_records(name, shared_data):
+    family, dataset, _, _, metric = ship_checkpoints.SHIPPED[name]
+    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    stored = ckpt.metrics["weights_dtype"]
+    score = ship_checkpoints._score(ckpt.model.eval(), data.load(dataset, "test"), metric)
+    assert score == pytest.approx(ckpt.metrics[f"{metric}_{stored}"], abs=1e-4)
+    assert score >= ship_checkpoints.FLOORS[name]
+
+
+def test_sinkhorn_balances_the_codebook_that_plain_vq_leaves_mostly_dead(shared_data):
+    test = data.load("fashion-mnist", "test")
+    usage = {name: checkpoints.load(ROOT / "checkpoints" / name).model.eval().evaluate(test)
+             for name in ("skvq-fashion-mnist", "skvq-fashion-mnist-vq")}
+    sk, vq = usage["skvq-fashion-mnist"], usage["skvq-fashion-mnist-vq"]
+    assert sk["test_usage_entropy"] > vq["test_usage_entropy"] + 1.5  # nats, of ln 256 = 5.55
+    assert sk["test_dead_codes"] < vq["test_dead_codes"] / 2
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_a_real_data_checkpoint_carries_its_test_map(name):
+    method, params = ship_checkpoints.MAP
+    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    xy = projection.read_beside(ckpt.path, ckpt.meta["split_sizes"]["test"], method,
+                                checkpoint_sha=ckpt.meta["weights"]["sha256"], dataset=ckpt.dataset, split="test",
+                                **params)
+    assert xy is not None and xy.shape == (10_000, 2) and np.isfinite(xy).all()
