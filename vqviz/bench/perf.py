@@ -52,6 +52,7 @@ from ..errors import ConfigError, VqvizError
 from ..models import KMeans, build
 from ..train import TrainConfig, Trainer
 from ..utils import atomic_write_bytes, set_seed
+from .host import machine
 
 #: Settings of a full run and of ``--quick``; flags given on the command line override them.
 PRESETS = {
@@ -409,8 +410,6 @@ def _devices(choice: str) -> list[torch.device]:
 
 
 def _machine(devices: list[torch.device]) -> dict:
-    from . import machine
-
     # "gpu" names the GPU only when it is measured (not under --device cpu).
     m = machine()
     return {**m, "devices": [d.type for d in devices], "gpu": m["gpu"] if len(devices) > 1 else None}

@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..models import build
 from ..train import TrainConfig, Trainer, plateau
 from ..utils import atomic_write_bytes, set_seed
-from . import machine
+from .host import machine
 from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Run
 
 #: Where the results are published: ``benchmarks/results/`` of the checkout.
