@@ -114,19 +114,6 @@ class AE(Model):
         """Decoder inputs beyond z (the CVAE's one-hot label)."""
         return 0
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, C, H, W) pre-sigmoid logits."""
-        return self.decoder(z)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.reconstruct(x)
-
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels, or the NMSE."""
         return reconstruction_loss(logits, x, self.config.recon_loss, self.data_variance)

@@ -120,12 +120,19 @@ class Model(nn.Module):
         return config
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, d)."""
-        raise NotImplementedError
+        """(N, C, H, W) -> (N, d); by default the family's ``encoder`` network."""
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, C, H, W): the decoder before its sigmoid; by default the family's ``decoder`` network."""
+        return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, C, H, W) in [0, 1]."""
-        raise NotImplementedError
+        """(N, d) -> (N, C, H, W) in [0, 1]: the sigmoid of :meth:`decode_logits`."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x)
 
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """(N, d) -> QuantizerOutput; only for models with a quantizer."""

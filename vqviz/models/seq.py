@@ -173,15 +173,6 @@ class SEQ(Model):
         self.register_buffer("_cluster_labels", torch.zeros(0, dtype=torch.long), persistent=False)
 
     # ----- the contract -----
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
     @property
     def k(self) -> int:
         """Number of clusters of the fitted quantizer (0 before ``fit``)."""

@@ -267,9 +267,6 @@ class SinkhornVQ(Model):
         z = self.norm(self.encoder(x))
         return z.permute(0, 2, 3, 1).flatten(1) if self.config.spatial else z  # (N, d, h, w) -> (N, h w d)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z))
-
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """(N, d) or (N, P d) -> (N, C, H, W): the decoder before its sigmoid."""
         if self.config.spatial:  # (N, h w d) -> (N, d, h, w)

@@ -202,12 +202,6 @@ class SoftVQVAE(Model):
         """(N, C, H, W) -> (N, d): the noiseless latent z_e (the representation scored in Table 1)."""
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.reconstruct(x)
-
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The decoder's training path, decode(z_hat_q); noiseless in eval mode."""
         return self.decode(self.quantize_input(x).quantized)

@@ -230,13 +230,6 @@ class VQVAE(Model):
         """(N, C, H, W) -> (N, d): z_e, before quantization."""
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, d) -> (N, C, H, W): the decoder before its final sigmoid."""
-        return self.decoder(z)
-
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """(N, d) -> QuantizerOutput; never updates the codebook (eval semantics)."""
         return self.quantizer(z, update=False)
@@ -246,9 +239,6 @@ class VQVAE(Model):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.quantize(self.encode(x)).quantized)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.reconstruct(x)
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Eq. (3) per image, averaged over the batch; updates the quantizer's state in training."""
