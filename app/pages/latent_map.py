@@ -138,7 +138,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
                     "spot to decode the latent that belongs there.", icon=":material/touch_app:")
             _summary(view)
             return
-        st.subheader(f"{len(rows)} point{'s' * (len(rows) > 1)} selected")
+        st.subheader(f"{widgets.plural(len(rows), 'point')} selected")
         widgets.decoder_warning(view)
         if len(rows) == 1:
             panels.show_sample(view, int(rows[0]))
