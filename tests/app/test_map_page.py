@@ -82,6 +82,23 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
     assert shown[0].startswith(f"**Cluster {counts.argmax()}**")
 
 
+def test_the_panel_of_a_one_member_cluster_reads_1_member():
+    from app import catalog
+
+    ckpt, _, idx = reference("seq-digits-lae2")
+    k = int(np.flatnonzero(np.bincount(idx, minlength=ckpt.model.k) == 1)[0])  # LAE-2 has clusters of one image
+    (row,) = np.flatnonzero(idx == k)
+    at = open_app(settle=False)
+    at.selectbox(key="checkpoint").set_value(str(catalog.BUNDLED_DIR / "seq-digits-lae2")).run()
+    at.button_group(key="method").set_value("pca").run()
+    at.session_state["map_selection"] = {"rows": [int(row)]}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith(f"**Cluster {k}** · label") and m.value.endswith(" · 1 member in this split")
+               for m in at.markdown)
+    assert "decoded centroid · its only member" in images(at)
+
+
 def test_a_degenerate_decoder_is_warned_about_beside_its_pictures(tmp_path, monkeypatch):
     from driving import variant
 
