@@ -40,6 +40,7 @@ def render(ctx: Context) -> None:
         else:
             st.caption("PCA has no parameters: the map shows the two directions of largest variance.")
         on_train = st.toggle("Place on the train map", key="on_train", disabled=ctx.split != "test",
+                             persist_state="session",
                              help="Fit the map on the training latents and place the test points on it with the "
                                   "method's transform, instead of mapping the test split on its own: see where "
                                   "unseen samples land among the training clusters. Only for the test split.")

@@ -161,6 +161,18 @@ def test_the_test_split_placed_on_the_train_map():
     assert figures(at)[0]["data"][0]["name"] != "train map"
 
 
+def test_the_train_map_toggle_is_kept_across_a_page_switch():
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    settled(at)
+    at.switch_page("app/pages/cluster_styles.py").run()
+    at.switch_page("app/pages/latent_map.py").run()
+    settled(at)
+    assert not at.exception and at.toggle(key="on_train").value
+    assert points(figures(at)[0])[0]["name"] == "train map"
+
+
 def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_path, monkeypatch):
     import threading
 
