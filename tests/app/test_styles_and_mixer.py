@@ -26,7 +26,7 @@ def test_a_one_member_cluster_reads_1_member():
 
     from app import catalog
 
-    ckpt, ds, idx = reference("seq-digits-lae2")
+    ckpt, _, idx = reference("seq-digits-lae2")
     sizes = np.bincount(idx, minlength=ckpt.model.k)
     k = int(np.flatnonzero(sizes == 1)[0])  # LAE-2 has clusters of one test image
     label = int(ckpt.model.cluster_labels[k])
