@@ -536,8 +536,9 @@ def show_group(view: analysis.GroupView, picture: bytes, classes: tuple[str, ...
     """The panel of one cluster or selection: one picture (centroid, then members), purity and label
     histogram (``histogram``: its figure, made beforehand)."""
     label = classes[view.label] if 0 <= view.label < len(classes) else "none"
-    st.markdown(f"**{view.title}** · label **{label}** · {len(view.rows)} members in this split")
-    st.image(picture, caption=f"decoded centroid · {len(view.members)} of its members")
+    st.markdown(f"**{view.title}** · label **{label}** · {plural(len(view.rows), 'member')} in this split")
+    shown = "its only member" if len(view.rows) == 1 else f"{len(view.members)} of its members"
+    st.image(picture, caption=f"decoded centroid · {shown}")
     left, right = st.columns([2, 5], vertical_alignment="center")
     left.metric("Purity", "–" if np.isnan(view.purity) else f"{view.purity:.0%}")
     if histogram is None:

@@ -1,7 +1,8 @@
 """The real app in a real browser: `streamlit run app.py`, driven by Playwright and Chromium.
 
 Opens the app, clicks a point on the latent map and checks the cluster panel, moves a
-mixer slider and checks the decoded image changes. Screenshots go to test-artifacts/;
+mixer slider and checks the decoded image changes; changes the data set twice in the sidebar,
+and opens a shared link. Screenshots go to test-artifacts/;
 timings are printed (benchmarks are not tests: nothing asserts a wall-clock time).
 """
 
@@ -19,6 +20,8 @@ from vqviz.bench.ui import streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+#: ``../shared/data`` beside the checkout (as in tests/conftest.py): real MNIST and Fashion-MNIST, where present.
+SHARED_DATA = ROOT.parent / "shared" / "data"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
@@ -45,10 +48,12 @@ MIXTURE_SRC_JS = """() => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port, with empty caches; yields (url, start time)."""
+    """`streamlit run app.py` on a free loopback port, with empty caches; yields (url, start time).
+    The real data sets are found where this checkout has them; the tests pass without them too."""
     home = tmp_path_factory.mktemp("browser")
     env = dict(os.environ, XDG_CACHE_HOME=str(home / "cache"), XDG_DATA_HOME=str(home / "data"),
-               OMP_NUM_THREADS="1", VQVIZ_CHECKPOINTS="")
+               OMP_NUM_THREADS="1", VQVIZ_CHECKPOINTS="",
+               VQVIZ_DATA=str(SHARED_DATA if (SHARED_DATA / "mnist").is_dir() else home / "no-data"))
     started = time.perf_counter()
     with streamlit_server(ROOT / "app.py", env, home, ROOT) as (url, _):
         print(f"\nstreamlit run -> server up {time.perf_counter() - started:.1f} s", end="")
@@ -182,7 +187,7 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     buf = io.BytesIO()
     Image.fromarray(np.uint8(np.round((1 - digit) * 255)).repeat(16, 0).repeat(16, 1)).save(buf, format="PNG")
     t0 = time.perf_counter()
-    page.locator('input[type="file"]').set_input_files(
+    main.locator('input[type="file"]').set_input_files(
         files=[{"name": "my-digit.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
     page.get_by_text("nearest neighbours in latent space").first.wait_for(timeout=60_000)
     page.wait_for_function(f"() => ({MARKS_JS})() === 1", timeout=30_000)
@@ -214,3 +219,49 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     page.screenshot(path=ARTIFACTS / "08-many-clusters.png")
     print(f"\nbrowser timings: empty spot ({far:.0f} px from any point) -> decoded panel {spot_to_panel:.2f} s; "
           f"upload -> marked with neighbours {upload_to_panel:.2f} s")
+
+
+def _choose(page, box: str, option: str) -> None:
+    """Pick ``option`` in the sidebar's select box ``box`` with the mouse, as a person does."""
+    page.get_by_role("combobox", name=box).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a_data_set_change_after_an_error_lands_on_the_new_data_set(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    main = page.locator('[data-testid="stMain"]')
+    alerts = main.locator('[data-testid="stAlert"]')
+
+    # The default digits checkpoint does not take Fashion-MNIST's images (or the files are absent): the page
+    # says why there is no map, and may offer to train one.
+    _choose(page, "Data set", "fashion-mnist")
+    alerts.filter(has_text="fashion-mnist").first.wait_for(timeout=30_000)
+    assert page.get_by_role("combobox", name="Data set").input_value() == "fashion-mnist"
+    page.screenshot(path=ARTIFACTS / "09-fashion-mnist-error.png")
+
+    # The next change lands on the data set chosen, not back on digits with the default checkpoint.
+    _choose(page, "Data set", "mnist")
+    page.wait_for_url("**dataset=mnist*", timeout=30_000)
+    alerts.filter(has_text="mnist").filter(has_not_text="fashion-mnist").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)  # and it stays there once the page has settled
+    assert page.get_by_role("combobox", name="Data set").input_value() == "mnist"
+    assert "dataset=mnist" in page.url.split("?")[1].split("&")
+    assert not main.get_by_text("Something went wrong").count()
+    page.screenshot(path=ARTIFACTS / "10-mnist-after-error.png")
+
+
+def test_a_shared_link_restores_the_view(server, page):
+    url, _ = server
+    page.goto(f"{url}/?page=metrics&dataset=digits&split=train&checkpoint=seq-digits-lae2&colour=cluster")
+    page.get_by_role("heading", name="Metrics").first.wait_for(timeout=60_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert page.get_by_role("combobox", name="Data set").input_value() == "digits"
+    assert page.get_by_role("combobox", name="Model checkpoint").input_value().startswith("seq-digits-lae2 ")
+    assert sidebar.get_by_role("radiogroup", name="Split").get_by_role("radio", checked=True).inner_text() == "train"
+    colour = sidebar.get_by_role("radiogroup", name="Colour the map by").locator('[data-selected="true"]')
+    assert colour.first.inner_text() == "Cluster"
+    # the page's link to copy is the same view
+    assert "page=metrics&dataset=digits&split=train&checkpoint=seq-digits-lae2" in sidebar.get_by_test_id("stCode").text_content()
+    page.screenshot(path=ARTIFACTS / "11-shared-link.png")

@@ -31,7 +31,7 @@ def render(ctx: Context) -> None:
     for label, ks in groups.items():
         name = classes[label] if label >= 0 else "no members"
         left, right = st.columns([1, 9], vertical_alignment="center")
-        left.markdown(f"### {name}\n{len(ks)} cluster{'s' * (len(ks) > 1)}")
+        left.markdown(f"### {name}\n{widgets.plural(len(ks), 'cluster')}")
         right.image([grid(images[k][None], pad=0, scale=cache.scale_for(h, 56)) for k in ks],
                     caption=[_caption(k, sizes[k], purity[k]) for k in ks], width=96)
 
@@ -53,7 +53,7 @@ def render(ctx: Context) -> None:
             left, right = st.columns([1, 8], vertical_alignment="center")
             left.image(grid(images[k][None], pad=0, scale=cache.scale_for(h, 72)), caption=f"cluster {k}")
             right.image(grid(members, ncol=len(members), pad=2, scale=cache.scale_for(h, 56)),
-                        caption=f"{sizes[k]} members · purity {purity[k]:.0%}")
+                        caption=f"{widgets.plural(int(sizes[k]), 'member')} · purity {purity[k]:.0%}")
 
 
 def _caption(k: int, size: int, purity: float) -> str:

@@ -40,6 +40,7 @@ def render(ctx: Context) -> None:
         else:
             st.caption("PCA has no parameters: the map shows the two directions of largest variance.")
         on_train = st.toggle("Place on the train map", key="on_train", disabled=ctx.split != "test",
+                             persist_state="session",
                              help="Fit the map on the training latents and place the test points on it with the "
                                   "method's transform, instead of mapping the test split on its own: see where "
                                   "unseen samples land among the training clusters. Only for the test split.")
@@ -138,7 +139,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
                     "spot to decode the latent that belongs there.", icon=":material/touch_app:")
             _summary(view)
             return
-        st.subheader(f"{len(rows)} point{'s' * (len(rows) > 1)} selected")
+        st.subheader(f"{widgets.plural(len(rows), 'point')} selected")
         widgets.decoder_warning(view)
         if len(rows) == 1:
             panels.show_sample(view, int(rows[0]))

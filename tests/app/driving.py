@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,12 @@ def variant(tmp_path, monkeypatch, name="variant", raw: str | None = None, **met
     (folder / "meta.json").write_text(json.dumps(meta) if raw is None else raw)
     monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
     return folder
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    """A .zip holding ``files`` (name in the archive -> content), as bytes to upload."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, blob in files.items():
+            z.writestr(name, blob)
+    return buf.getvalue()

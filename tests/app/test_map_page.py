@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from driving import ROOT, array, figures, images, open_app, reference, settled
 
 from vqviz import checkpoints, data
+
+
+@pytest.fixture
+def held_maps(tmp_path, monkeypatch):
+    """An empty map cache in ``tmp_path / "cache"``, and every map but PCA's held back until the
+    returned event is set (at most 60 s): the page's background work, caught in the middle."""
+    import threading
+
+    from vqviz import projection
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
+    gate = threading.Event()
+    cached_project = projection.cached_project
+
+    def slow(latents, method="tsne", **kwargs):
+        if method != "pca":
+            gate.wait(60)
+        return cached_project(latents, method, **kwargs)
+
+    monkeypatch.setattr(projection, "cached_project", slow)
+    return gate
 
 
 def points(fig: dict) -> list[dict]:
@@ -82,6 +104,23 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
     assert shown[0].startswith(f"**Cluster {counts.argmax()}**")
 
 
+def test_the_panel_of_a_one_member_cluster_reads_1_member():
+    from app import catalog
+
+    ckpt, _, idx = reference("seq-digits-lae2")
+    k = int(np.flatnonzero(np.bincount(idx, minlength=ckpt.model.k) == 1)[0])  # LAE-2 has clusters of one image
+    (row,) = np.flatnonzero(idx == k)
+    at = open_app(settle=False)
+    at.selectbox(key="checkpoint").set_value(str(catalog.BUNDLED_DIR / "seq-digits-lae2")).run()
+    at.button_group(key="method").set_value("pca").run()
+    at.session_state["map_selection"] = {"rows": [int(row)]}
+    at.run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith(f"**Cluster {k}** · label") and m.value.endswith(" · 1 member in this split")
+               for m in at.markdown)
+    assert "decoded centroid · its only member" in images(at)
+
+
 def test_a_degenerate_decoder_is_warned_about_beside_its_pictures(tmp_path, monkeypatch):
     from driving import variant
 
@@ -144,21 +183,19 @@ def test_the_test_split_placed_on_the_train_map():
     assert figures(at)[0]["data"][0]["name"] != "train map"
 
 
-def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_path, monkeypatch):
-    import threading
+def test_the_train_map_toggle_is_kept_across_a_page_switch():
+    at = open_app()
+    at.button_group(key="method").set_value("pca").run()
+    at.toggle(key="on_train").set_value(True).run()
+    settled(at)
+    at.switch_page("app/pages/cluster_styles.py").run()
+    at.switch_page("app/pages/latent_map.py").run()
+    settled(at)
+    assert not at.exception and at.toggle(key="on_train").value
+    assert points(figures(at)[0])[0]["name"] == "train map"
 
-    from vqviz import projection
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
-    gate = threading.Event()
-    cached_project = projection.cached_project
-
-    def slow(latents, method="tsne", **kwargs):
-        if method != "pca":
-            gate.wait(60)
-        return cached_project(latents, method, **kwargs)
-
-    monkeypatch.setattr(projection, "cached_project", slow)
+def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(held_maps):
     at = open_app(settle=False)
     assert not at.exception and not at.error
     (progress,) = at.get("progress")
@@ -169,7 +206,7 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(tmp_pat
     at.session_state["map_selection"] = {"rows": [5]}  # a click works meanwhile too
     at.run()
     assert at.subheader[0].value == "1 point selected"
-    gate.set()
+    held_maps.set()
     settled(at)
     assert not at.get("progress") and not at.exception
     assert figures(at)[0]["data"][0]["x"] != meanwhile["data"][0]["x"]  # the t-SNE map has arrived
@@ -304,27 +341,16 @@ def test_a_selection_over_many_clusters_shows_a_strip_of_all_of_them_and_the_fir
     assert [int(m.split()[1].rstrip("*")) for m in full] == order[:3]
 
 
-def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_page(tmp_path, monkeypatch):
-    import threading
-
+def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_page(held_maps, tmp_path,
+                                                                                   monkeypatch):
     from app import jobs
     from vqviz import projection
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
-    gate = threading.Event()
-    cached_project = projection.cached_project
-
-    def slow(latents, method="tsne", **kwargs):
-        if method != "pca":
-            gate.wait(60)
-        return cached_project(latents, method, **kwargs)
-
-    monkeypatch.setattr(projection, "cached_project", slow)
     at = open_app(settle=False)
     assert at.get("progress")  # t-SNE in the background, PCA's map meanwhile
     at.switch_page("app/pages/cluster_styles.py").run()  # the user moves on before it ends
     assert not at.exception
-    gate.set()
+    held_maps.set()
     assert jobs.wait_all(120)
     (landed,) = (tmp_path / "cache" / "vqviz" / "projections").glob("tsne-*.npy")  # it landed in the cache
     calls = []

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
-from driving import ROOT, SHIPPED, figures, open_app
+from driving import ROOT, SHIPPED, figures, open_app, zipped
 
 from app import catalog
 from vqviz import checkpoints, workflow
@@ -56,17 +54,9 @@ def test_a_diverging_run_shows_an_error_and_the_app_goes_on(monkeypatch):
     assert not at.exception and not at.error and figures(at)
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, blob in files.items():
-            z.writestr(name, blob)
-    return buf.getvalue()
-
-
 def _checkpoint_zip(folder="seq-digits-lae2", prefix="my-model/") -> bytes:
     src = ROOT / "checkpoints" / folder
-    return _zip({prefix + p.name: p.read_bytes() for p in src.iterdir()})
+    return zipped({prefix + p.name: p.read_bytes() for p in src.iterdir()})
 
 
 def test_an_uploaded_checkpoint_is_installed_and_picked():
@@ -82,10 +72,10 @@ def test_an_uploaded_checkpoint_is_installed_and_picked():
 @pytest.mark.parametrize("name, blob, message", [
     ("noise.zip", b"\x00" * 100, "not a .zip file"),
     ("model.pt", b"\x80\x04\x95" + b"\x00" * 50, "pickle"),
-    ("torch.zip", _zip({"archive/data.pkl": b"\x80\x04", "archive/version": b"3"}), "never unpickles"),
-    ("slip.zip", _zip({"../../evil/meta.json": b"{}"}), "unsafe path"),
-    ("empty.zip", _zip({"readme.txt": b"hi"}), "no meta.json"),
-    ("broken.zip", _zip({"m/meta.json": (ROOT / "checkpoints/seq-digits-lae2/meta.json").read_bytes(),
+    ("torch.zip", zipped({"archive/data.pkl": b"\x80\x04", "archive/version": b"3"}), "never unpickles"),
+    ("slip.zip", zipped({"../../evil/meta.json": b"{}"}), "unsafe path"),
+    ("empty.zip", zipped({"readme.txt": b"hi"}), "no meta.json"),
+    ("broken.zip", zipped({"m/meta.json": (ROOT / "checkpoints/seq-digits-lae2/meta.json").read_bytes(),
                          "m/" + next((ROOT / "checkpoints/seq-digits-lae2").glob("weights-*")).name: b"x" * 100}),
      "broken.zip: the weights file"),
 ])
@@ -133,7 +123,7 @@ def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
         checkpoints.install_checkpoint_zip(blob, tmp_path, max_unpacked=1000)
     src = ROOT / "checkpoints" / "seq-digits-lae2"
     weights = next(src.glob("weights-*"))
-    broken = _zip({"meta.json": (src / "meta.json").read_bytes(), weights.name: weights.read_bytes()[:100]})
+    broken = zipped({"meta.json": (src / "meta.json").read_bytes(), weights.name: weights.read_bytes()[:100]})
     with pytest.raises(CheckpointError, match="corrupted or truncated"):
         checkpoints.install_checkpoint_zip(broken, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-2"]  # nothing else left behind

@@ -3,13 +3,11 @@ input with its message, training on it, and the map of the model trained on it."
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from driving import figures, open_app
+from driving import figures, open_app, zipped
 from PIL import Image, ImageDraw
 
 from app import catalog
@@ -82,14 +80,6 @@ def test_the_models_page_trains_any_family_on_a_folder(tmp_path):
     assert meta["model"] == "vqvae" and meta["dataset"] == name
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, blob in files.items():
-            z.writestr(name, blob)
-    return buf.getvalue()
-
-
 def _zip_of(folder: Path, prefix: str) -> dict[str, bytes]:
     return {prefix + str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -98,7 +88,7 @@ def test_an_uploaded_zip_of_a_folder_is_unpacked_and_picked(tmp_path):
     files = _zip_of(_shapes(tmp_path / "src", classes=("circle", "square"), n=10), "my shapes/")
     files["my shapes/README.md"] = b"about these images"
     at = open_app(settle=False)
-    at.file_uploader(key="own_zip").upload("my shapes.zip", _zip(files), "application/zip").run()
+    at.file_uploader(key="own_zip").upload("my shapes.zip", zipped(files), "application/zip").run()
     assert not at.exception
     installed = catalog.data_dir() / "my-shapes"
     assert sorted(p.name for p in installed.iterdir()) == ["circle", "square"]
@@ -151,7 +141,7 @@ def test_non_image_files_are_named_in_the_message(tmp_path):
 ])
 def test_a_bad_zip_is_refused_and_leaves_nothing(files, message, tmp_path):
     at = open_app(settle=False)
-    at.file_uploader(key="own_zip").upload("bad.zip", _zip(files), "application/zip").run()
+    at.file_uploader(key="own_zip").upload("bad.zip", zipped(files), "application/zip").run()
     assert not at.exception
     error = at.sidebar.error[0].value
     assert error.startswith("bad.zip was refused") and message in error, error

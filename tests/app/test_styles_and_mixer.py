@@ -21,6 +21,27 @@ def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
     assert sorted(rows) == sorted(f"cluster {k}" for k in used)
 
 
+def test_a_one_member_cluster_reads_1_member():
+    import numpy as np
+
+    from app import catalog
+
+    ckpt, _, idx = reference("seq-digits-lae2")
+    sizes = np.bincount(idx, minlength=ckpt.model.k)
+    k = int(np.flatnonzero(sizes == 1)[0])  # LAE-2 has clusters of one test image
+    label = int(ckpt.model.cluster_labels[k])
+    at = open_app("cluster_styles", settle=False)
+    at.selectbox(key="checkpoint").set_value(str(catalog.BUNDLED_DIR / "seq-digits-lae2")).run()
+    at.button_group(key="styles_class").set_value(label).run()
+    assert not at.exception
+    captions = list(images(at))
+    assert f"cluster {k}" in captions
+    assert "1 member · purity 100%" in captions
+    assert not any(c.startswith("1 members") for c in captions)
+    shown = [m.value for m in at.markdown if m.value.startswith("### ")]
+    assert all(m.endswith(" cluster") == (" 1 cluster" in m) for m in shown)  # "1 cluster", "3 clusters"
+
+
 def test_moving_a_slider_changes_the_decoded_mixture():
     at = open_app("style_mixer")
     assert at.title[0].value == "Style mixer"
