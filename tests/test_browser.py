@@ -227,7 +227,7 @@ def _choose(page, box: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_a_data_set_change_after_an_error_lands_on_the_new_data_set(server, page):
+def test_a_data_set_change_lands_on_the_new_data_set(server, page):
     url, _ = server
     page.goto(url)
     page.wait_for_function(MAP_JS, timeout=60_000)
