@@ -12,6 +12,7 @@ import streamlit as st
 from vqviz import analysis, projection
 from vqviz.analysis import placement
 from vqviz.errors import DataError
+from vqviz.images import grid, png_bytes, side_by_side
 
 from . import cache, figures
 from .state import Loaded
@@ -106,15 +107,18 @@ def show_placed(view: Loaded, placed: list[placement.Placed], names: list[str]) 
 
 
 def _sample_row(view: Loaded, p: placement.Placed, what: str) -> None:
-    classes, images = view.classes, view.data.images
-    cols = st.columns([1, 1, 3], vertical_alignment="top")
-    cols[0].image(cache.tiles_png(p.image[None], 64), caption=what, width=64)
-    cols[1].image(cache.tiles_png(p.reconstruction[None], 64), caption="decoded", width=64)
-    rows = p.neighbours.rows
-    cols[2].image([cache.tiles_png(images[r][None], 40) for r in rows], width=40,
-                  caption=[f"{label_of(classes, int(view.table.labels[r]))} · {d:.2f}"
-                           for r, d in zip(rows, p.neighbours.distances)])
-    cols[2].caption(f"its {len(rows)} nearest neighbours in latent space (true label · distance)")
+    """One picture, so that the panel's images arrive together: the image and its decoding (about 64
+    pixels), then its nearest neighbours (about 40), their labels and distances in the caption."""
+    classes, rows = view.classes, p.neighbours.rows
+    h = p.image.shape[-2]
+    pictures = [grid(np.stack([p.image, p.reconstruction]), pad=1, scale=cache.scale_for(h, 64))]
+    if len(rows):
+        pictures.append(grid(view.data.images[rows], pad=1, scale=cache.scale_for(h, 40)))
+    st.image(png_bytes(side_by_side(pictures, gap=24)))
+    near = ", ".join(f"{label_of(classes, int(view.table.labels[r]))} ({d:.2f})"
+                     for r, d in zip(rows, p.neighbours.distances))
+    st.caption(f"{what.capitalize()}, decoded; then its {len(rows)} nearest neighbours in latent space, "
+               f"nearest first (true label, distance): {near}")
 
 
 def show_sample(view: Loaded, row: int) -> None:

@@ -194,9 +194,13 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     upload_to_panel = time.perf_counter() - t0
     text = main.inner_text()
     assert "my-digit.png" in text and "quantized label" in text
-    neighbours = page.locator('[data-testid="stImageContainer"]').filter(has_text=" · ")  # "label · distance"
-    assert neighbours.count() == 8 and neighbours.first.locator("img").is_visible()
-    page.get_by_text("its 8 nearest neighbours in latent space").first.scroll_into_view_if_needed()
+    row = main.get_by_text("Your image, decoded; then its 8 nearest neighbours in latent space").first
+    assert row.inner_text().split("distance): ")[1].count(" (") == 8  # the 8 neighbours' labels and distances
+    picture = main.locator('[data-testid="stImage"] img').filter(visible=True)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
+    assert picture.count() >= 1
+    row.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     page.screenshot(path=ARTIFACTS / "07-placed-image.png")
     page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")

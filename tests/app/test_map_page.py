@@ -253,12 +253,13 @@ def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neig
     for star, (name, row) in enumerate((("seven.png", 7), ("twelve.png", 12)), 1):
         head = next(m.value for m in at.markdown if m.value.startswith(f"**★{star} {name}**"))
         assert f"quantized label **{cls[idx[row]]}** · cluster **{idx[row]}**" in head
-    captions = [c for el in at.get("image") for c in el.captions]
-    assert captions.count("your image") == 2 and captions.count("decoded") == 2
+    rows = [c.value for c in at.caption if c.value.startswith("Your image, decoded; then its 8 nearest")]
+    assert len(rows) == 2  # one picture each: the image, its decoding and its neighbours
     near = placement.nearest(table_z, table_z[[7]], k=8).rows[0]
     assert near[0] == 7  # the uploaded copy's nearest latent is the digit itself
-    strip = next(el for el in at.get("image") if len(el.captions) == 8)
-    assert [c.split(" · ")[0] for c in strip.captions] == [str(ds.labels[r]) for r in near]
+    listed = rows[0].split("(true label, distance): ")[1].split(", ")
+    assert [item.split(" (")[0] for item in listed] == [str(ds.labels[r]) for r in near]
+    assert float(listed[0].split(" (")[1][:-1]) < 0.1  # its own digit, up to the upload's rounding
     assert any(c.value == "Placed by PCA's transform." for c in at.caption)
 
 
@@ -317,8 +318,7 @@ def test_a_click_shows_the_sample_itself_above_its_cluster():
     heads = [m.value for m in at.markdown if m.value.startswith("**")]
     assert heads[0].startswith(f"**Sample 17** · true label **{ds.labels[17]}** · cluster **{idx[17]}**")
     assert heads[1].startswith(f"**Cluster {idx[17]}**")  # its cluster's panel below it
-    captions = [c for el in at.get("image") for c in el.captions]
-    assert "the sample" in captions and "decoded" in captions
+    assert any(c.value.startswith("The sample, decoded; then its 8 nearest neighbours") for c in at.caption)
 
 
 def test_a_selection_over_many_clusters_shows_a_strip_of_all_of_them_and_the_first_three_in_full():
