@@ -48,6 +48,13 @@ class Loaded:
         return self.data.classes
 
     @property
+    def foreign_labels(self) -> bool:
+        """Whether the model's own cluster labels name another data set's classes (a SEQ checkpoint of
+        another data set with images of the same shape): predicted labels then say nothing here."""
+        return bool(self.ckpt.dataset) and self.ckpt.dataset != self.data.name \
+            and self.model.cluster_labels is not None
+
+    @property
     def decoder_warning(self) -> str | None:
         """The warning to show beside this model's decoded images, or None."""
         from vqviz.health import decoder_warning

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, archive, data, projection
+from vqviz import analysis, archive, checkpoints, data, projection
 from vqviz.errors import ConfigError, DataError, VqvizError
 
 from . import cache, catalog, figures, jobs
@@ -294,6 +294,8 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
             _offer_training(ctx, ds)
             st.stop()
         table = cache.point_table(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
+        if ckpt.dataset and ckpt.dataset != ctx.dataset:
+            _trained_elsewhere(ctx, ckpt, ds)
     except DataError as e:
         error(e)
         if ctx.dataset in data.NAMES and st.button(f"Download {ctx.dataset}", icon=":material/download:"):
@@ -309,7 +311,24 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
     return Loaded(ctx.entry, ckpt, ds, table)
 
 
-def _offer_training(ctx: Context, ds: data.Dataset) -> None:
+def _trained_elsewhere(ctx: Context, ckpt: checkpoints.Checkpoint, ds: data.Dataset) -> None:
+    """The picked checkpoint takes these images but learned another data set: its map shows where they
+    land in its latent space, and a model that labels its own clusters (SEQ) names the other set's
+    classes. Say so, and offer one trained on these images (else to train one now)."""
+    here, there = catalog.dataset_label(ctx.dataset), catalog.dataset_label(ckpt.dataset)
+    labels = (f" Its clusters' labels are {there}'s classes, so predicted labels and label accuracy say nothing "
+              f"about {here}." if ckpt.model.cluster_labels is not None else
+              f" Its clusters take the majority label of {here}'s images in them.")
+    st.warning(f"**{ctx.entry.label}** was trained on **{there}**, not on {here}. The map shows where these "
+               f"images land in its latent space.{labels}", icon=":material/swap_horiz:")
+    own = [e for e in catalog.for_dataset(catalog.entries(), ctx.dataset)[0] if e.dataset == ctx.dataset]
+    if own:
+        st.caption(f"{plural(len(own), 'checkpoint')} trained on {here}: pick one in the sidebar.")
+    else:
+        _offer_training(ctx, ds, elsewhere=True)
+
+
+def _offer_training(ctx: Context, ds: data.Dataset, elsewhere: bool = False) -> None:
     """The picked checkpoint does not take this data set's images: point to those that do, or offer
     to train one now with quick settings; when it is trained, it is picked and the page opens."""
     state = st.session_state
@@ -319,7 +338,11 @@ def _offer_training(ctx: Context, ds: data.Dataset) -> None:
         job_list(only=job)
         if job.running:
             return
-    if fit:
+    if elsewhere:
+        st.caption(f"None is trained on {catalog.dataset_label(ctx.dataset)} yet. Train one now: SEQ on LAE-2, "
+                   f"{jobs.QUICK['epochs']} epochs, one k-means of K = {_quick_k(ds)} (more settings on the "
+                   "**Models** page).")
+    elif fit:
         st.info(f"{plural(len(fit), 'checkpoint')} take{'s' * (len(fit) == 1)} these images: pick "
                 "one in the sidebar, or train another.", icon=":material/arrow_back:")
     else:

@@ -162,6 +162,11 @@ def _summary(view: Loaded) -> None:
         return
     cols = st.columns(3)
     cols[0].metric("Clusters used", f"{int((table.sizes > 0).sum())} of {len(table.sizes)}")
-    cols[1].metric("Label accuracy", f"{np.mean(table.predicted == table.labels):.1%}")
-    cols[2].metric("Mean purity", f"{np.nanmean(table.purity):.1%}")
+    if view.foreign_labels:  # both measure the clusters' labels against this data set's
+        why = f"{view.entry.label} labels its clusters with the classes of {view.ckpt.dataset}, not of this data set"
+        cols[1].metric("Label accuracy", "–", help=why)
+        cols[2].metric("Mean purity", "–", help=why)
+    else:
+        cols[1].metric("Label accuracy", f"{np.mean(table.predicted == table.labels):.1%}")
+        cols[2].metric("Mean purity", f"{np.nanmean(table.purity):.1%}")
 

@@ -3,11 +3,12 @@ input with its message, training on it, and the map of the model trained on it."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from driving import figures, open_app, zipped
+from driving import ROOT, SHIPPED, figures, open_app, zipped
 from PIL import Image, ImageDraw
 
 from app import catalog
@@ -60,6 +61,25 @@ def test_a_folder_picked_by_path_is_trained_on_now_and_its_map_opens(tmp_path):
     assert at.selectbox(key="checkpoint").value == str(job.path)
     assert at.selectbox(key="dataset").value == name
     assert at.title[0].value == "Latent map" and figures(at)
+
+
+def test_a_checkpoint_of_another_data_set_is_shown_with_a_warning_and_training_offered(tmp_path, monkeypatch):
+    bundled = tmp_path / "bundled"  # the shipped checkpoints of the app: digits, and one 28x28 of MNIST
+    for name in (*SHIPPED, "seq-mnist-lae2"):
+        shutil.copytree(ROOT / "checkpoints" / name, bundled / name)
+    monkeypatch.setattr(catalog, "BUNDLED_DIR", bundled)
+    folder = _shapes(tmp_path / "shapes")  # 28x28, like MNIST: the MNIST model takes them
+    at = open_app(settle=False)
+    _use(at, folder)
+    assert not at.exception
+    assert at.selectbox(key="checkpoint").value == str((bundled / "seq-mnist-lae2").resolve())
+    warning = at.warning[0].value
+    assert "was trained on **mnist**, not on folder shapes" in warning
+    assert "label accuracy say nothing about folder shapes" in warning
+    shown = dict((m.label, m.value) for m in at.metric)
+    assert shown["Label accuracy"] == shown["Mean purity"] == "–"
+    assert figures(at)  # the map is still drawn: where the shapes land in the MNIST model's latent space
+    assert at.button(key="train_now").label == "Train one now"
 
 
 def test_the_models_page_trains_any_family_on_a_folder(tmp_path):
