@@ -30,6 +30,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from .data.folder import IMAGE_SUFFIXES  # the files of an image-folder upload that are unpacked
 from .errors import DataError, VqvizError
 from .utils import file_mode
 
@@ -40,8 +41,6 @@ DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplemen
 #: Temporary folders of installs start with this; those of killed installs are swept after an hour.
 TMP_PREFIX = ".upload-"
 
-#: The files of an uploaded image folder that are unpacked (others are listed as skipped).
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 #: Limits of an image-folder upload.
 MAX_IMAGES_ZIP_BYTES = 200 * 2**20
 MAX_IMAGES_UNPACKED_BYTES = 1024 * 2**20
