@@ -73,3 +73,13 @@ def test_a_real_data_checkpoint_carries_its_test_map(name):
                                 checkpoint_sha=ckpt.meta["weights"]["sha256"], dataset=ckpt.dataset, split="test",
                                 **params)
     assert xy is not None and xy.shape == (10_000, 2) and np.isfinite(xy).all()
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_the_script_makes_each_real_data_checkpoint_as_it_was_made(name):
+    family, dataset, config, train_config, _ = ship_checkpoints.SHIPPED[name]
+    meta = checkpoints.read_meta(ROOT / "checkpoints" / name)
+    assert (meta["model"], meta["dataset"]) == (family, dataset)
+    for key, value in config.items():
+        assert meta["config"][key] == (list(value) if isinstance(value, tuple) else value), key
+    assert (meta["train"]["epochs"], meta["train"]["batch_size"]) == (train_config.epochs, train_config.batch_size)
