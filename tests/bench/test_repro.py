@@ -114,3 +114,9 @@ def test_runs_saved_before_a_run_field_existed_count_with_the_new_ones(tmp_path)
     path.write_text(json.dumps({"runs": records}))
     (row,) = repro.summarise(repro._load(path), "mnist")
     assert row["seeds"] == 2 and row["mean"] == pytest.approx(81.0)
+
+
+def test_an_epochs_override_is_the_ceiling_of_a_run_trained_until_its_plateau():
+    planned = dict((run.label, run) for _, run in repro.plan("mnist", epochs=50, only="clustervae,softvq"))
+    assert planned["VAE"].epochs == 50 and planned["VAE"].until_plateau  # the cluster-VAE protocol's
+    assert planned["AE"].epochs == 50 and not planned["AE"].until_plateau  # a fixed budget stays fixed

@@ -29,7 +29,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import data, flags
@@ -74,8 +74,8 @@ def plan(dataset: str, quick: bool = False, epochs: int | None = None, only: str
                 continue
             if quick:
                 run = _quick(run)
-            if epochs:
-                run = Run(run.label, run.model, run.config, epochs, run.batch_size, run.lr)
+            if epochs:  # the new budget; a run trained until its plateau takes it as its ceiling
+                run = replace(run, epochs=epochs)
             out.append((p.name, run))
     if picks and not out:
         raise ConfigError(f"--only {only!r} matches no run on {dataset}")
