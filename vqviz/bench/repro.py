@@ -104,9 +104,9 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
     m = model.fit(train, test, trainer)
     figures = PROTOCOLS[protocol].score(model, m, train, test, quick)
     if held_out:  # the learning curve: epochs run, training loss and held-out BCE per epoch
-        stage = trainer.stages[0]
-        figures.update(epochs_run=len(trainer.history[stage]), held_out_bce_curve=held_out,
-                       loss_curve=[h["loss"] for h in trainer.history[stage]])
+        longest = max(trainer.history.values(), key=len, default=[])  # the stage that trained longest
+        figures.update(epochs_run=len(held_out), held_out_bce_curve=held_out,
+                       loss_curve=[h["loss"] for h in longest if "loss" in h])
     # Through JSON, so that a fresh record compares equal to one read back from the file.
     return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
             "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
