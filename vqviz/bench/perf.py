@@ -164,8 +164,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json and Path(args.json).is_dir():
         raise ConfigError(f"--json {args.json} is a folder; give a file name")
     devices = _devices(s.device)
-    machine = _machine(devices)
-    _print_machine(machine, s.device)
+    host = _machine(devices)
+    _print_machine(host, s.device)
     progress = _Progress(8 + 3 * (len(devices) - 1))
 
     with progress("loading the data"):
@@ -193,7 +193,7 @@ def main(args: argparse.Namespace) -> int:
         if device.type == "cpu":
             rows += _projections(z, s, progress)
     _print_table(rows)
-    figures = {"benchmark": "perf", "vqviz": __version__, "machine": machine, "settings": asdict(s),
+    figures = {"benchmark": "perf", "vqviz": __version__, "machine": host, "settings": asdict(s),
                "seconds": time.perf_counter() - start, "measures": {}}
     for row in rows:
         fields = asdict(row)
