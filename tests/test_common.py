@@ -41,6 +41,16 @@ def test_kmeans_is_deterministic_and_has_no_empty_cluster():
     assert torch.bincount(a.labels_, minlength=12).min() >= 1
 
 
+def test_kmeans_keeps_every_restart_and_picks_the_lowest_inertia():
+    x = np.random.default_rng(0).normal(size=(300, 4))  # no structure: the restarts end apart
+    km = KMeans(5, n_init=6, random_state=0, keep_restarts=True).fit(x)
+    inertias = [inertia for inertia, _ in km.restarts_]
+    assert len(km.restarts_) == 6 and len(set(inertias)) > 1
+    assert km.inertia_ == min(inertias)
+    torch.testing.assert_close(km.labels_, km.restarts_[int(np.argmin(inertias))][1])
+    assert KMeans(5, n_init=6, random_state=0).fit(x).restarts_ == []  # not kept unless asked
+
+
 def test_kmeans_rejects_bad_k():
     with pytest.raises(ConfigError):
         KMeans(11).fit(np.zeros((10, 2)))

@@ -35,6 +35,20 @@ def test_kmeans_scores_on_separated_clusters():
     assert s["kmeans_accuracy"] == 1.0 and s["kmeans_nmi"] == pytest.approx(1.0)
 
 
+def test_kmeans_scores_every_restart_against_the_restarts_scored_one_by_one():
+    from vqviz.cluster import KMeans
+
+    rng = np.random.default_rng(1)
+    z, y = rng.normal(size=(200, 3)), rng.integers(0, 4, 200)  # restarts that disagree
+    s = metrics.kmeans_scores(z, y, n_clusters=4, n_init=8, every_restart=True)
+    km = KMeans(4, n_init=8, random_state=0, keep_restarts=True).fit(z)
+    accuracies = [metrics.clustering_accuracy(y, labels) for _, labels in km.restarts_]
+    assert s["kmeans_accuracy"] == metrics.clustering_accuracy(y, km.labels_)
+    assert s["kmeans_accuracy_best_restart"] == max(accuracies) > s["kmeans_accuracy_median_restart"]
+    assert s["kmeans_accuracy_median_restart"] == pytest.approx(np.median(accuracies))
+    assert "kmeans_accuracy_best_restart" not in metrics.kmeans_scores(z, y, n_clusters=4)
+
+
 def test_linear_probe_separable_and_chance():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)

@@ -279,3 +279,27 @@ def test_spatial_training_balances_the_codes_and_reports_both_assignments(digits
         assert isinstance(metrics[key], float) and 0.5 * math.log(32) < metrics[key] <= math.log(32) + 1e-9, key
     assert metrics["test_perplexity_sinkhorn"] == pytest.approx(math.exp(metrics["test_usage_entropy_sinkhorn"]))
     assert metrics["test_dead_codes"] < 32 and "decoder_seconds" in metrics
+
+
+def test_blank_positions_are_those_that_see_only_zeros_and_usage_is_also_counted_without_them():
+    from vqviz import data, metrics
+
+    set_seed(0)
+    model = build("skvq", in_shape=(1, 28, 28), n_classes=2, latent_dim=8, codebook_size=16, spatial=True).eval()
+    x = np.zeros((3, 1, 28, 28), np.float32)
+    x[1, 0, :4, :4] = 1.0  # a bright top-left corner
+    x[2] = np.random.default_rng(0).random((1, 28, 28))  # content everywhere
+    blank = model.blank_positions(x).reshape(3, 7, 7)
+    assert blank[0].all() and not blank[2].any()
+    assert not blank[1, 0, 0] and blank[1, 6, 6]  # the corner's position sees it, the far corner does not
+    assert 0 < (~blank[1]).sum() < 49
+
+    split = data.Dataset("toy", "test", x, np.array([0, 1, 1]), ["a", "b"])
+    m = model.evaluate(split)
+    assert m["test_blank_share"] == pytest.approx(blank.mean())
+    idx = model.quantize_array(x).indices.reshape(-1)
+    expected = metrics.codebook_usage(idx[~blank.reshape(-1)], 16)["usage_entropy"]
+    assert m["test_usage_entropy_content"] == pytest.approx(expected)
+    assert "test_usage_entropy_sinkhorn_content" in model.sinkhorn_usage(split)
+    with pytest.raises(ConfigError, match="map of codes"):
+        build("skvq", in_shape=(1, 28, 28), n_classes=2).blank_positions(x)

@@ -65,11 +65,15 @@ class KMeans:
         Called as ``on_iteration(restart, iteration)`` (both 0-based) before every Lloyd
         iteration, and before each restart's seeding. It may raise to abandon the fit: a
         stop button is heard within one iteration, not at the end of all restarts.
+    keep_restarts : bool
+        Keep every restart's ``(inertia, labels)`` in ``restarts_``, in the order they ran.
     """
 
     def __init__(self, n_clusters: int, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4,
-                 random_state: int = 0, on_iteration: Callable[[int, int], None] | None = None):
+                 random_state: int = 0, on_iteration: Callable[[int, int], None] | None = None,
+                 keep_restarts: bool = False):
         self.n_clusters = n_clusters
+        self.keep_restarts = keep_restarts
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
@@ -89,8 +93,11 @@ class KMeans:
         gen = torch.Generator(device=x.device).manual_seed(self.random_state)
         tol = self.tol * x.var(0).mean().item()
         best = None
+        self.restarts_ = []
         for restart in range(self.n_init):
             centres, labels, inertia, n_iter = self._single(x, gen, tol, restart)
+            if self.keep_restarts:
+                self.restarts_.append((inertia, labels))
             if best is None or inertia < best[2]:
                 best = (centres, labels, inertia, n_iter)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best

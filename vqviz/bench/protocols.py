@@ -137,7 +137,7 @@ def _softvq_runs(dataset: str) -> list[Run]:
 
 def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
     z_tr, z_te = model.encode_array(train.images), model.encode_array(test.images)
-    scores = metrics.kmeans_scores(z_te, test.labels, 10, n_init=5 if quick else 100)
+    scores = metrics.kmeans_scores(z_te, test.labels, 10, n_init=5 if quick else 100, every_restart=True)
     probe = metrics.linear_probe(z_tr, train.labels, z_te, test.labels, max_iter=100 if quick else 1000)
     out = {**scores, "linear_probe": probe, "test_bce_per_image": m["test_bce_per_image"]}
     if "test_perplexity" in m:  # codebook use on test: exp of the usage entropy, in codes
@@ -155,7 +155,12 @@ def _softvq_figures(dataset: str) -> list[Figure]:
                         _pct(acc), percent=True),
                  Figure("Table 1", label, "k-means NMI", _get(label, "kmeans_nmi"), (label,), nmi),
                  Figure("Table 1", label, "linear probe accuracy", _get(label, "linear_probe"), (label,),
-                        _pct(probe), percent=True)]
+                        _pct(probe), percent=True),
+                 # Not the paper's figure: "100 random initializations and select the best result" read as
+                 # the most accurate restart, where the authors' notebook keeps the lowest inertia.
+                 Figure("Table 1", label, "k-means accuracy, most accurate of the restarts",
+                        _get(label, "kmeans_accuracy_best_restart"), (label,), percent=True,
+                        note="diagnostic: the table's pick is the lowest inertia")]
     return rows
 
 
@@ -163,11 +168,15 @@ def _softvq_figures(dataset: str) -> list[Figure]:
 #: ``spatial``: the paper's layout, an (h/4 x w/4) map of codes per image, average-pooled for the classifier.
 SKVQ_COMMON = {"encoder": "cnn", "latent_dim": 64, "codebook_size": 256, "beta": 1.0, "sinkhorn_lambda": 0.1,
                "sinkhorn_iters": 3, "spatial": True}
+#: lambda, the kernel's sharpness in exp(-lambda ||e_k - z||^2), is not in the paper. At 0.1 the plan's rows are
+#: diffuse (3.8 nats each), so their argmax balances less than the plan: re-solving Sinkhorn-Knopp to convergence
+#: on a trained model's test latents, the argmax's usage entropy over positions with content was 90.8 % of ln K
+#: at lambda 0.1, 96.7 % at 0.3 and 97.3 % at 1.
+SKVQ_SK = {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99, "sinkhorn_lambda": 0.3}
 SKVQ_RUNS = (("no VQ", {"quantizer": "none"}),
              ("VQ + CE", {"quantizer": "nearest", "constant_embedding": True}),
-             ("VQ + CE + SK", {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99}),
-             ("VQ + CE + SK + GP", {"quantizer": "sinkhorn", "constant_embedding": True, "momentum": 0.99,
-                                    "gradient_penalty": 0.5}))
+             ("VQ + CE + SK", SKVQ_SK),
+             ("VQ + CE + SK + GP", {**SKVQ_SK, "gradient_penalty": 0.5}))
 #: CIFAR-10, WRN-28-2: accuracy and assignment entropy (nats, of 256 codes: at most ln 256 = 5.545).
 SKVQ_PAPER = {"no VQ": (94.55, None), "VQ + CE": (92.46, 2.280), "VQ + CE + SK": (92.83, 5.316),
               "VQ + CE + SK + GP": (93.06, 5.311)}
@@ -182,6 +191,10 @@ def _skvq_score(model, m: dict, train, test, quick: bool) -> dict:
     return {"test_accuracy": m["test_accuracy"], "usage_entropy": m.get("test_usage_entropy", math.nan),
             "usage_entropy_fraction": m.get("test_usage_entropy", math.nan) / math.log(k),
             "sinkhorn_entropy_fraction": m.get("test_usage_entropy_sinkhorn", math.nan) / math.log(k),
+            # Over the map's positions with content only (see SinkhornVQ.blank_positions).
+            "content_entropy_fraction": m.get("test_usage_entropy_content", math.nan) / math.log(k),
+            "sinkhorn_content_entropy_fraction": m.get("test_usage_entropy_sinkhorn_content", math.nan) / math.log(k),
+            "blank_share": m.get("test_blank_share", math.nan),
             "dead_codes": m.get("test_dead_codes", math.nan), "test_mse_per_pixel": m["test_mse_per_pixel"]}
 
 
@@ -195,6 +208,9 @@ def _skvq_figures(dataset: str) -> list[Figure]:
             rows.append(Figure("Table 1", label, "assignment entropy / ln K (nearest codeword, test)",
                                _get(label, "usage_entropy_fraction"), (label,), ent / math.log(256), percent=True,
                                note=f"paper: {ent:.3f} nats of ln 256 = 5.545"))
+            rows.append(Figure("Table 1", label, "assignment entropy / ln K (nearest codeword, positions with content)",
+                               _get(label, "content_entropy_fraction"), (label,), ent / math.log(256), percent=True,
+                               note="without the map's blank positions, which CIFAR-10 does not have"))
             rows.append(Figure("Table 1", label, "assignment entropy / ln K (Sinkhorn assignment, test)",
                                _get(label, "sinkhorn_entropy_fraction"), (label,), percent=True,
                                note="argmax of the plan with the trained code scaling"))

@@ -54,6 +54,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -403,26 +404,55 @@ class SinkhornVQ(Model):
         return metrics
 
     def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
-        """``Model.evaluate``; with a map of codes, usage counts every position in one codebook."""
+        """``Model.evaluate``; with a map of codes, usage counts every position in one codebook,
+        and again over the positions with content only (``<split>_usage_entropy_content``; see
+        :meth:`blank_positions`), with ``<split>_blank_share``, the share of blank positions."""
         out = super().evaluate(dataset, batch_size)
         if self.has_quantizer and self.config.spatial:
-            from .. import metrics
-
             idx = self.quantize_array(dataset.images, batch_size).indices.reshape(-1)
-            usage = metrics.codebook_usage(idx, self.config.codebook_size)
-            out.update({f"{dataset.split}_{k}": v for k, v in usage.items() if k != "counts"})
+            out.update(self._usage(idx, dataset.split))
+            blank = self.blank_positions(dataset.images, batch_size).reshape(-1)
+            out[f"{dataset.split}_blank_share"] = float(blank.mean())
+            if not blank.all():
+                out.update(self._usage(idx[~blank], dataset.split, "_content"))
         return out
 
     def sinkhorn_usage(self, dataset: Dataset, batch_size: int = 1024) -> dict:
         """Codebook usage of the Sinkhorn assignment (argmax of :meth:`soft_probs`) on a split,
-        beside ``evaluate``'s usage of the nearest codeword: ``<split>_usage_entropy_sinkhorn``, ..."""
-        from .. import metrics
-
+        beside ``evaluate``'s usage of the nearest codeword: ``<split>_usage_entropy_sinkhorn``, ...
+        and, with a map of codes, over its positions with content: ``..._sinkhorn_content``."""
         self.eval()
         x = to_tensor(dataset.images).float()
         idx = batched(lambda b: self.soft_probs(self.encode(b.to(self.device))).argmax(-1).cpu(), x, batch_size)
-        usage = metrics.codebook_usage(idx.reshape(-1).numpy(), self.config.codebook_size)
-        return {f"{dataset.split}_{k}_sinkhorn": v for k, v in usage.items() if k != "counts"}
+        idx = idx.reshape(-1).numpy()
+        out = self._usage(idx, dataset.split, "_sinkhorn")
+        if self.config.spatial:
+            blank = self.blank_positions(dataset.images, batch_size).reshape(-1)
+            if not blank.all():
+                out.update(self._usage(idx[~blank], dataset.split, "_sinkhorn_content"))
+        return out
+
+    def _usage(self, idx: np.ndarray, split: str, suffix: str = "") -> dict:
+        from .. import metrics
+
+        usage = metrics.codebook_usage(idx, self.config.codebook_size)
+        return {f"{split}_{k}{suffix}": v for k, v in usage.items() if k != "counts"}
+
+    def blank_positions(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """(N, C, H, W) -> (N, P) bool: the positions of the map of codes whose latent is the
+        latent of an all-zero image at that position, to 1e-5 of the latents' scale.
+
+        Such a position sees only blank input (Fashion-MNIST's background: about a fifth of
+        its 7x7 positions). They share a few latents, at most one per position, so no
+        assignment can spread them over the codebook; this bounds the usage entropy over all
+        positions below ln K, where photographs such as the paper's CIFAR-10 have no such bound.
+        """
+        if not self.config.spatial:
+            raise ConfigError("blank positions need a map of codes: this skvq model is not spatial")
+        z = self.encode_array(images, batch_size).reshape(len(images), self.n_positions, -1)
+        blank = self.encode_array(np.zeros((1, *images.shape[1:]), np.float32)).reshape(1, self.n_positions, -1)
+        tol = 1e-5 * max(float(np.abs(z).max(initial=0.0)), 1.0)
+        return (np.abs(z - blank) <= tol).all(-1)
 
     def accuracy(self, dataset: Dataset, batch_size: int = 1024) -> float:
         """The classifier's accuracy on a split (evaluation mode: nearest codeword)."""
