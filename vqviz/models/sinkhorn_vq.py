@@ -178,7 +178,7 @@ class SinkhornVQConfig(ModelConfig):
     recon_loss : the decoder's loss on its logits, per pixel: "bce" or "mse".
     codebook_size : K, the number of codewords (256 in the paper).
     quantizer : "none" (plain classifier), "nearest" (plain VQ) or "sinkhorn" (SK-VQ, eq. 8).
-    sinkhorn_lambda : lambda of P = exp(-lambda ||e_k - z||^2), eq. (8); larger balances more slowly.
+    sinkhorn_lambda : lambda of P = exp(-lambda ||e_k - z||^2), eq. (8), not given in the paper; larger makes each row of the plan sharper, so that its argmax is as balanced as the plan, and takes more iterations to converge.
     sinkhorn_iters : Sinkhorn-Knopp iterations per batch.
     momentum : m of the running code scaling (0.999 in the paper; 0 = per-batch Sinkhorn-Knopp).
     constant_embedding : sample the codebook once from N(0, 1) and never update it (section 3.2).
