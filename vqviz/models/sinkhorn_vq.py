@@ -28,6 +28,9 @@ Codebook usage is reported for two assignments on the scored split: the nearest
 codeword, which the model uses at evaluation (eq. 8, ``usage_entropy``), and the
 Sinkhorn assignment, the row argmax of the plan with the trained code scaling
 alpha-bar, argmax_k (-lambda ||e_k - z||^2 + log alpha-bar_k) (``usage_entropy_sinkhorn``).
+With a map of codes, each is also counted over the positions with content only (``..._content``):
+a position that sees only blank input (Fashion-MNIST's background) has the blank image's latent,
+which no assignment can spread over the codebook (:meth:`SinkhornVQ.blank_positions`).
 
 Momentum Sinkhorn-Knopp (``sinkhorn``) works in log space (logsumexp), each row of
 log P shifted by its maximum (the minimum distance, as in SeLa and SwAV; beta absorbs
