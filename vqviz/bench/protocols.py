@@ -129,10 +129,17 @@ SOFTVQ_PAPER = {"AE": (52.61, 0.5301, 91.91), "VAE": (56.44, 0.5600, 89.10), "be
                 "VQ-VAE": (51.48, 0.3541, 81.62), "soft VQ-VAE": (77.64, 0.7188, 93.54)}
 
 
+#: Not in the paper: the authors' notebook trains at batch 64, where the paper says 32, for the same 40,000 steps
+#: (43 epochs). Does that close the beta-VAE's k-means gap?
+SOFTVQ_BATCH_64 = (("beta-VAE (20) at batch 64", "beta_vae", {**AUTHORS, "beta": 20.0}),)
+
+
 def _softvq_runs(dataset: str) -> list[Run]:
     # Adam 3e-4, batch 32, 40,000 iterations = 21 epochs of MNIST; MLP 500-500-2000-64.
-    return [Run(label, name, {"latent_dim": 64, "encoder": "mlp", **cfg}, 21, 32, 3e-4)
-            for label, name, cfg in SOFTVQ_RUNS]
+    return ([Run(label, name, {"latent_dim": 64, "encoder": "mlp", **cfg}, 21, 32, 3e-4)
+             for label, name, cfg in SOFTVQ_RUNS]
+            + [Run(label, name, {"latent_dim": 64, "encoder": "mlp", **cfg}, 43, 64, 3e-4)
+               for label, name, cfg in SOFTVQ_BATCH_64])
 
 
 def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
@@ -149,7 +156,7 @@ def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
 
 def _softvq_figures(dataset: str) -> list[Figure]:
     rows = []
-    for label, _, _ in SOFTVQ_RUNS:
+    for label, _, _ in SOFTVQ_RUNS + SOFTVQ_BATCH_64:
         acc, nmi, probe = SOFTVQ_PAPER.get(label, (None, None, None)) if dataset == "mnist" else (None, None, None)
         rows += [Figure("Table 1", label, "k-means accuracy (test z_e)", _get(label, "kmeans_accuracy"), (label,),
                         _pct(acc), percent=True),
