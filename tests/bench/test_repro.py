@@ -75,6 +75,14 @@ def test_summary_uses_the_latest_budget_only():
     assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "met within the seeds' spread (short by 1.03)"
 
 
+def test_a_run_until_its_plateau_shows_its_ceiling_and_the_epochs_it_ran():
+    run = {"label": "VAE", "model": "vae", "config": {}, "epochs": 50, "batch_size": 128, "lr": 1e-3,
+           "until_plateau": True}
+    records = [{"run": run, "figures": {"epochs_run": ran}} for ran in (46, 50)]
+    assert repro._budget([run], records) == "until plateau, at most 50 ep. (ran 46-50), batch 128"
+    assert repro._budget([run], records[:1]) == "until plateau, at most 50 ep. (ran 46), batch 128"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--only", "nope"], "unknown protocol 'nope'"),
     (["--dataset", "mnist", "--only", "skvq"], "matches no run on mnist"),

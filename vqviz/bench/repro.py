@@ -185,7 +185,7 @@ def _budget(runs: list[dict], records: list[dict] = ()) -> str:
     if any(r.get("until_plateau") for r in runs):
         ran = sorted({int(rec["figures"]["epochs_run"]) for rec in records if "epochs_run" in rec["figures"]})
         shown = "-".join(map(str, sorted({ran[0], ran[-1]}))) if ran else "?"
-        return f"until plateau ({shown} ep.), batch {'/'.join(map(str, batches))}"
+        return f"until plateau, at most {'/'.join(map(str, epochs))} ep. (ran {shown}), batch {'/'.join(map(str, batches))}"
     return f"{'/'.join(map(str, epochs))} ep., batch {'/'.join(map(str, batches))}"
 
 
