@@ -412,9 +412,8 @@ class SinkhornVQ(Model):
         :meth:`blank_positions`), with ``<split>_blank_share``, the share of blank positions."""
         out = super().evaluate(dataset, batch_size)
         if self.has_quantizer and self.config.spatial:
-            idx = self.quantize_array(dataset.images, batch_size).indices.reshape(-1)
+            idx, blank = self._assignments(dataset.images, batch_size, "nearest")
             out.update(self._usage(idx, dataset.split))
-            blank = self.blank_positions(dataset.images, batch_size).reshape(-1)
             out[f"{dataset.split}_blank_share"] = float(blank.mean())
             if not blank.all():
                 out.update(self._usage(idx[~blank], dataset.split, "_content"))
@@ -424,16 +423,28 @@ class SinkhornVQ(Model):
         """Codebook usage of the Sinkhorn assignment (argmax of :meth:`soft_probs`) on a split,
         beside ``evaluate``'s usage of the nearest codeword: ``<split>_usage_entropy_sinkhorn``, ...
         and, with a map of codes, over its positions with content: ``..._sinkhorn_content``."""
-        self.eval()
-        x = to_tensor(dataset.images).float()
-        idx = batched(lambda b: self.soft_probs(self.encode(b.to(self.device))).argmax(-1).cpu(), x, batch_size)
-        idx = idx.reshape(-1).numpy()
+        idx, blank = self._assignments(dataset.images, batch_size, "sinkhorn")
         out = self._usage(idx, dataset.split, "_sinkhorn")
-        if self.config.spatial:
-            blank = self.blank_positions(dataset.images, batch_size).reshape(-1)
-            if not blank.all():
-                out.update(self._usage(idx[~blank], dataset.split, "_sinkhorn_content"))
+        if blank is not None and not blank.all():
+            out.update(self._usage(idx[~blank], dataset.split, "_sinkhorn_content"))
         return out
+
+    def _assignments(self, images: np.ndarray, batch_size: int, rule: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """One pass over ``images``: every position's code by ``rule`` ("nearest" or "sinkhorn"),
+        (N P,), and with a map of codes which positions are blank (:meth:`blank_positions`), (N P,)."""
+        self.eval()
+        codes, blank = [], []
+        with torch.no_grad():
+            blank_z = self.encode(torch.zeros(1, *images.shape[1:], device=self.device)) if self.config.spatial else None
+            for i in range(0, len(images), batch_size):
+                z = self.encode(torch.as_tensor(np.array(images[i : i + batch_size], np.float32)).to(self.device))
+                idx = self.quantize(z).indices if rule == "nearest" else self.soft_probs(z).argmax(-1)
+                codes.append(idx.reshape(-1).cpu())
+                if blank_z is not None:  # to 1e-5 of the latents' scale
+                    tol = 1e-5 * max(z.abs().max().item(), 1.0)
+                    same = (z - blank_z).abs().reshape(len(z), self.n_positions, -1) <= tol
+                    blank.append(same.all(-1).reshape(-1).cpu())
+        return torch.cat(codes).numpy(), torch.cat(blank).numpy() if blank_z is not None else None
 
     def _usage(self, idx: np.ndarray, split: str, suffix: str = "") -> dict:
         from .. import metrics
@@ -452,10 +463,7 @@ class SinkhornVQ(Model):
         """
         if not self.config.spatial:
             raise ConfigError("blank positions need a map of codes: this skvq model is not spatial")
-        z = self.encode_array(images, batch_size).reshape(len(images), self.n_positions, -1)
-        blank = self.encode_array(np.zeros((1, *images.shape[1:]), np.float32)).reshape(1, self.n_positions, -1)
-        tol = 1e-5 * max(float(np.abs(z).max(initial=0.0)), 1.0)
-        return (np.abs(z - blank) <= tol).all(-1)
+        return self._assignments(images, batch_size, "nearest")[1].reshape(len(images), self.n_positions)
 
     def accuracy(self, dataset: Dataset, batch_size: int = 1024) -> float:
         """The classifier's accuracy on a split (evaluation mode: nearest codeword)."""
