@@ -119,7 +119,7 @@ def _papers(dataset: str) -> None:
     # What people compare first, on the left; where the figure comes from, on the right.
     rows = [{"model": r["model"], "figure": r["metric"], "ours": repro.format_ours(r),
              "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
-             "CPU": repro.format_duration(r["cpu_seconds"]),
+             "time": repro.format_time(r),
              "source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}"} for r in results["table"]]
     st.dataframe(rows, hide_index=True, width="stretch")
 

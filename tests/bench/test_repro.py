@@ -128,3 +128,36 @@ def test_an_epochs_override_is_the_ceiling_of_a_run_trained_until_its_plateau():
     planned = dict((run.label, run) for _, run in repro.plan("mnist", epochs=50, only="clustervae,softvq"))
     assert planned["VAE"].epochs == 50 and planned["VAE"].until_plateau  # the cluster-VAE protocol's
     assert planned["AE"].epochs == 50 and not planned["AE"].until_plateau  # a fixed budget stays fixed
+
+
+def test_a_time_limit_stops_the_first_stage_and_the_decoder_keeps_its_budget():
+    from dataclasses import replace
+
+    from vqviz import data
+    from vqviz.bench.protocols import Run
+    from vqviz.models import build
+    from vqviz.train import TrainConfig, Trainer
+
+    train, test = data.load("digits", "train"), data.load("digits", "test")
+    run = Run("VQ + CE + SK", "skvq", {"encoder": "cnn", "latent_dim": 8, "codebook_size": 16, "spatial": True,
+                                       "quantizer": "sinkhorn", "decoder_epochs": 2}, epochs=5, batch_size=256)
+    record = repro.measure("skvq", run, 0, train, test, device="cpu", time_limit=0.0)
+    assert record["figures"]["epochs_run"] == 1 and record["figures"]["time_limited"]
+    assert repro._budget([record["run"]], [record]) == "at most 5 ep. (ran 1, stopped by the time limit), batch 256"
+    # A run that ends before its limit is not marked, nor is one whose limit passes in its last epoch.
+    for limit in (1e6, 0.0):
+        one = repro.measure("skvq", replace(run, epochs=1), 0, train, test, device="cpu", time_limit=limit)
+        assert "time_limited" not in one["figures"] and "epochs_run" not in one["figures"]
+    trainer = Trainer(TrainConfig(epochs=5, batch_size=256, device="cpu"))
+    trainer.converged = repro._OutOfTime(0.0)
+    build("skvq", in_shape=train.shape, n_classes=train.n_classes, **run.config).fit(train, test, trainer)
+    assert len(trainer.history["classifier"]) == 1 and len(trainer.history["decoder"]) == 2
+
+def test_a_run_on_a_gpu_shows_its_wall_time_on_the_gpu():
+    run = {"label": "VAE", "model": "vae", "config": {}, "epochs": 10, "batch_size": 128, "lr": 1e-3}
+    records = [{"protocol": "clustervae", "run": run, "seed": 0, "cpu_seconds": 900.0, "wall_seconds": 180.0,
+                "device": "cuda:0", "figures": {"test_bce_per_image": 80.0}}]
+    (row,) = repro.summarise(records, "mnist")
+    assert row["device"] == "GPU" and repro.format_time(row) == "3 min on a GPU"
+    (row,) = repro.summarise([{**records[0], "device": "cpu"}], "mnist")
+    assert row["device"] == "CPU" and repro.format_time(row) == "15 min"

@@ -89,14 +89,24 @@ def _key(protocol: str, run: Run, seed: int) -> str:
     return json.dumps({"protocol": protocol, "run": asdict(run), "seed": seed}, sort_keys=True)
 
 
-def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False, device: str = "auto") -> dict:
-    """Train one run and score it; return its record (figures, CPU and wall seconds)."""
+def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False, device: str = "auto",
+            time_limit: float | None = None) -> dict:
+    """Train one run and score it; return its record (figures, CPU and wall seconds).
+
+    ``time_limit`` (seconds): the run's first training stage (the encoder, the classifier, the VAE) stops at
+    the end of the first epoch that ends past it; later stages (a decoder) keep their budgets. The record
+    then holds ``epochs_run`` and ``time_limited``.
+    """
     set_seed(seed)
     model = build(run.model, in_shape=train.shape, n_classes=train.n_classes, **run.config)
     trainer = Trainer(TrainConfig(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr, seed=seed, device=device))
+    rules = [plateau(patience=5, min_delta=1e-3)] if run.until_plateau and not quick else []
+    out_of_time = _OutOfTime(time_limit) if time_limit is not None else None
+    if rules or out_of_time:  # the plateau first: a run that has converged was not cut short
+        trainer.converged = lambda stage, history: any(rule(stage, history) for rule in rules) or \
+            bool(out_of_time and out_of_time(stage, history))
     held_out: list[float] = []
-    if run.until_plateau and not quick:
-        trainer.converged = plateau(patience=5, min_delta=1e-3)
+    if rules:
         sample = data.Dataset(test.name, test.split, test.images[:PLATEAU_SAMPLE], test.labels[:PLATEAU_SAMPLE],
                               test.classes)
         trainer.add_callback("on_epoch", lambda p: held_out.append(_held_out_bce(model, sample)))
@@ -107,10 +117,29 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
         longest = max(trainer.history.values(), key=len, default=[])  # the stage that trained longest
         figures.update(epochs_run=len(held_out), held_out_bce_curve=held_out,
                        loss_curve=[h["loss"] for h in longest if "loss" in h])
+    if out_of_time and 0 < out_of_time.stopped < run.epochs:
+        figures.update(epochs_run=out_of_time.stopped, time_limited=True)
     # Through JSON, so that a fresh record compares equal to one read back from the file.
     return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
             "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
             "device": str(trainer.device)}
+
+
+class _OutOfTime:
+    """A :attr:`Trainer.converged` rule: the first stage it is asked about ends once ``seconds`` have passed
+    since this rule was made; ``stopped`` is then the epochs that stage ran (0: it was not cut short)."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.perf_counter() + seconds
+        self.stage: str | None = None
+        self.stopped = 0
+
+    def __call__(self, stage: str, history: list[dict]) -> bool:
+        self.stage = self.stage or stage
+        if stage != self.stage or time.perf_counter() < self.deadline:
+            return False
+        self.stopped = len(history)
+        return True
 
 
 #: Test images scored after every epoch of a run trained until its plateau (its learning curve).
@@ -139,7 +168,7 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
         for r in mine:
             per_seed.setdefault(r["seed"], {})[r["run"]["label"]] = r
         for fig in p.figures(dataset) if mine else ():
-            values, cpu = [], []
+            values, cpu, wall, devices = [], [], [], set()
             for seed, runs in sorted(per_seed.items()):
                 if all(u in runs for u in fig.uses):
                     try:
@@ -147,6 +176,8 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
                     except KeyError:  # a run measured before this figure existed
                         continue
                     cpu.append(sum(runs[u]["cpu_seconds"] for u in fig.uses))
+                    wall.append(sum(runs[u].get("wall_seconds", runs[u]["cpu_seconds"]) for u in fig.uses))
+                    devices |= {runs[u].get("device", "cpu").split(":")[0] for u in fig.uses}
             if not values:
                 continue
             mean = statistics.fmean(values)
@@ -159,7 +190,8 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
                 "verdict": _verdict(mean, fig, comparable, std), "note": fig.note,
                 "budget": _budget([latest[u] for u in fig.uses if u in latest],
                                   [r for seed_runs in per_seed.values() for u, r in seed_runs.items() if u in fig.uses]),
-                "cpu_seconds": statistics.fmean(cpu)})
+                "cpu_seconds": statistics.fmean(cpu), "wall_seconds": statistics.fmean(wall),
+                "device": "GPU" if "cuda" in devices else "CPU"})
     return rows
 
 
@@ -180,13 +212,16 @@ def _verdict(mean: float, fig: Figure, comparable: bool, std: float | None = Non
 
 
 def _budget(runs: list[dict], records: list[dict] = ()) -> str:
-    epochs = sorted({r["epochs"] for r in runs})
-    batches = sorted({r["batch_size"] for r in runs})
+    epochs = "/".join(map(str, sorted({r["epochs"] for r in runs})))
+    batches = "/".join(map(str, sorted({r["batch_size"] for r in runs})))
+    ran = sorted({int(rec["figures"]["epochs_run"]) for rec in records if "epochs_run" in rec["figures"]})
+    shown = "-".join(map(str, sorted({ran[0], ran[-1]}))) if ran else "?"
+    cut = ", stopped by the time limit" if any(rec["figures"].get("time_limited") for rec in records) else ""
     if any(r.get("until_plateau") for r in runs):
-        ran = sorted({int(rec["figures"]["epochs_run"]) for rec in records if "epochs_run" in rec["figures"]})
-        shown = "-".join(map(str, sorted({ran[0], ran[-1]}))) if ran else "?"
-        return f"until plateau, at most {'/'.join(map(str, epochs))} ep. (ran {shown}), batch {'/'.join(map(str, batches))}"
-    return f"{'/'.join(map(str, epochs))} ep., batch {'/'.join(map(str, batches))}"
+        return f"until plateau, at most {epochs} ep. (ran {shown}{cut}), batch {batches}"
+    if cut:
+        return f"at most {epochs} ep. (ran {shown}{cut}), batch {batches}"
+    return f"{epochs} ep., batch {batches}"
 
 
 def markdown(rows: list[dict], dataset: str) -> str:
@@ -197,13 +232,13 @@ def markdown(rows: list[dict], dataset: str) -> str:
         if not mine:
             continue
         out.append(f"#### {p.paper}, on {dataset}\n\nPaper's budget: {p.paper_epochs}. Differences: {p.differences}.\n")
-        out.append("| Figure | Model | Metric | Ours (mean ± std, seeds) | Paper | Verdict | Our budget | CPU |\n"
+        out.append("| Figure | Model | Metric | Ours (mean ± std, seeds) | Paper | Verdict | Our budget | Time |\n"
                    "|---|---|---|---|---|---|---|---|")
         for r in mine:
             verdict = r["verdict"] + (f" ({r['note']})" if r["note"] else "")
             out.append("| " + " | ".join([r["source"], r["model"], r["metric"], format_ours(r),
                                           format_number(r["paper"], r["percent"]) or "–", verdict, r["budget"],
-                                          format_duration(r["cpu_seconds"])]) + " |")
+                                          format_time(r)]) + " |")
         out.append("")
     return "\n".join(out)
 
@@ -225,6 +260,13 @@ def format_ours(r: dict) -> str:
     if r["std"] is not None:  # two significant figures: a spread is never known better
         text += f" ± {100 * r['std']:.2g} %" if r["percent"] else f" ± {r['std']:.2g}"
     return f"{text} ({r['seeds']})"
+
+
+def format_time(row: dict) -> str:
+    """A row's training time: CPU seconds ("14 min"), or wall seconds on a GPU ("3 min on a GPU")."""
+    if row.get("device") == "GPU":
+        return f"{format_duration(row['wall_seconds'])} on a GPU"
+    return format_duration(row["cpu_seconds"])
 
 
 def format_duration(seconds: float) -> str:
@@ -281,11 +323,13 @@ class Options:
     dataset : mnist or fashion-mnist (default: mnist; with --quick: digits)
     quick : every protocol, 1 epoch, 1 seed: a smoke run
     seeds : seeds per run
+    first_seed : the first of the seeds (to add seeds to saved runs, or split them between processes)
     epochs : override every protocol's epochs
     only : protocols (seq, softvq, skvq, dvq, clustervae) or protocol:run labels to run
     out : results folder
     data_dir : folder holding the data set's files
     device : auto, cpu, cuda...
+    time_limit : minutes for the whole command (a lent GPU's): each run's first stage stops at the end of the epoch past it, and no run starts after it
     fresh : ignore the runs already saved in the results file
     table_only : run nothing: write and print the tables of the runs already saved
     """
@@ -293,11 +337,13 @@ class Options:
     dataset: str | None = None
     quick: bool = field(default=False, metadata={"switch": True})
     seeds: int = 3
+    first_seed: int = 0
     epochs: int | None = None
     only: str = field(default="", metadata={"metavar": "P[:RUN],..."})
     out: str = str(RESULTS)
     data_dir: str | None = None
     device: str = "auto"
+    time_limit: float | None = field(default=None, metadata={"metavar": "MIN"})
     fresh: bool = field(default=False, metadata={"switch": True})
     table_only: bool = field(default=False, metadata={"switch": True})
 
@@ -311,8 +357,11 @@ def main(args: argparse.Namespace) -> int:
     args = Options(**flags.given(args, Options))
     dataset = args.dataset or ("digits" if args.quick else "mnist")
     seeds = QUICK["seeds"] if args.quick else args.seeds
-    if seeds < 1 or (args.epochs is not None and args.epochs < 1):
-        raise ConfigError("--seeds and --epochs must be at least 1")
+    if seeds < 1 or (args.epochs is not None and args.epochs < 1) or args.first_seed < 0:
+        raise ConfigError("--seeds and --epochs must be at least 1, and --first-seed at least 0")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
+    deadline = time.perf_counter() + 60 * args.time_limit if args.time_limit else None
     path = Path(args.out) / f"{dataset}.json"
     if args.table_only:
         records = _load(path)
@@ -323,16 +372,21 @@ def main(args: argparse.Namespace) -> int:
     runs = plan(dataset, args.quick, args.epochs, args.only)
     records = [] if args.fresh else _load(path)
     done = {_key(r["protocol"], Run(**r["run"]), r["seed"]) for r in records}
-    todo = [(p, run, s) for s in range(seeds) for p, run in runs if _key(p, run, s) not in done]
+    todo = [(p, run, s) for s in range(args.first_seed, args.first_seed + seeds) for p, run in runs
+            if _key(p, run, s) not in done]
     print(f"{len(todo)} runs to measure on {dataset} ({len(runs) * seeds - len(todo)} already in {path})",
           file=sys.stderr)
     if todo:
         train = data.load(dataset, "train", args.data_dir)
         test = data.load(dataset, "test", args.data_dir)
     for i, (protocol, run, seed) in enumerate(todo, 1):
+        left = deadline - time.perf_counter() if deadline else None
+        if left is not None and left <= 0:
+            print(f"the time limit is reached: {len(todo) - i + 1} runs left for a later call", file=sys.stderr)
+            break
         print(f"[{i}/{len(todo)}] {protocol}: {run.label}, seed {seed}, {run.epochs} epochs", file=sys.stderr,
               flush=True)
-        record = measure(protocol, run, seed, train, test, args.quick, args.device)
+        record = measure(protocol, run, seed, train, test, args.quick, args.device, left)
         records = [r for r in records if _key(r["protocol"], Run(**r["run"]), r["seed"])
                    != _key(protocol, run, seed)] + [record]
         _save(path, dataset, records)
