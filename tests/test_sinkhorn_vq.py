@@ -293,6 +293,15 @@ def test_blank_positions_are_those_that_see_only_zeros_and_usage_is_also_counted
     assert blank[0].all() and not blank[2].any()
     assert not blank[1, 0, 0] and blank[1, 6, 6]  # the corner's position sees it, the far corner does not
     assert 0 < (~blank[1]).sum() < 49
+    # The reference in float64: a position is blank where its latent is the all-zero image's, and only there
+    # (the corner reaches positions (0..1, 0..1): 3x3 convolutions of stride 2, twice).
+    with torch.no_grad():
+        double = model.double()
+        z = double.encode(torch.as_tensor(x, dtype=torch.float64)).reshape(3, 49, -1)
+        z0 = double.encode(torch.zeros(1, 1, 28, 28, dtype=torch.float64)).reshape(1, 49, -1)
+        model.float()
+    np.testing.assert_array_equal(blank.reshape(3, 49), (z - z0).abs().amax(-1).numpy() == 0)
+    assert (~blank[1]).sum() == 4
 
     split = data.Dataset("toy", "test", x, np.array([0, 1, 1]), ["a", "b"])
     m = model.evaluate(split)

@@ -75,6 +75,21 @@ def test_summary_uses_the_latest_budget_only():
     assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "met within the seeds' spread (short by 1.03)"
 
 
+
+def test_a_figure_the_latest_budget_lacks_comes_from_the_newest_budget_that_has_it():
+    def record(epochs, figures):
+        run = {"label": "VQ + CE + SK", "model": "skvq", "config": {}, "epochs": epochs, "batch_size": 256,
+               "lr": 1e-3, "until_plateau": False}
+        return {"protocol": "skvq", "run": run, "seed": 0, "cpu_seconds": 1.0, "figures": figures}
+
+    full = {"test_accuracy": 0.80, "usage_entropy_fraction": 0.74, "content_entropy_fraction": 0.79}
+    rows = repro.summarise([record(3, {**full, "content_entropy_fraction": 0.5}), record(12, full),
+                            record(74, {"test_accuracy": 0.86, "usage_entropy_fraction": 0.79})], "fashion-mnist")
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["test accuracy"]["mean"] == 0.86 and by_metric["test accuracy"]["budget"].startswith("74 ep.")
+    content = by_metric["assignment entropy / ln K (nearest codeword, positions with content)"]
+    assert content["mean"] == 0.79 and content["budget"] == "12 ep., batch 256"
+
 def test_a_run_until_its_plateau_shows_its_ceiling_and_the_epochs_it_ran():
     run = {"label": "VAE", "model": "vae", "config": {}, "epochs": 50, "batch_size": 128, "lr": 1e-3,
            "until_plateau": True}

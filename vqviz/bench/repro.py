@@ -158,41 +158,54 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
     """The table's rows: each figure's mean and std over the seeds that ran every run it uses.
 
     A run measured with several budgets (say, 3 epochs, then the paper's 21) counts with
-    its latest budget only, so the figures never mix budgets.
+    its latest budget only, so the figures never mix budgets. A figure that the latest budget's
+    records lack (a run saved before the figure existed, or one whose figure was withdrawn) comes
+    from the newest earlier budget that has it, and its budget column says which.
     """
     rows = []
     for p in PROTOCOLS.values():
-        latest = {r["run"]["label"]: r["run"] for r in records if r["protocol"] == p.name}
-        mine = [r for r in records if r["protocol"] == p.name and r["run"] == latest[r["run"]["label"]]]
-        per_seed: dict[int, dict] = {}
-        for r in mine:
-            per_seed.setdefault(r["seed"], {})[r["run"]["label"]] = r
-        for fig in p.figures(dataset) if mine else ():
-            values, cpu, wall, devices = [], [], [], set()
-            for seed, runs in sorted(per_seed.items()):
-                if all(u in runs for u in fig.uses):
-                    try:
-                        values.append(float(fig.value({u: runs[u]["figures"] for u in fig.uses})))
-                    except KeyError:  # a run measured before this figure existed
-                        continue
-                    cpu.append(sum(runs[u]["cpu_seconds"] for u in fig.uses))
-                    wall.append(sum(runs[u].get("wall_seconds", runs[u]["cpu_seconds"]) for u in fig.uses))
-                    devices |= {runs[u].get("device", "cpu").split(":")[0] for u in fig.uses}
-            if not values:
-                continue
-            mean = statistics.fmean(values)
-            std = statistics.stdev(values) if len(values) > 1 else None
-            comparable = fig.comparable and dataset in p.datasets
-            rows.append({
-                "protocol": p.name, "source": fig.source, "model": fig.model, "metric": fig.metric,
-                "mean": mean, "std": std, "seeds": len(values),
-                "paper": fig.paper, "better": fig.better, "comparable": comparable, "percent": fig.percent,
-                "verdict": _verdict(mean, fig, comparable, std), "note": fig.note,
-                "budget": _budget([latest[u] for u in fig.uses if u in latest],
-                                  [r for seed_runs in per_seed.values() for u, r in seed_runs.items() if u in fig.uses]),
-                "cpu_seconds": statistics.fmean(cpu), "wall_seconds": statistics.fmean(wall),
-                "device": "GPU" if "cuda" in devices else "CPU"})
+        budgets: dict[str, list[dict]] = {}  # label -> its distinct runs, the latest first
+        for r in reversed([r for r in records if r["protocol"] == p.name]):
+            if r["run"] not in budgets.setdefault(r["run"]["label"], []):
+                budgets[r["run"]["label"]].append(r["run"])
+        for fig in p.figures(dataset) if budgets else ():
+            for age in range(max(len(b) for b in budgets.values())):
+                row = _row(p, fig, dataset, records, {u: b[min(age, len(b) - 1)] for u, b in budgets.items()})
+                if row:
+                    rows.append(row)
+                    break
     return rows
+
+
+def _row(p, fig: Figure, dataset: str, records: list[dict], chosen: dict[str, dict]) -> dict | None:
+    """``fig``'s row from the records of the ``chosen`` run of each label; None if none has it."""
+    per_seed: dict[int, dict] = {}
+    for r in records:
+        if r["protocol"] == p.name and r["run"] == chosen.get(r["run"]["label"]):
+            per_seed.setdefault(r["seed"], {})[r["run"]["label"]] = r
+    values, cpu, wall, devices, used = [], [], [], set(), []
+    for seed, runs in sorted(per_seed.items()):
+        if all(u in runs for u in fig.uses):
+            try:
+                values.append(float(fig.value({u: runs[u]["figures"] for u in fig.uses})))
+            except KeyError:  # a run measured before this figure existed
+                continue
+            cpu.append(sum(runs[u]["cpu_seconds"] for u in fig.uses))
+            wall.append(sum(runs[u].get("wall_seconds", runs[u]["cpu_seconds"]) for u in fig.uses))
+            devices |= {runs[u].get("device", "cpu").split(":")[0] for u in fig.uses}
+            used += [runs[u] for u in fig.uses]
+    if not values:
+        return None
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else None
+    comparable = fig.comparable and dataset in p.datasets
+    return {"protocol": p.name, "source": fig.source, "model": fig.model, "metric": fig.metric,
+            "mean": mean, "std": std, "seeds": len(values),
+            "paper": fig.paper, "better": fig.better, "comparable": comparable, "percent": fig.percent,
+            "verdict": _verdict(mean, fig, comparable, std), "note": fig.note,
+            "budget": _budget([chosen[u] for u in fig.uses], used),
+            "cpu_seconds": statistics.fmean(cpu), "wall_seconds": statistics.fmean(wall),
+            "device": "GPU" if "cuda" in devices else "CPU"}
 
 
 def _verdict(mean: float, fig: Figure, comparable: bool, std: float | None = None) -> str:

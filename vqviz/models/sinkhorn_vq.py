@@ -435,16 +435,30 @@ class SinkhornVQ(Model):
         self.eval()
         codes, blank = [], []
         with torch.no_grad():
-            blank_z = self.encode(torch.zeros(1, *images.shape[1:], device=self.device)) if self.config.spatial else None
             for i in range(0, len(images), batch_size):
-                z = self.encode(torch.as_tensor(np.array(images[i : i + batch_size], np.float32)).to(self.device))
+                x = torch.as_tensor(np.array(images[i : i + batch_size], np.float32)).to(self.device)
+                z = self.encode(x)
                 idx = self.quantize(z).indices if rule == "nearest" else self.soft_probs(z).argmax(-1)
                 codes.append(idx.reshape(-1).cpu())
-                if blank_z is not None:  # to 1e-5 of the latents' scale
-                    tol = 1e-5 * max(z.abs().max().item(), 1.0)
-                    same = (z - blank_z).abs().reshape(len(z), self.n_positions, -1) <= tol
-                    blank.append(same.all(-1).reshape(-1).cpu())
-        return torch.cat(codes).numpy(), torch.cat(blank).numpy() if blank_z is not None else None
+                if self.config.spatial:
+                    blank.append(self._blind(x).reshape(-1).cpu())
+        return torch.cat(codes).numpy(), torch.cat(blank).numpy() if blank else None
+
+    def _blind(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, P) bool: the positions whose receptive field in ``x`` is all zeros.
+
+        Each conv of the encoder maps "some input in my window is not zero" by a max-pool with its
+        window, stride and padding; the ReLUs keep it. This is exact and the same on every device,
+        where comparing latents with a blank image's is not: a GPU's TF32 convolutions differ by
+        about 1e-3 between batch sizes.
+        """
+        seen = (x != 0).any(1, keepdim=True).float()
+        for layer in self.encoder:
+            if isinstance(layer, nn.Conv2d):
+                seen = F.max_pool2d(seen, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+            elif not isinstance(layer, nn.ReLU):
+                raise ConfigError(f"blank positions need an encoder of convolutions and ReLUs, not {layer}")
+        return (seen == 0).reshape(len(x), -1)
 
     def _usage(self, idx: np.ndarray, split: str, suffix: str = "") -> dict:
         from .. import metrics
@@ -453,8 +467,8 @@ class SinkhornVQ(Model):
         return {f"{split}_{k}{suffix}": v for k, v in usage.items() if k != "counts"}
 
     def blank_positions(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """(N, C, H, W) -> (N, P) bool: the positions of the map of codes whose latent is the
-        latent of an all-zero image at that position, to 1e-5 of the latents' scale.
+        """(N, C, H, W) -> (N, P) bool: the positions of the map of codes whose receptive field in
+        the image is all zeros, so that their latent is an all-zero image's at that position.
 
         Such a position sees only blank input (Fashion-MNIST's background: about a fifth of
         its 7x7 positions). They share a few latents, at most one per position, so no
