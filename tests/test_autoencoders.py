@@ -167,6 +167,47 @@ def test_cvae_evaluate_uses_the_true_labels(digits):
     assert m["test_bce_per_image"] != pytest.approx(agnostic["bce_per_image"], rel=1e-6)
 
 
+
+def test_a_conditioned_cvae_encoder_is_the_encoder_on_x_beside_the_one_hot(digits, tmp_path):
+    """The cluster-VAE paper's CVAE: q(z | x, y) from the concatenation of x and the one-hot label."""
+    train, test = digits
+    set_seed(0)
+    model = build("cvae", latent_dim=4, encoder="mlp", condition_encoder=True).eval()
+    assert torch.equal(model.label_in.weight, torch.zeros_like(model.label_in.weight))  # starts unconditioned
+    torch.nn.init.normal_(model.label_in.weight)
+    x, y = _x(digits)
+    first = model.encoder[1]  # Flatten, then the first dense layer
+
+    def reference(labels: torch.Tensor) -> torch.Tensor:
+        """In float64: one dense layer on [x, labels], then the encoder's other layers; the mean."""
+        weight = torch.cat([first.weight, model.label_in.weight], 1).double()
+        h = torch.cat([x.flatten(1), labels], 1).double() @ weight.T + first.bias.double()
+        for layer in model.encoder[2:]:
+            h = torch.nn.functional.linear(h, layer.weight.double(), layer.bias.double()) \
+                if isinstance(layer, torch.nn.Linear) else layer(h)
+        return h[:, :4].float()
+
+    with torch.no_grad():
+        torch.testing.assert_close(model.posterior_for(x, y)[0],
+                                   reference(torch.nn.functional.one_hot(y, 10).float()), rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(model.posterior_for(x, y)[0], model.posterior_for(x, (y + 1) % 10)[0])
+        # No label: the uniform class vector, as decode(z) without a label.
+        torch.testing.assert_close(model.encode(x), reference(torch.full((len(x), 10), 0.1)), rtol=1e-5, atol=1e-5)
+    m = model.evaluate(test)
+    with torch.no_grad():
+        xt, yt = torch.as_tensor(np.array(test.images)), torch.as_tensor(np.array(test.labels))
+        labelled = metrics.reconstruction_errors(xt, model.decode(model.posterior_for(xt, yt)[0], yt))
+    assert m["test_bce_per_image"] == pytest.approx(labelled["bce_per_image"], rel=1e-6)
+
+    set_seed(0)
+    fitted = build("cvae", latent_dim=4, encoder="lae2", condition_encoder=True)
+    fitted.fit(train, test, Trainer(TrainConfig(epochs=1, batch_size=64)))
+    assert fitted.label_in.weight.abs().sum() > 0  # the label's weights are trained
+    ckpt = checkpoints.load(checkpoints.save(fitted, tmp_path / "ck"), expect="cvae")
+    assert ckpt.model.config.condition_encoder
+    with torch.no_grad():
+        assert torch.equal(ckpt.model.reconstruct(x, y), fitted.reconstruct(x, y))
+
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_fit_lowers_the_loss_and_round_trips(name, digits, tmp_path):
     train, test = digits

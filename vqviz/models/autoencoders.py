@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
 from ..nets import INITS, build_decoder, build_encoder, init_weights
@@ -157,10 +158,14 @@ class VAE(AE):
         """Decoder logits given labels; only the CVAE uses them."""
         return self.decode_logits(z)
 
+    def posterior_for(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x) given labels; only a CVAE whose encoder is conditioned uses them."""
+        return self.posterior(x)
+
     # ----- training -----
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """Negative ELBO per image, mean over the batch: recon + beta KL(q(z|x) || p(z|y))."""
-        mu, logvar = self.posterior(x)
+        mu, logvar = self.posterior_for(x, y)
         z = mu
         if self.training:  # reparameterisation, z = mu + sigma * eps (Kingma & Welling, eq. 10)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
@@ -203,30 +208,77 @@ class BetaVAE(VAE):
     name = "beta_vae"
 
 
-@register
-class CVAE(VAE):
-    """Conditional VAE: the decoder sees the one-hot label beside z; the encoder sees x only.
+@dataclass
+class CVAEConfig(VAEConfig):
+    """Settings of a conditional VAE.
 
-    The encoder is left unconditioned (Sohn et al. condition both) so that
-    ``encode(x)`` needs no label, as the contract asks. ``decode(z)`` without a
-    label decodes with the uniform class vector 1/C: a class-agnostic decode.
+    Attributes
+    ----------
+    condition_encoder : give the encoder the one-hot label too, q(z | x, y), as the cluster-VAE paper's CVAE (its section 3.2: the label is concatenated to x and to z) and Sohn et al. do; False: q(z | x), so that encode(x) needs no label.
     """
 
-    Config = VAEConfig
+    condition_encoder: bool = False
+
+
+@register
+class CVAE(VAE):
+    """Conditional VAE: the decoder sees the one-hot label beside z; the encoder sees x, and
+    with ``condition_encoder`` the label too.
+
+    By default the encoder is left unconditioned so that ``encode(x)`` needs no label, as
+    the contract asks. With ``condition_encoder`` (the cluster-VAE paper's CVAE), the label
+    enters the encoder's first layer: concatenating a one-hot to a dense layer's input adds
+    one learned vector per class to its output, so that is what ``label_in`` adds (per channel
+    after a first conv). ``encode(x)`` without labels then gives the uniform class vector 1/C,
+    as ``decode(z)`` without a label does: a class-agnostic encode and decode. Training and
+    ``evaluate`` use the true labels.
+    """
+
+    Config = CVAEConfig
     name = "cvae"
+
+    def __init__(self, config: CVAEConfig):
+        super().__init__(config)
+        first = next(m for m in self.encoder if isinstance(m, (nn.Linear, nn.Conv2d)))
+        width = first.out_features if isinstance(first, nn.Linear) else first.out_channels
+        #: The one-hot label's weights into the encoder's first layer; zero at the start, so that
+        #: training starts from the unconditioned encoder. None without ``condition_encoder``.
+        self.label_in = nn.Linear(config.n_classes, width, bias=False) if config.condition_encoder else None
+        if self.label_in is not None:
+            nn.init.zeros_(self.label_in.weight)
+
+    def posterior_for(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, y): the label's vector added to the encoder's first layer (see the class docstring)."""
+        if self.label_in is None:
+            return self.posterior(x)
+        h, added = x, False
+        for layer in self.encoder:
+            h = layer(h)
+            if not added and isinstance(layer, (nn.Linear, nn.Conv2d)):
+                shift = self.label_in(self._label_vector(len(h), y, h))
+                h = h + (shift[:, :, None, None] if h.dim() == 4 else shift)
+                added = True
+        mu, logvar = h.chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x); with a conditioned encoder, given the uniform class vector."""
+        return super().posterior(x) if self.label_in is None else self.posterior_for(x, None)
+
+    def _label_vector(self, n: int, y: torch.Tensor | int | None, like: torch.Tensor) -> torch.Tensor:
+        """(N, C): the one-hot of labels ``y``, or the uniform 1/C for None."""
+        c = self.config.n_classes
+        if y is None:
+            return like.new_full((n, c), 1.0 / c)
+        y = torch.as_tensor(y, device=like.device).long().reshape(-1).expand(n)
+        return F.one_hot(y, c).to(like.dtype)
 
     def _decoder_extra(self) -> int:
         return self.config.n_classes
 
     def _condition(self, z: torch.Tensor, y: torch.Tensor | int | None) -> torch.Tensor:
         """(N, d), labels (N,) or None -> (N, d + C): z beside the one-hot (or uniform) class vector."""
-        c = self.config.n_classes
-        if y is None:
-            onehot = z.new_full((len(z), c), 1.0 / c)
-        else:
-            y = torch.as_tensor(y, device=z.device).long().reshape(-1).expand(len(z))
-            onehot = F.one_hot(y, c).to(z.dtype)
-        return torch.cat([z, onehot], dim=1)
+        return torch.cat([z, self._label_vector(len(z), y, z)], dim=1)
 
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
         return self.decoder(self._condition(z, y))
@@ -242,8 +294,8 @@ class CVAE(VAE):
         return torch.arange(self.config.n_classes)
 
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode the posterior mean with the true labels ``y`` (or class-agnostically without)."""
-        return self.decode(self.encode(x), y)
+        """Encode and decode the posterior mean with the true labels ``y`` (or class-agnostically without)."""
+        return self.decode(self.posterior_for(x, y)[0], y)
 
     def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
         """Reconstruction errors with the true labels given to the decoder."""
