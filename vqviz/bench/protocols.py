@@ -308,8 +308,8 @@ def _pct(value: float | None) -> float | None:
 PROTOCOLS = {p.name: p for p in (
     Protocol("seq", "Le, Ko and Chen, SEQ (arXiv 1910.11067)", ("mnist", "fashion-mnist"), _seq_runs, _seq_score,
              _seq_figures, "K chosen on a validation split (10 % of the training data, held out of training); "
-             "k-means with 4 restarts per K; decoder (not scored) trained 1 epoch; CAE-4 (the paper's, unpooled) "
-             "needs a GPU at this budget, CAE-4 pooled is the CPU's stand-in",
+             "k-means with 4 restarts per K; decoder (not scored) trained 1 epoch; CAE-4 is the paper's network "
+             "(unpooled: a GPU's work at this budget), CAE-4 pooled a stand-in that a CPU trains in minutes",
              "10 epochs, batch 32, Adam 1e-3 (authors' code)"),
     Protocol("softvq", "Wu and Flierl, soft VQ-VAE (AAAI 2020)", ("mnist",), _softvq_runs, _softvq_score,
              _softvq_figures, "the authors' notebook recipe for every model (Glorot init, normalised MSE, "

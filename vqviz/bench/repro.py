@@ -38,7 +38,7 @@ from ..models import build
 from ..train import TrainConfig, Trainer, plateau
 from ..utils import atomic_write_bytes, set_seed
 from .host import machine
-from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Run
+from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Protocol, Run
 
 #: Where the results are published: ``benchmarks/results/`` of the checkout.
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
@@ -177,7 +177,7 @@ def summarise(records: list[dict], dataset: str) -> list[dict]:
     return rows
 
 
-def _row(p, fig: Figure, dataset: str, records: list[dict], chosen: dict[str, dict]) -> dict | None:
+def _row(p: Protocol, fig: Figure, dataset: str, records: list[dict], chosen: dict[str, dict]) -> dict | None:
     """``fig``'s row from the records of the ``chosen`` run of each label; None if none has it."""
     per_seed: dict[int, dict] = {}
     for r in records:
