@@ -17,9 +17,11 @@ Protocols (each on the data sets its paper uses):
 Every run (protocol, model, seed, budget) is saved to benchmarks/results/<dataset>.json as soon
 as it ends, so an interrupted benchmark resumes where it stopped; --fresh starts over, and
 --table-only rewrites the tables from the saved runs. The budgets default to the papers';
---epochs overrides them, and the table says so. The markdown
+--epochs overrides them, and the table says so. On a machine lent for a fixed time,
+--time-limit MIN stops each run's first training stage at the end of the epoch past it, and
+the table says after how many epochs; --first-seed splits seeds between processes. The markdown
 table (also written to <dataset>.md) gives, for each figure, our mean and standard deviation
-over the seeds, the paper's number, the differences in protocol and the CPU time.
+over the seeds, the paper's number, the differences in protocol and the time (CPU, or wall time on a GPU).
 """
 
 from __future__ import annotations
