@@ -167,7 +167,6 @@ def test_cvae_evaluate_uses_the_true_labels(digits):
     assert m["test_bce_per_image"] != pytest.approx(agnostic["bce_per_image"], rel=1e-6)
 
 
-
 def test_a_conditioned_cvae_encoder_is_the_encoder_on_x_beside_the_one_hot(digits, tmp_path):
     """The cluster-VAE paper's CVAE: q(z | x, y) from the concatenation of x and the one-hot label."""
     train, test = digits
@@ -207,6 +206,7 @@ def test_a_conditioned_cvae_encoder_is_the_encoder_on_x_beside_the_one_hot(digit
     assert ckpt.model.config.condition_encoder
     with torch.no_grad():
         assert torch.equal(ckpt.model.reconstruct(x, y), fitted.reconstruct(x, y))
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_fit_lowers_the_loss_and_round_trips(name, digits, tmp_path):

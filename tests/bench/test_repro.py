@@ -75,7 +75,6 @@ def test_summary_uses_the_latest_budget_only():
     assert row["paper"] == pytest.approx(80.97) and row["verdict"] == "met within the seeds' spread (short by 1.03)"
 
 
-
 def test_a_figure_the_latest_budget_lacks_comes_from_the_newest_budget_that_has_it():
     def record(epochs, figures):
         run = {"label": "VQ + CE + SK", "model": "skvq", "config": {}, "epochs": epochs, "batch_size": 256,
@@ -89,6 +88,7 @@ def test_a_figure_the_latest_budget_lacks_comes_from_the_newest_budget_that_has_
     assert by_metric["test accuracy"]["mean"] == 0.86 and by_metric["test accuracy"]["budget"].startswith("74 ep.")
     content = by_metric["assignment entropy / ln K (nearest codeword, positions with content)"]
     assert content["mean"] == 0.79 and content["budget"] == "12 ep., batch 256"
+
 
 def test_a_run_until_its_plateau_shows_its_ceiling_and_the_epochs_it_ran():
     run = {"label": "VAE", "model": "vae", "config": {}, "epochs": 50, "batch_size": 128, "lr": 1e-3,
@@ -167,6 +167,7 @@ def test_a_time_limit_stops_the_first_stage_and_the_decoder_keeps_its_budget():
     trainer.converged = repro._OutOfTime(0.0)
     build("skvq", in_shape=train.shape, n_classes=train.n_classes, **run.config).fit(train, test, trainer)
     assert len(trainer.history["classifier"]) == 1 and len(trainer.history["decoder"]) == 2
+
 
 def test_a_run_on_a_gpu_shows_its_wall_time_on_the_gpu():
     run = {"label": "VAE", "model": "vae", "config": {}, "epochs": 10, "batch_size": 128, "lr": 1e-3}
