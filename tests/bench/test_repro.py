@@ -177,3 +177,5 @@ def test_a_run_on_a_gpu_shows_its_wall_time_on_the_gpu():
     assert row["device"] == "GPU" and repro.format_time(row) == "3 min on a GPU"
     (row,) = repro.summarise([{**records[0], "device": "cpu"}], "mnist")
     assert row["device"] == "CPU" and repro.format_time(row) == "15 min"
+    (row,) = repro.summarise([records[0], {**records[0], "seed": 1, "device": "cpu", "wall_seconds": 900.0}], "mnist")
+    assert row["device"] == "CPU and GPU" and repro.format_time(row) == "9 min wall, on CPU and GPU"

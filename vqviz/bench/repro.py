@@ -207,7 +207,7 @@ def _row(p: Protocol, fig: Figure, dataset: str, records: list[dict], chosen: di
             "verdict": _verdict(mean, fig, comparable, std), "note": fig.note,
             "budget": _budget([chosen[u] for u in fig.uses], used),
             "cpu_seconds": statistics.fmean(cpu), "wall_seconds": statistics.fmean(wall),
-            "device": "GPU" if "cuda" in devices else "CPU"}
+            "device": ("CPU and GPU" if "cpu" in devices else "GPU") if devices - {"cpu"} else "CPU"}
 
 
 def _verdict(mean: float, fig: Figure, comparable: bool, std: float | None = None) -> str:
@@ -278,9 +278,12 @@ def format_ours(r: dict) -> str:
 
 
 def format_time(row: dict) -> str:
-    """A row's training time: CPU seconds ("14 min"), or wall seconds on a GPU ("3 min on a GPU")."""
+    """A row's training time: CPU seconds ("14 min"), or wall seconds where a GPU ran it ("3 min on a GPU"),
+    or some of its seeds ("17 min wall, on CPU and GPU")."""
     if row.get("device") == "GPU":
         return f"{format_duration(row['wall_seconds'])} on a GPU"
+    if row.get("device") == "CPU and GPU":
+        return f"{format_duration(row['wall_seconds'])} wall, on CPU and GPU"
     return format_duration(row["cpu_seconds"])
 
 
