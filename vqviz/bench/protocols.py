@@ -291,8 +291,9 @@ def _clustervae_score(model, m: dict, train, test, quick: bool) -> dict:
 
 def _clustervae_figures(dataset: str) -> list[Figure]:
     paper = CLUSTERVAE_PAPER.get(dataset, (None,) * 6)
+    papers = list(zip(CLUSTERVAE_RUNS, paper)) + [(run, None) for run in CLUSTERVAE_DIAGNOSTIC]
     rows = [Figure("Table 1", label, "test BCE per image", _get(label, "test_bce_per_image"), (label,), p,
-                   better="lower") for (label, _, _), p in zip(CLUSTERVAE_RUNS + CLUSTERVAE_DIAGNOSTIC, paper[:5] + (None,))]
+                   better="lower") for (label, _, _), p in papers]
     rows.append(Figure("Sec. 5.1", "lambda-hot VAE", "naive argmax accuracy", _get("lambda-hot VAE", "argmax_accuracy"),
                        ("lambda-hot VAE",), _pct(paper[5]), percent=True))
     return rows

@@ -477,7 +477,8 @@ class SinkhornVQ(Model):
         """
         if not self.config.spatial:
             raise ConfigError("blank positions need a map of codes: this skvq model is not spatial")
-        return self._assignments(images, batch_size, "nearest")[1].reshape(len(images), self.n_positions)
+        x = to_tensor(images).float()  # the input alone decides: nothing is encoded
+        return batched(lambda b: self._blind(b.to(self.device)).cpu(), x, batch_size).numpy()
 
     def accuracy(self, dataset: Dataset, batch_size: int = 1024) -> float:
         """The classifier's accuracy on a split (evaluation mode: nearest codeword)."""
