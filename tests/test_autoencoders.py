@@ -1,4 +1,4 @@
-"""Baselines (AE, VAE, beta-VAE, CVAE): shapes, the KL and BCE against NumPy, beta,
+"""Baselines (AE, VAE, beta-VAE, CVAE, information dropout): shapes, the KL and BCE against NumPy, beta,
 the CVAE's label conditioning, checkpoints, the command line and a tiny fit."""
 
 import numpy as np
@@ -9,11 +9,11 @@ from vqviz import checkpoints, metrics
 from vqviz.cli import main
 from vqviz.errors import ConfigError
 from vqviz.models import build, names
-from vqviz.models.autoencoders import AE, CVAE, VAE, BetaVAE, gaussian_kl
+from vqviz.models.autoencoders import AE, CVAE, VAE, BetaVAE, InfoDropoutAE, gaussian_kl
 from vqviz.train import Trainer, TrainConfig
 from vqviz.utils import set_seed
 
-NAMES = ("ae", "vae", "beta_vae", "cvae")
+NAMES = ("ae", "vae", "beta_vae", "cvae", "info_dropout")
 
 
 def _x(digits, n=32):
@@ -32,7 +32,7 @@ def _np_bce(x, p):
 
 def test_registered_with_their_defaults():
     assert set(NAMES) <= set(names())
-    for name, cls in zip(NAMES, (AE, VAE, BetaVAE, CVAE)):
+    for name, cls in zip(NAMES, (AE, VAE, BetaVAE, CVAE, InfoDropoutAE)):
         assert type(build(name)) is cls
     assert build("vae").config.beta == 1.0 and build("beta_vae").config.beta == 4.0
     assert build("ae").config.latent_dim == 64 and build("ae").config.recon_loss == "bce"
@@ -52,6 +52,13 @@ def test_bad_config_is_a_clear_error(kwargs, message):
         build("vae", **kwargs)
 
 
+@pytest.mark.parametrize("kwargs, message", [({"max_alpha": 0.0}, "max_alpha"), ({"beta": -0.5}, "beta"),
+                                             ({"max_alpha": float("nan")}, "max_alpha")])
+def test_bad_information_dropout_config_is_a_clear_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        build("info_dropout", **kwargs)
+
+
 @pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 @pytest.mark.parametrize("name", NAMES)
 def test_shapes(name, in_shape):
@@ -66,8 +73,8 @@ def test_shapes(name, in_shape):
     assert model.reconstruct(x).shape == (3, *in_shape)
     terms = model.training_loss(x, y)
     assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
-    assert ("kl" in terms) == (name != "ae")
-    if name != "ae":
+    assert ("kl" in terms) == (name != "ae")  # information dropout's cost is its KL term
+    if name not in ("ae", "info_dropout"):  # the generative ones
         assert model.sample(n=2).shape[1:] == in_shape
 
 
@@ -267,3 +274,27 @@ def test_the_soft_vq_vae_authors_baseline_losses():
     expected = ((vq.decode(e) - x) ** 2).mean() / 0.2 + 3 * (((e - z) ** 2).mean() + 2.5 * ((z - e) ** 2).mean())
     torch.testing.assert_close(vq.training_loss(x, None)["loss"], expected)
     assert vq.quantizer.codebook.abs().max() <= (3 / 4) ** 0.5  # uniform unit scaling, U(-sqrt(3/d), sqrt(3/d))
+
+
+def test_information_dropout_is_the_authors_log_normal_noise_and_cost():
+    """Their notebook: z = mu exp(0.7 a eps), loss 784 NMSE + 0.5 mean(-log(a / 0.7 + 0.001)), in float64."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+    model = build("info_dropout", latent_dim=4, recon_loss="nmse", init="glorot").double().train()
+    model.data_variance = 0.2
+    torch.manual_seed(1)
+    loss = model.training_loss(x, None)["loss"]
+
+    h = model.encoder(x).detach().numpy()
+    mu, a = h[:, :4], 1 / (1 + np.exp(-h[:, 4:]))
+    torch.manual_seed(1)
+    eps = torch.randn(6, 4, dtype=torch.float64).numpy()  # the draw training_loss made
+    z = mu * np.exp(0.7 * a * eps)
+    x_hat = model.decode(torch.as_tensor(z)).detach().numpy()
+    recon = 64 * ((x_hat - x.numpy()) ** 2).reshape(6, -1).mean(1) / 0.2
+    cost = -np.log(a / 0.7 + 0.001).mean(1)
+    np.testing.assert_allclose(loss.item(), (recon + 0.5 * cost).mean(), rtol=1e-12)
+
+    with torch.no_grad():  # evaluation: the noiseless mean, twice the same
+        torch.testing.assert_close(model.eval().encode(x), torch.as_tensor(mu), rtol=0, atol=0)
+        assert torch.equal(model.reconstruct(x), model.decode(torch.as_tensor(mu)))

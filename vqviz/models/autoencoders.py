@@ -1,5 +1,6 @@
 """The baselines: a plain autoencoder, the VAE (Kingma & Welling 2014), the beta-VAE
-(Higgins et al. 2017) and the conditional VAE (Sohn et al. 2015).
+(Higgins et al. 2017), the conditional VAE (Sohn et al. 2015) and information dropout
+(Achille & Soatto 2018).
 
 The VAE is written once. Its prior is reached only through two hooks, so that the
 cluster VAEs of ``cluster_vae.py`` change the prior and nothing else:
@@ -16,6 +17,13 @@ the AE minimises the normalised MSE ``mean((x_hat - x)^2) / var(x)``; the VAE an
 the beta-VAE minimise ``D * NMSE + beta * KL`` with D the number of pixels and the
 KL summed over the latent's dimensions (their beta-VAE uses beta = 20). The
 defaults (BCE summed over pixels, PyTorch's initialisation) are the textbook ELBO.
+
+Information dropout follows the same notebook: z = mu * exp(alpha * eps), eps ~ N(0, I),
+alpha = 0.7 * a with a in (0, 1) from a second encoder head, and the loss
+``D * NMSE + 0.5 * mean(-log(a / 0.7 + 0.001))`` over the batch and the latent's
+dimensions. The notebook's head has no activation, which leaves the log undefined
+where it is negative; ``a`` is its sigmoid, as Achille & Soatto's ``alpha = 0.7 *
+sigmoid(.)`` has it.
 """
 
 from __future__ import annotations
@@ -307,3 +315,51 @@ class CVAE(VAE):
             x_hat = torch.cat([self.reconstruct(xb.to(self.device), yb.to(self.device)).cpu()
                                for xb, yb in zip(x.split(batch_size), y.split(batch_size))])
         return {f"{dataset.split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}
+
+
+@dataclass
+class InfoDropoutConfig(AEConfig):
+    """Settings of an information-dropout autoencoder.
+
+    Attributes
+    ----------
+    max_alpha : the largest log-normal noise scale, alpha = max_alpha * sigmoid(head) (0.7, as Achille & Soatto and the soft VQ-VAE authors).
+    beta : weight of the dropout cost -log(a / max_alpha + 0.001), a mean over the latent's dimensions (0.5 in the soft VQ-VAE authors' notebook).
+    """
+
+    max_alpha: float = 0.7
+    beta: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        check_number("max_alpha", self.max_alpha, low_open=True)
+        check_number("beta", self.beta)
+
+
+@register
+class InfoDropoutAE(AE):
+    """Information dropout: multiplicative log-normal noise on z, its scale learnt per image."""
+
+    Config = InfoDropoutConfig
+    name = "info_dropout"
+    _enc_factor = 2
+
+    def noise_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, H, W) -> z's mean mu and the head's a in (0, 1), each (N, d); alpha = max_alpha * a."""
+        mu, head = self.encoder(x).chunk(2, dim=1)
+        return mu, torch.sigmoid(head)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The noiseless mu: deterministic, as the contract's latent (and the notebook's k-means input)."""
+        return self.noise_scale(x)[0]
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """recon + beta * mean over d of -log(a / max_alpha + 0.001), mean over the batch."""
+        c = self.config
+        mu, a = self.noise_scale(x)
+        z = mu * torch.exp(c.max_alpha * a * torch.randn_like(mu)) if self.training else mu
+        recon = self.reconstruction_loss(self.decode_logits(z), x)  # (N,)
+        if c.recon_loss == "nmse":  # the authors' original_dim * NMSE, as the VAE's
+            recon = recon * x[0].numel()
+        cost = -torch.log(a / c.max_alpha + 1e-3).mean(1)  # (N,)
+        return {"loss": (recon + c.beta * cost).mean(), "recon": recon.mean().detach(), "kl": cost.mean().detach()}
