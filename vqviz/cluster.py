@@ -81,6 +81,8 @@ class KMeans:
         self.on_iteration = on_iteration
 
     def fit(self, x: torch.Tensor | np.ndarray) -> "KMeans":
+        if isinstance(x, np.ndarray) and not x.flags.writeable:  # a cached split: torch wants its own copy
+            x = x.copy()
         x = torch.as_tensor(x)
         if x.ndim != 2:
             raise ConfigError(f"k-means needs (N, d) data, got shape {tuple(x.shape)}")

@@ -64,13 +64,16 @@ def kmeans_scores(z, y, n_clusters: int = 10, random_state: int = 0, n_init: int
     return out
 
 
-def linear_probe(z_train, y_train, z_test, y_test, random_state: int = 0, max_iter: int = 200) -> float:
-    """Test accuracy of a linear classifier (standardised logistic regression) on the latents."""
+def linear_probe(z_train, y_train, z_test, y_test, random_state: int = 0, max_iter: int = 200,
+                 standardise: bool = True) -> float:
+    """Test accuracy of a linear classifier (logistic regression, on standardised latents
+    unless ``standardise`` is False) on the latents."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=random_state))
+    scale = [StandardScaler()] if standardise else []
+    clf = make_pipeline(*scale, LogisticRegression(max_iter=max_iter, random_state=random_state))
     clf.fit(_np(z_train), _np(y_train))
     return float(clf.score(_np(z_test), _np(y_test)))
 

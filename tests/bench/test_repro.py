@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vqviz import cli
+from vqviz import cli, metrics
 from vqviz.bench import repro
 
 
@@ -179,3 +179,21 @@ def test_a_run_on_a_gpu_shows_its_wall_time_on_the_gpu():
     assert row["device"] == "CPU" and repro.format_time(row) == "15 min"
     (row,) = repro.summarise([records[0], {**records[0], "seed": 1, "device": "cpu", "wall_seconds": 900.0}], "mnist")
     assert row["device"] == "CPU and GPU" and repro.format_time(row) == "9 min wall, on CPU and GPU"
+
+
+def test_the_raw_data_row_scores_the_pixels_and_its_seed_moves_only_k_means(digits):
+    train, test = digits
+    ((_, run),) = repro.plan("mnist", epochs=5, only="softvq:raw data")
+    assert (run.model, run.epochs) == ("", 0)  # nothing to train, whatever the budget
+    records = [repro.measure("softvq", run, seed, train, test, quick=True) for seed in (0, 1)]
+    pixels = {s.split: s.images.reshape(len(s.images), -1) for s in (train, test)}
+    probe = metrics.linear_probe(pixels["train"], train.labels, pixels["test"], test.labels, max_iter=100)
+    for seed, record in zip((0, 1), records):
+        figures = record["figures"]
+        assert figures["linear_probe"] == probe and "test_bce_per_image" not in figures
+        kmeans = metrics.kmeans_scores(pixels["test"], test.labels, 10, random_state=seed, n_init=5)
+        assert figures["kmeans_accuracy"] == kmeans["kmeans_accuracy"]
+        assert 0.5 < figures["linear_probe_unstandardised"] <= 1.0
+    rows = {r["metric"]: r for r in repro.summarise(records, "mnist") if r["model"] == "raw data"}
+    assert rows["linear probe accuracy"]["budget"] == "no training" and rows["linear probe accuracy"]["seeds"] == 2
+    assert rows["k-means NMI"]["paper"] == 0.5008 and rows["linear probe accuracy, unstandardised"]["paper"] is None

@@ -7,7 +7,8 @@ Protocols (each on the data sets its paper uses):
   seq         SEQ, Fig. 3 (test accuracy against K, with P_E) and Table 1 (train clustering
               accuracy) for LAE-2, LAE-4 and CAE-4: MNIST and Fashion-MNIST
   softvq      soft VQ-VAE paper, Table 1: k-means accuracy, NMI and linear probe on z_e for AE,
-              VAE, beta-VAE (20), VQ-VAE and soft VQ-VAE (K = 128), d = 64: MNIST
+              VAE, beta-VAE (20), information dropout, VQ-VAE and soft VQ-VAE (K = 128), d = 64,
+              and on the raw pixels: MNIST
   skvq        SK-VQ, Tables 1 and 2: accuracy, assignment entropy and the decoder's error for
               no VQ, VQ + CE, + SK, + SK + GP: Fashion-MNIST with a small CNN
   dvq         DVQ against VQ at 128 codewords in all, L = 1, 2, 4, 8: MNIST
@@ -76,7 +77,7 @@ def plan(dataset: str, quick: bool = False, epochs: int | None = None, only: str
                 continue
             if quick:
                 run = _quick(run)
-            if epochs:  # the new budget; a run trained until its plateau takes it as its ceiling
+            if epochs and run.model:  # the new budget; a run trained until its plateau takes it as its ceiling
                 run = replace(run, epochs=epochs)
             out.append((p.name, run))
     if picks and not out:
@@ -100,6 +101,11 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
     then holds ``epochs_run`` and ``time_limited``.
     """
     set_seed(seed)
+    if not run.model:  # nothing to train: the protocol scores the data itself
+        cpu, wall = time.process_time(), time.perf_counter()
+        figures = PROTOCOLS[protocol].score(None, {"seed": seed}, train, test, quick)
+        return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
+                "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall, "device": "cpu"}
     model = build(run.model, in_shape=train.shape, n_classes=train.n_classes, **run.config)
     trainer = Trainer(TrainConfig(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr, seed=seed, device=device))
     rules = [plateau(patience=5, min_delta=1e-3)] if run.until_plateau and not quick else []
@@ -227,6 +233,8 @@ def _verdict(mean: float, fig: Figure, comparable: bool, std: float | None = Non
 
 
 def _budget(runs: list[dict], records: list[dict] = ()) -> str:
+    if not any(r["model"] for r in runs):
+        return "no training"
     epochs = "/".join(map(str, sorted({r["epochs"] for r in runs})))
     batches = "/".join(map(str, sorted({r["batch_size"] for r in runs})))
     ran = sorted({int(rec["figures"]["epochs_run"]) for rec in records if "epochs_run" in rec["figures"]})
