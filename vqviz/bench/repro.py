@@ -104,8 +104,7 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
     if not run.model:  # nothing to train: the protocol scores the data itself
         cpu, wall = time.process_time(), time.perf_counter()
         figures = PROTOCOLS[protocol].score(None, {"seed": seed}, train, test, quick)
-        return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
-                "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall, "device": "cpu"}
+        return _record(protocol, run, seed, figures, cpu, wall, "cpu")
     model = build(run.model, in_shape=train.shape, n_classes=train.n_classes, **run.config)
     trainer = Trainer(TrainConfig(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr, seed=seed, device=device))
     rules = [plateau(patience=5, min_delta=1e-3)] if run.until_plateau and not quick else []
@@ -127,10 +126,14 @@ def measure(protocol: str, run: Run, seed: int, train, test, quick: bool = False
                        loss_curve=[h["loss"] for h in longest if "loss" in h])
     if out_of_time and 0 < out_of_time.stopped < run.epochs:
         figures.update(epochs_run=out_of_time.stopped, time_limited=True)
+    return _record(protocol, run, seed, figures, cpu, wall, str(trainer.device))
+
+
+def _record(protocol: str, run: Run, seed: int, figures: dict, cpu: float, wall: float, device: str) -> dict:
+    """A run's record, its CPU and wall seconds counted from ``cpu`` and ``wall``."""
     # Through JSON, so that a fresh record compares equal to one read back from the file.
     return {"protocol": protocol, "run": json.loads(json.dumps(asdict(run))), "seed": seed, "figures": figures,
-            "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
-            "device": str(trainer.device)}
+            "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall, "device": device}
 
 
 class _OutOfTime:

@@ -127,6 +127,12 @@ class AE(Model):
         """(N, C, H, W) logits and targets -> (N,): BCE or squared error summed over pixels, or the NMSE."""
         return reconstruction_loss(logits, x, self.config.recon_loss, self.data_variance)
 
+    def summed_reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(N,): the reconstruction term on a per-image sum's scale, beside a KL-like term; the NMSE is
+        multiplied by the number of pixels, as the soft VQ-VAE authors' ``original_dim * NMSE``."""
+        recon = self.reconstruction_loss(logits, x)
+        return recon * x[0].numel() if self.config.recon_loss == "nmse" else recon
+
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = self.reconstruction_loss(self.decode_logits(self.encode(x)), x).mean()
         return {"loss": recon, "recon": recon.detach()}
@@ -177,9 +183,7 @@ class VAE(AE):
         z = mu
         if self.training:  # reparameterisation, z = mu + sigma * eps (Kingma & Welling, eq. 10)
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        recon = self.reconstruction_loss(self.decode_for(z, y), x)  # (N,)
-        if self.config.recon_loss == "nmse":  # the authors' original_dim * NMSE: a per-image sum beside the KL
-            recon = recon * x[0].numel()
+        recon = self.summed_reconstruction_loss(self.decode_for(z, y), x)  # (N,)
         kl = gaussian_kl(mu, logvar, self.kl_target(mu.detach(), y))  # (N,)
         loss = (recon + self.config.beta * kl).mean()
         return {"loss": loss, "recon": recon.mean().detach(), "kl": kl.mean().detach()}
@@ -358,8 +362,6 @@ class InfoDropoutAE(AE):
         c = self.config
         mu, a = self.noise_scale(x)
         z = mu * torch.exp(c.max_alpha * a * torch.randn_like(mu)) if self.training else mu
-        recon = self.reconstruction_loss(self.decode_logits(z), x)  # (N,)
-        if c.recon_loss == "nmse":  # the authors' original_dim * NMSE, as the VAE's
-            recon = recon * x[0].numel()
+        recon = self.summed_reconstruction_loss(self.decode_logits(z), x)  # (N,)
         cost = -torch.log(a / c.max_alpha + 1e-3).mean(1)  # (N,)
         return {"loss": (recon + c.beta * cost).mean(), "recon": recon.mean().detach(), "kl": cost.mean().detach()}
