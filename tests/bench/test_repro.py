@@ -41,6 +41,9 @@ def test_quick_figures_are_sane(quick):
     rows = {(r["protocol"], r["model"], r["metric"]): r for r in table}
     # One epoch of SEQ's LAE-2 on digits already classifies far above chance (10 %).
     assert rows[("seq", "LAE-2", "encoder accuracy P_E (test)")]["mean"] > 0.5
+    # Every soft VQ-VAE table row also has the probe on its latents as they are, beside the standardised one.
+    for model in ("AE", "soft VQ-VAE"):
+        assert rows[("softvq", model, "linear probe accuracy, unstandardised")]["mean"] > 0.5
     # Paper figures are measured on MNIST/Fashion-MNIST, never "met" on digits.
     assert all(not r["verdict"].startswith(("met", "short")) for r in rows.values())
 
