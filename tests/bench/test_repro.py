@@ -142,6 +142,12 @@ def test_runs_saved_before_a_run_field_existed_count_with_the_new_ones(tmp_path)
     assert row["seeds"] == 2 and row["mean"] == pytest.approx(81.0)
 
 
+def test_seq_holds_out_a_validation_split_except_in_the_authors_all_data_diagnostic():
+    planned = {run.label: run.config for _, run in repro.plan("fashion-mnist", only="seq")}
+    assert all(planned[e]["val_fraction"] == 0.1 for e in ("lae2", "lae4", "cae4_pool", "cae4"))
+    assert planned["cae4_pool_all"] == {**planned["cae4_pool"], "val_fraction": 0.0}
+
+
 def test_an_epochs_override_is_the_ceiling_of_a_run_trained_until_its_plateau():
     planned = dict((run.label, run) for _, run in repro.plan("mnist", epochs=50, only="clustervae,softvq"))
     assert planned["VAE"].epochs == 50 and planned["VAE"].until_plateau  # the cluster-VAE protocol's
