@@ -58,6 +58,18 @@ def test_linear_probe_separable_and_chance():
     assert metrics.linear_probe(noise[:300], y[:300], noise[300:], y[300:]) < 0.7
 
 
+def test_linear_probe_readings_are_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 600)
+    z = rng.normal(size=(600, 5)) * [10.0, 1.0, 1.0, 0.1, 1.0] + y[:, None] * [0.5, 0.3, 0.0, 0.05, 0.2]
+    split = (z[:450], y[:450], z[450:], y[450:])
+    for c, l2 in ((1.0, True), (np.inf, False)):
+        reference = LogisticRegression(C=c, max_iter=2000).fit(z[:450], y[:450]).score(z[450:], y[450:])
+        assert metrics.linear_probe(*split, max_iter=2000, standardise=False, l2=l2) == reference
+
+
 def test_reconstruction_errors_hand_example():
     x = np.array([[[1.0, 0.0]], [[0.5, 0.5]]])
     x_hat = np.array([[[0.5, 0.0]], [[0.5, 1.0]]])

@@ -65,15 +65,17 @@ def kmeans_scores(z, y, n_clusters: int = 10, random_state: int = 0, n_init: int
 
 
 def linear_probe(z_train, y_train, z_test, y_test, random_state: int = 0, max_iter: int = 200,
-                 standardise: bool = True) -> float:
-    """Test accuracy of a linear classifier (logistic regression, on standardised latents
-    unless ``standardise`` is False) on the latents."""
+                 standardise: bool = True, l2: bool = True) -> float:
+    """Test accuracy of a linear classifier on the latents: multinomial logistic regression
+    (a softmax layer) with scikit-learn's default L2 penalty (C = 1) unless ``l2`` is False,
+    on standardised latents unless ``standardise`` is False."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     scale = [StandardScaler()] if standardise else []
-    clf = make_pipeline(*scale, LogisticRegression(max_iter=max_iter, random_state=random_state))
+    clf = make_pipeline(*scale, LogisticRegression(C=1.0 if l2 else np.inf, max_iter=max_iter,
+                                                   random_state=random_state))
     clf.fit(_np(z_train), _np(y_train))
     return float(clf.score(_np(z_test), _np(y_test)))
 

@@ -189,6 +189,10 @@ def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
 
         labels = SKKMeans(10, n_init=5 if quick else 100, random_state=m.get("seed", 0)).fit_predict(z_te)
         out["kmeans_accuracy_sklearn"] = metrics.clustering_accuracy(test.labels, labels)
+        # and the probe as a softmax layer fitted with no penalty at all
+        out["linear_probe_unpenalised"] = metrics.linear_probe(z_tr, train.labels, z_te, test.labels,
+                                                               max_iter=100 if quick else 1000, standardise=False,
+                                                               l2=False)
     if "test_bce_per_image" in m:
         out["test_bce_per_image"] = m["test_bce_per_image"]
     if "test_perplexity" in m:  # codebook use on test: exp of the usage entropy, in codes
@@ -219,6 +223,9 @@ def _softvq_figures(dataset: str) -> list[Figure]:
             rows.append(Figure("Table 1", label, "k-means accuracy, scikit-learn's k-means",
                                _get(label, "kmeans_accuracy_sklearn"), (label,), percent=True,
                                note="diagnostic: the authors' notebook's k-means, 100 restarts, lowest inertia"))
+            rows.append(Figure("Table 1", label, "linear probe accuracy, unstandardised, no L2 penalty",
+                               _get(label, "linear_probe_unpenalised"), (label,), percent=True,
+                               note="diagnostic: a softmax layer fitted to convergence with no regularisation"))
     return rows
 
 
