@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 from .. import metrics
@@ -120,12 +121,10 @@ def _seq_figures(dataset: str) -> list[Figure]:
         rows.append(Figure("Table 1", SEQ_NAMES[e], "train clustering accuracy, largest K",
                            _get(e, "train_accuracy_kmax"), (e,), 0.9974 if dataset == "mnist" else None,
                            percent=True, note="paper: MNIST only, K not stated"))
-    name = SEQ_NAMES[SEQ_ALL_DATA]
-    rows += [Figure("Fig. 3", name, "encoder accuracy P_E (test)", _get(SEQ_ALL_DATA, "p_e"), (SEQ_ALL_DATA,),
-                    percent=True, note="diagnostic: trained on all the training data, as the authors' code"),
-             Figure("Fig. 3", name, "quantizer accuracy P_Q (test), largest K", _get(SEQ_ALL_DATA, "test_accuracy_kmax"),
-                    (SEQ_ALL_DATA,), percent=True,
-                    note="diagnostic: trained on all the training data, as the authors' code")]
+    for metric, key in (("encoder accuracy P_E (test)", "p_e"),
+                        ("quantizer accuracy P_Q (test), largest K", "test_accuracy_kmax")):
+        rows.append(Figure("Fig. 3", SEQ_NAMES[SEQ_ALL_DATA], metric, _get(SEQ_ALL_DATA, key), (SEQ_ALL_DATA,),
+                           percent=True, note="diagnostic: trained on all the training data, as the authors' code"))
     return rows
 
 
@@ -181,23 +180,19 @@ def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
         z_tr, z_te = (s.images.reshape(len(s.images), -1) for s in (train, test))
     else:
         z_tr, z_te = model.encode_array(train.images), model.encode_array(test.images)
-    scores = metrics.kmeans_scores(z_te, test.labels, 10, random_state=m.get("seed", 0) if model is None else 0,
-                                   n_init=5 if quick else 100, every_restart=True)
-    probe = metrics.linear_probe(z_tr, train.labels, z_te, test.labels, max_iter=100 if quick else 1000)
+    seed, restarts = m.get("seed", 0) if model is None else 0, 5 if quick else 100
+    scores = metrics.kmeans_scores(z_te, test.labels, 10, random_state=seed, n_init=restarts, every_restart=True)
+    probe = partial(metrics.linear_probe, z_tr, train.labels, z_te, test.labels, max_iter=100 if quick else 1000)
     # The paper's probe is "a fully connected layer with a softmax" on the latents as they are: how much
     # our standardisation moves each row.
-    out = {**scores, "linear_probe": probe,
-           "linear_probe_unstandardised": metrics.linear_probe(z_tr, train.labels, z_te, test.labels,
-                                                               max_iter=100 if quick else 1000, standardise=False)}
+    out = {**scores, "linear_probe": probe(), "linear_probe_unstandardised": probe(standardise=False)}
     if model is None:  # the notebook's own k-means, scikit-learn's, on the paper's reference row
         from sklearn.cluster import KMeans as SKKMeans
 
-        labels = SKKMeans(10, n_init=5 if quick else 100, random_state=m.get("seed", 0)).fit_predict(z_te)
+        labels = SKKMeans(10, n_init=restarts, random_state=seed).fit_predict(z_te)
         out["kmeans_accuracy_sklearn"] = metrics.clustering_accuracy(test.labels, labels)
         # and the probe as a softmax layer fitted with no penalty at all
-        out["linear_probe_unpenalised"] = metrics.linear_probe(z_tr, train.labels, z_te, test.labels,
-                                                               max_iter=100 if quick else 1000, standardise=False,
-                                                               l2=False)
+        out["linear_probe_unpenalised"] = probe(standardise=False, l2=False)
     if "test_bce_per_image" in m:
         out["test_bce_per_image"] = m["test_bce_per_image"]
     if "test_perplexity" in m:  # codebook use on test: exp of the usage entropy, in codes
