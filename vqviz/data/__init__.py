@@ -41,24 +41,24 @@ _SETTINGS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _SETTINGS:
-        return getattr(_SETTINGS[name], name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def __dir__():
     return sorted([*globals(), *_SETTINGS])
 
 
 class _Package(types.ModuleType):
-    """Writes to a setting go to the module that owns it, so that one value is in force."""
+    """The package, whose settings are properties that read and write the module owning each,
+    so that one value is in force. Properties (data descriptors), not ``__getattr__`` and
+    ``__setattr__``: tools that save and restore an attribute, such as pytest's monkeypatch,
+    then see the setting's value and put it back, rather than deleting it."""
 
-    def __setattr__(self, name: str, value) -> None:
-        if name in _SETTINGS:
-            setattr(_SETTINGS[name], name, value)
-        else:
-            super().__setattr__(name, value)
 
+def _setting(name: str, owner: types.ModuleType) -> property:
+    return property(lambda _: getattr(owner, name), lambda _, value: setattr(owner, name, value),
+                    doc=f"``{owner.__name__}.{name}``")
+
+
+for _name, _owner in _SETTINGS.items():
+    setattr(_Package, _name, _setting(_name, _owner))
+del _name, _owner
 
 sys.modules[__name__].__class__ = _Package
