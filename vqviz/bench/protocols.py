@@ -186,17 +186,21 @@ def _softvq_score(model, m: dict, train, test, quick: bool) -> dict:
     # The paper's probe is "a fully connected layer with a softmax" on the latents as they are: how much
     # our standardisation moves each row.
     out = {**scores, "linear_probe": probe(), "linear_probe_unstandardised": probe(standardise=False)}
-    if model is None:  # the notebook's own k-means, scikit-learn's, on the paper's reference row
-        from sklearn.cluster import KMeans as SKKMeans
+    # The notebook's own k-means, scikit-learn's (lowest inertia of its restarts), beside ours: how much of a
+    # row's spread over seeds is the k-means step rather than the encoder.
+    from sklearn.cluster import KMeans as SKKMeans
 
-        labels = SKKMeans(10, n_init=restarts, random_state=seed).fit_predict(z_te)
-        out["kmeans_accuracy_sklearn"] = metrics.clustering_accuracy(test.labels, labels)
-        # and the probe as a softmax layer fitted with no penalty at all
+    labels = SKKMeans(10, n_init=restarts, random_state=seed).fit_predict(z_te)
+    out["kmeans_accuracy_sklearn"] = metrics.clustering_accuracy(test.labels, labels)
+    out["kmeans_nmi_sklearn"] = metrics.nmi(test.labels, labels)
+    if model is None:  # and the probe as a softmax layer fitted with no penalty at all, on the reference row
         out["linear_probe_unpenalised"] = probe(standardise=False, l2=False)
     if "test_bce_per_image" in m:
         out["test_bce_per_image"] = m["test_bce_per_image"]
     if "test_perplexity" in m:  # codebook use on test: exp of the usage entropy, in codes
         out["perplexity"] = m["test_perplexity"]
+    if "test_dead_codes" in m:  # a collapsed codebook on some seeds would show here first
+        out["codes_in_use"] = model.n_codes - m["test_dead_codes"]
     if "test_assignment_entropy" in m:  # how soft the quantizer's posterior is on test, in nats of ln K
         out["assignment_entropy"] = m["test_assignment_entropy"]
     return out
