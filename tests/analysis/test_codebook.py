@@ -20,9 +20,9 @@ class _Stub(Model):
 
     name = "stub"
 
-    def __init__(self, k: int, n_codebooks: int = 1):
+    def __init__(self, k: int, n_codebooks: int = 1, soft: bool = False):
         super().__init__(None)
-        self.k, self.l = k, n_codebooks
+        self.k, self.l, self.soft = k, n_codebooks, soft
         self.dummy = torch.nn.Parameter(torch.zeros(1))
 
     @property
@@ -32,6 +32,10 @@ class _Stub(Model):
     @property
     def n_codebooks(self) -> int:
         return self.l
+
+    @property
+    def is_soft(self) -> bool:
+        return self.soft
 
     def encode(self, x):
         return x.flatten(1)
@@ -51,7 +55,7 @@ def _stubimages(idx, probs) -> np.ndarray:
 def test_codebook_stats_match_codebook_usage_on_a_hand_example():
     idx = [0, 0, 1, 3]
     probs = [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 1, 0, 0], [0.25] * 4]
-    s = analysis.codebook_stats(_Stub(4), _stubimages(idx, probs))
+    s = analysis.codebook_stats(_Stub(4, soft=True), _stubimages(idx, probs))
     usage = metrics.codebook_usage(np.array(idx), 4)
     assert s.counts.tolist() == [usage["counts"]] == [[2, 1, 0, 1]]
     assert s.sorted_counts.tolist() == [[2, 1, 1, 0]] and s.order.tolist() == [[0, 1, 3, 2]]

@@ -89,3 +89,41 @@ def test_checkpoint_round_trip(name, x, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded.encode(x), model.encode(x), rtol=0, atol=0)
         torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+
+
+#: The families with a quantizer, and the soft VQ-VAE whose assignment reads the image's own variances.
+ASSIGNING = [(n, {}) for n in names() if small(n).has_quantizer] + [("soft_vqvae", {"variance": "hidden"})]
+
+
+@pytest.mark.parametrize("name, extra", ASSIGNING, ids=[f"{n}{'-hidden' if e else ''}" for n, e in ASSIGNING])
+def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(name, extra, digits, tmp_path):
+    from vqviz import analysis
+
+    set_seed(0)
+    model = build(name, **SMALL, **{**EXTRA.get(name, {}), **extra}).eval() if extra else small(name)
+    test = digits[1]
+    folder = checkpoints.save(model, tmp_path / name, dataset="digits", metrics=model.evaluate(test))
+    ckpt = checkpoints.load(folder, expect=name)
+    table = analysis.point_table(ckpt.model, test.images, test.labels, 10)  # what the map shows
+    stats = analysis.codebook_stats(ckpt.model, test.images)  # what the Assignment entropy page shows
+    a = ckpt.model.assign(test.images)
+    # One entropy per sample, everywhere, and the stored metric is their mean.
+    np.testing.assert_array_equal(table.entropy, stats.entropy)
+    np.testing.assert_array_equal(table.entropy, a.entropy)
+    assert ckpt.metrics["test_assignment_entropy"] == pytest.approx(float(a.entropy.mean()), abs=1e-6)
+    # One code per sample: the map's clusters are the codes the stored usage counts.
+    idx = a.indices.reshape(-1) if model.code_map_shape is not None else a.indices
+    assert stats.counts.sum() == idx.size and (stats.counts.reshape(-1) == np.bincount(
+        (idx + model.n_codes * np.arange(idx.shape[1])).reshape(-1) if idx.ndim == 2 else idx,
+        minlength=stats.counts.size)).all()
+    if idx.ndim == 1:
+        np.testing.assert_array_equal(table.clusters, idx)
+        assert ckpt.metrics["test_dead_codes"] == int((stats.counts == 0).sum())
+    # The per-image path (the soft VQ-VAE's hidden variance head reads the image, not only z).
+    with torch.no_grad():
+        own = ckpt.model.quantize_input(torch.as_tensor(np.array(test.images[:32])))
+    np.testing.assert_array_equal(a.indices[:32], own.indices.numpy())
+    # "Is this model soft?" has one answer, and the entropies follow it.
+    assert stats.hard == (not ckpt.model.is_soft)
+    assert ckpt.model.is_soft == (name in ("soft_vqvae", "skvq"))
+    assert (a.entropy > 1e-6).any() == ckpt.model.is_soft

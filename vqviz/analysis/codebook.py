@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import metrics
 from ..errors import ConfigError
@@ -16,9 +15,8 @@ from ..models import Model
 class CodebookStats:
     """How a model uses its codebook on one split, and how sure each assignment is.
 
-    Usage is that of the hard assignment the model makes in evaluation (``quantize``'s
-    indices, as ``Model.evaluate`` counts it); the per-sample entropy is that of its
-    soft assignment (``assignment_probs``: SK-VQ's soft probabilities, else ``quantize``'s ``probs``).
+    Both come from :meth:`Model.assign`, as the map's and ``Model.evaluate``'s do: usage is that
+    of the codes the model picks in evaluation, the per-sample entropy that of its soft assignment.
 
     Attributes
     ----------
@@ -31,6 +29,7 @@ class CodebookStats:
     dead_codes : (L,) codewords that no sample of the split is assigned to.
     entropy : (N,) entropy of each sample's assignment probabilities, in nats (for L
         codebooks the mean over them); all 0 for a hard (one-hot) quantizer.
+    soft : ``Model.is_soft``: whether the model's assignment can be other than one-hot.
     """
 
     n_codes: int
@@ -40,6 +39,7 @@ class CodebookStats:
     perplexity: np.ndarray
     dead_codes: np.ndarray
     entropy: np.ndarray
+    soft: bool = False
 
     @property
     def n_codebooks(self) -> int:
@@ -57,8 +57,8 @@ class CodebookStats:
 
     @property
     def hard(self) -> bool:
-        """True when every assignment is one-hot, so that every per-sample entropy is 0."""
-        return not self.entropy.any()
+        """True for a hard model (not ``Model.is_soft``): every assignment one-hot, every entropy 0."""
+        return not self.soft
 
 
 def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> CodebookStats:
@@ -78,30 +78,17 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
     """
     if not model.has_quantizer:
         raise ConfigError(f"{model.name} has no codebook: usage and assignment entropy need a quantizer")
-    z = model.encode_array(images, batch_size)
-    if len(z) == 0:
-        raise ConfigError("codebook statistics of no samples")
-    indices, probs = [], []
-    with torch.no_grad():
-        for part in torch.as_tensor(z).split(batch_size):
-            part = part.to(model.device)
-            q = model.quantize(part)
-            indices.append(q.indices.cpu())
-            probs.append(model.assignment_probs(part).cpu())
-    idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
-    k = p.shape[-1]
-    if model.code_map_shape is not None:  # a map of codes: every position draws on one codebook
-        idx = idx.reshape(-1)
+    a = model.assign(images, batch_size)
+    k = a.n_codes
+    idx = a.indices.reshape(-1) if model.code_map_shape is not None else a.indices  # a map: one codebook
     usage = metrics.codebook_usage(idx, k)
     counts = np.asarray(usage["counts"], dtype=np.int64).reshape(-1, k)  # (L, K)
-    # (N, K) or (N, L, K) -> (N,): one entropy per sample, the mean over its L codebooks
-    entropy = metrics.assignment_entropy(p.reshape(-1, k)).reshape(len(z), -1).mean(1)
     return CodebookStats(
         n_codes=k, counts=counts, order=np.argsort(-counts, axis=1, kind="stable"),
         usage_entropy=np.atleast_1d(np.asarray(usage["usage_entropy"], dtype=np.float64)),
         perplexity=np.atleast_1d(np.asarray(usage["perplexity"], dtype=np.float64)),
         dead_codes=np.atleast_1d(np.asarray(usage["dead_codes"], dtype=np.int64)),
-        entropy=entropy)
+        entropy=a.entropy, soft=model.is_soft)
 
 
 __all__ = ["CodebookStats", "codebook_stats"]

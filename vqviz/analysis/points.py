@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import metrics
 from ..errors import ConfigError
 from ..models import Model, majority_vote
 
@@ -40,8 +39,8 @@ class PointTable:
     cluster_labels : (K,) label of each cluster: the model's own (SEQ's majority vote on
         the training set) if it has one, else the majority on this split (-1: no member).
     codes : (K,) or (K, L) indices that give each cluster's codeword through ``model.codes``.
-    entropy : (N,) entropy of each sample's assignment probabilities in nats (0 for a
-        hard quantizer; for L codebooks the mean over them), or None.
+    entropy : (N,) entropy of each sample's soft assignment in nats (``Assignment.entropy``:
+        0 for a hard quantizer; for L codebooks the mean over them), or None.
     max_entropy : ln K, the entropy of a uniform assignment over the K codewords.
     """
 
@@ -76,35 +75,17 @@ class PointTable:
 
 def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes: int | None = None,
                 batch_size: int = 1024) -> PointTable:
-    """Encode a split once and, for a model with a quantizer, assign every sample."""
+    """Encode a split once and, for a model with a quantizer, assign every sample (:meth:`Model.assign`)."""
     labels = np.array(labels)  # a writable copy: torch warns about read-only arrays
-    z = model.encode_array(images, batch_size)
     if not model.has_quantizer:
-        return PointTable(z, labels)
-    indices, probs = [], []
-    with torch.no_grad():
-        for part in torch.as_tensor(z).split(batch_size):
-            q = model.quantize(part.to(model.device))
-            indices.append(q.indices.cpu())
-            probs.append(q.probs.cpu())
-    idx, p = torch.cat(indices).numpy(), torch.cat(probs).numpy()
-    k = p.shape[-1]
-    rows = p.reshape(-1, k)
-    entropy = metrics.assignment_entropy(rows).reshape(len(z), -1).mean(1)
-    if model.code_map_shape is not None:  # a map of codes: an image's cluster is its most used codeword
-        counts = np.apply_along_axis(np.bincount, 1, idx, minlength=k)  # (N, K)
-        clusters, codes = counts.argmax(1).astype(np.int64), np.arange(k)
-    elif idx.ndim == 1:
-        clusters, codes = idx.astype(np.int64), np.arange(k)
-    else:  # L codebooks: a cluster is one tuple of codewords that occurs in the split
-        codes, clusters = np.unique(idx, axis=0, return_inverse=True)
-        clusters = clusters.reshape(-1).astype(np.int64)
+        return PointTable(model.encode_array(images, batch_size), labels)
+    a = model.assign(images, batch_size)
     own = model.cluster_labels
-    if own is not None and idx.ndim == 1 and len(own) == k:
+    if own is not None and a.indices.ndim == 1 and len(own) == a.n_codes:
         cluster_labels = own.cpu().numpy().astype(np.int64)
     else:
-        cluster_labels = majority_vote(clusters, labels, len(codes), n_classes)
-    return PointTable(z, labels, clusters, cluster_labels, codes, entropy, float(np.log(k)))
+        cluster_labels = majority_vote(a.clusters, labels, len(a.codes), n_classes)
+    return PointTable(a.latents, labels, a.clusters, cluster_labels, a.codes, a.entropy, a.max_entropy)
 
 
 def centroid_images(model: Model, table: PointTable) -> np.ndarray:

@@ -10,8 +10,10 @@ A model is an ``nn.Module`` with
 - what callers ask of any model, answered by the model and never guessed from its
   config: ``n_codes`` (K, None without a quantizer), ``n_codebooks`` (L),
   ``has_quantizer``, ``cluster_labels`` (the label of each code, where the model
-  assigns one; None otherwise), ``assignment_probs(z)`` (its soft assignment) and
-  ``quantize_array(images)`` for a whole split;
+  assigns one; None otherwise), ``is_soft`` (whether its soft assignment can be other
+  than one-hot), ``assignment_probs(z)`` (its soft assignment) and ``assign(images)``,
+  a whole split's assignment: the one answer that the map, the codebook page and the
+  metrics all read;
 - ``reconstruct(x)``: the path the decoder was trained on (through the quantizer
   for VQ models);
 - ``fit(train, test, trainer) -> metrics``, which runs its training stages. The
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..train import Trainer
 from ..utils import to_tensor
 from .common import QuantizerOutput, batched
@@ -57,6 +60,47 @@ class QuantizedArray(NamedTuple):
 
     indices: np.ndarray
     probs: np.ndarray
+
+
+class Assignment(NamedTuple):
+    """A whole split's assignment (:meth:`Model.assign`): which code each sample gets, how
+    surely, and the cluster it counts in. The map, the codebook page and the metrics read
+    this one answer, so they cannot disagree.
+
+    Attributes
+    ----------
+    latents : (N, d) float32, the encoder's outputs.
+    indices : (N,) or (N, L) int64, the code the model picks for each sample (and codebook;
+        L positions for a map of codes), as it quantizes in evaluation.
+    probs : (N, K) or (N, L, K) float32, the quantizer's own assignment probabilities (one-hot
+        for a hard quantizer).
+    soft_probs : like ``probs``: the model's soft assignment (SK-VQ's balanced softmax, the soft
+        VQ-VAE's posterior with each image's own variances); ``probs`` for a hard model.
+    clusters : (N,) int64, each sample's cluster: its code; for L codebooks the index of its
+        tuple of codes among those that occur; for a map of codes its most used code.
+    codes : (M,) or (M, L) int64, the indices that give each cluster's codeword through
+        :meth:`Model.codes`.
+    entropy : (N,) float64, the entropy of each sample's ``soft_probs`` in nats (for L
+        codebooks or positions, the mean over them); all 0 for a hard model.
+    """
+
+    latents: np.ndarray
+    indices: np.ndarray
+    probs: np.ndarray
+    soft_probs: np.ndarray
+    clusters: np.ndarray
+    codes: np.ndarray
+    entropy: np.ndarray
+
+    @property
+    def n_codes(self) -> int:
+        """K, the codewords of each codebook."""
+        return self.probs.shape[-1]
+
+    @property
+    def max_entropy(self) -> float:
+        """ln K: the entropy of a uniform assignment over the K codewords."""
+        return float(np.log(self.n_codes))
 
 
 class Model(nn.Module):
@@ -103,10 +147,27 @@ class Model(nn.Module):
         """(K,) the class label the model gives each code (SEQ's majority vote); None if it gives none."""
         return None
 
+    @property
+    def is_soft(self) -> bool:
+        """Whether the model's soft assignment (:meth:`assignment_probs`) can be other than
+        one-hot, so that a sample's assignment entropy can be above 0. False for the hard
+        quantizers (nearest codeword, k-means centre)."""
+        return False
+
     def assignment_probs(self, z: torch.Tensor) -> torch.Tensor:
         """(N, d) -> (N, K) or (N, L, K): the model's soft assignment of ``z`` to its codes,
         ``quantize(z).probs`` unless the family has a softer one (SK-VQ)."""
         return self.quantize(z).probs
+
+    def assign_input(self, x: torch.Tensor) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
+        """(N, C, H, W) -> z (N, d), ``quantize``'s output and the soft assignment, in one pass.
+
+        Families whose assignment reads more of the image than z (the soft VQ-VAE's variance
+        head) or have a softer assignment than ``probs`` (SK-VQ) override this.
+        """
+        z = self.encode(x)
+        q = self.quantize(z)
+        return z, q, q.probs
 
     @classmethod
     def upgrade_config(cls, config: dict, version: str) -> dict:
@@ -139,9 +200,8 @@ class Model(nn.Module):
         raise NotImplementedError(f"{self.name} has no quantizer")
 
     def quantize_input(self, x: torch.Tensor) -> QuantizerOutput:
-        """(N, C, H, W) -> QuantizerOutput: ``quantize(encode(x))``, unless the model's
-        assignment also depends on the image beyond z (the soft VQ-VAE's hidden variance head)."""
-        return self.quantize(self.encode(x))
+        """(N, C, H, W) -> QuantizerOutput: the quantizer's output of :meth:`assign_input`."""
+        return self.assign_input(x)[1]
 
     def codes(self, indices: torch.Tensor) -> torch.Tensor:
         """Indices as returned by ``quantize`` -> the quantized vectors (N, d)."""
@@ -183,25 +243,56 @@ class Model(nn.Module):
         split = dataset.split
         out = {f"{split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}
         if self.has_quantizer:
-            q = self.quantize_array(dataset.images, batch_size)
-            k = q.probs.shape[-1]
-            usage = metrics.codebook_usage(q.indices, k)
+            a = self.assign(dataset.images, batch_size)
+            usage = metrics.codebook_usage(a.indices, a.n_codes)
             out.update({f"{split}_{key}": v for key, v in usage.items() if key != "counts"})
-            rows = q.probs.reshape(-1, k)
-            out[f"{split}_assignment_entropy"] = float(metrics.assignment_entropy(rows).mean())
+            out[f"{split}_assignment_entropy"] = float(a.entropy.mean())
         return out
 
-    def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> QuantizedArray:
-        """Quantize a whole split in batches (through :meth:`quantize_input`): indices and probs."""
+    def assign(self, images: np.ndarray, batch_size: int = 1024) -> Assignment:
+        """Encode and assign a whole split in batches (:meth:`assign_input`): the one answer
+        to which code each sample gets, with what probability, and in which cluster it counts.
+
+        Parameters
+        ----------
+        images : (N, C, H, W) float images in [0, 1].
+
+        Returns
+        -------
+        Assignment (see its attributes). Only for a model with a quantizer.
+        """
+        from .. import metrics
+
+        if not self.has_quantizer:
+            raise ConfigError(f"{self.name} has no quantizer: there is nothing to assign")
+        if len(images) == 0:
+            raise ConfigError("an assignment of no samples")
         self.eval()
         x = to_tensor(images).float()
-        idx, probs = [], []
+        parts = []
         with torch.no_grad():
             for b in x.split(batch_size):
-                q = self.quantize_input(b.to(self.device))
-                idx.append(q.indices.cpu())
-                probs.append(q.probs.cpu())
-        return QuantizedArray(torch.cat(idx).numpy(), torch.cat(probs).numpy())
+                z, q, soft = self.assign_input(b.to(self.device))
+                parts.append((z.cpu(), q.indices.cpu(), q.probs.cpu(), soft.cpu()))
+        z, idx, probs, soft = (torch.cat(p).numpy() for p in zip(*parts))
+        k = probs.shape[-1]
+        # (N, K) or (N, L, K) -> (N,): one entropy per sample, the mean over its codebooks or positions
+        entropy = metrics.assignment_entropy(soft.reshape(-1, k)).reshape(len(z), -1).mean(1)
+        idx = idx.astype(np.int64)
+        if self.code_map_shape is not None:  # a map of codes: an image's cluster is its most used code
+            counts = np.apply_along_axis(np.bincount, 1, idx, minlength=k)  # (N, K)
+            clusters, codes = counts.argmax(1).astype(np.int64), np.arange(k)
+        elif idx.ndim == 1:
+            clusters, codes = idx, np.arange(k)
+        else:  # L codebooks: a cluster is one tuple of codes that occurs in the split
+            codes, clusters = np.unique(idx, axis=0, return_inverse=True)
+            clusters = clusters.reshape(-1).astype(np.int64)
+        return Assignment(z, idx, probs, soft, clusters, codes, entropy)
+
+    def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> QuantizedArray:
+        """A whole split's codes and the quantizer's probabilities: :meth:`assign`'s."""
+        a = self.assign(images, batch_size)
+        return QuantizedArray(a.indices, a.probs)
 
     def extra_state(self) -> dict:
         """JSON-able state beyond the weights (saved in the checkpoint's JSON)."""

@@ -337,9 +337,19 @@ class SinkhornVQ(Model):
         p = torch.softmax(-self.config.sinkhorn_lambda * d + self.log_alpha, 1)
         return p.reshape(len(z), self.n_positions, -1) if self.config.spatial else p
 
+    @property
+    def is_soft(self) -> bool:
+        """:meth:`soft_probs` is soft, wherever there is a codebook."""
+        return self.has_quantizer
+
     def assignment_probs(self, z: torch.Tensor) -> torch.Tensor:
         """The soft assignment: :meth:`soft_probs`."""
         return self.soft_probs(z)
+
+    def assign_input(self, x: torch.Tensor) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
+        """(N, C, H, W) -> z, the nearest codeword's ``quantize`` output and :meth:`soft_probs`."""
+        z = self.encode(x)
+        return z, self.quantize(z), self.soft_probs(z)
 
     def code_map(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, h, w): the nearest codeword of every position of each image's map."""

@@ -256,10 +256,17 @@ class SoftVQVAE(Model):
                                {"codebook": c.vq_weight * codebook_loss,
                                 "commitment": c.vq_weight * c.beta * commitment})
 
-    def quantize_input(self, x: torch.Tensor) -> QuantizerOutput:
-        """(N, C, H, W) -> QuantizerOutput with the image's own variances (exact for every head)."""
+    @property
+    def is_soft(self) -> bool:
+        """The posterior over the codewords (eq. 6) is soft."""
+        return True
+
+    def assign_input(self, x: torch.Tensor) -> tuple[torch.Tensor, QuantizerOutput, torch.Tensor]:
+        """(N, C, H, W) -> z, ``quantize``'s output and its posterior, with the image's own
+        variances (exact for every head; ``quantize(z)`` alone uses their running mean)."""
         z, log_var = self.encode_with_log_var(x)
-        return self.quantize(z, log_var)
+        q = self.quantize(z, log_var)
+        return z, q, q.probs
 
     # ----- training -----
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
