@@ -59,7 +59,8 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     metrics["train_seconds"] = time.perf_counter() - t0
     # No picture may be silently wrong: a decoder that collapsed to a constant image is
     # recorded in the checkpoint (the app shows it beside every decoded image) and said now.
-    metrics["decoder_check"] = health.check_model(model, test_set.images, seed=train_config.seed)
+    metrics["decoder_check"] = {**health.check_model(model, test_set.images, seed=train_config.seed),
+                                **health.check_recognisable(model, train_set, test_set, seed=train_config.seed)}
     if message := health.decoder_warning(metrics):
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     metrics["device"] = str(trainer.device)
