@@ -10,6 +10,7 @@ import struct
 import zipfile
 from pathlib import Path
 
+import bad_checkpoints
 import numpy as np
 import pytest
 import safetensors.torch
@@ -197,6 +198,8 @@ def _edit(path, change):
 
 
 def test_every_shipped_checkpoint_loads():
+    """Also: the schema's checks of text and of the metrics read by name, and the check for NaN in
+    weights (some are stored as float16), refuse nothing that vqviz wrote."""
     for folder in checkpoints.find(SHIPPED):
         assert checkpoints.load(folder).model.training is False
 
@@ -213,6 +216,19 @@ def test_every_shipped_checkpoint_loads():
     ("model", "nope", "unknown model"),
     ("versions", {"torch": 2}, "'versions.torch' must be a string"),
     ("weights", {"file": "weights-a.safetensors", "sha256": "xyz"}, "'weights.sha256' must be 64"),
+    # text that no UTF-8 encoder takes (valid JSON escapes), wherever it is
+    ("dataset", "\ud800", "the field 'dataset' holds text that is not valid Unicode"),
+    ("train", {"note": ["fine", "ck-\udcff"]}, "the field 'train.note[1]' holds text that is not valid Unicode"),
+    ("metrics", {"\ud800": 1}, "the field 'metrics' has a key that is not valid Unicode"),
+    # the metrics that pages read by name
+    ("metrics", {"decoder_check": "fine"}, "'metrics.decoder_check' must be an object, not a string"),
+    ("metrics", {"decoder_check": {"degenerate": True, "std_ratio": "low"}},
+     "'metrics.decoder_check.std_ratio' must be a number, not a string"),
+    ("metrics", {"decoder_check": {"degenerate": "yes"}}, "'metrics.decoder_check.degenerate' must be true or false"),
+    ("metrics", {"k_rule": [40]}, "'metrics.k_rule' must be a count, not a list"),
+    ("metrics", {"p_e": "high"}, "'metrics.p_e' must be a number, not a string"),
+    ("metrics", {"k_curve": [{"k": "10", "test_accuracy": 0.9}]}, "'metrics.k_curve[0]' must be an object of K"),
+    ("metrics", {"k_curve": [{"k": 10, "test_accuracy": "0.9"}]}, "'metrics.k_curve[0]' must be an object of K"),
 ])
 def test_meta_fields_of_the_wrong_type_are_refused_by_name(shipped_copy, field, value, message):
     _edit(shipped_copy, lambda m: m.__setitem__(field, value))
@@ -289,12 +305,55 @@ def test_a_fifo_in_place_of_the_files_does_not_block(shipped_copy):
     w = next(shipped_copy.glob("weights-*"))
     w.unlink()
     os.mkfifo(w)
-    with pytest.raises(CheckpointError, match="missing or unreadable"):
+    with pytest.raises(CheckpointError, match="weights file .* is not a regular file"):
         checkpoints.load(shipped_copy)
     (shipped_copy / "meta.json").unlink()
     os.mkfifo(shipped_copy / "meta.json")
     with pytest.raises(CheckpointError, match="not a regular file"):
         checkpoints.read_meta(shipped_copy)
+
+
+def test_a_meta_linked_to_an_endless_file_is_refused_unread(tmp_path):
+    folder = bad_checkpoints.endless_meta(tmp_path)
+    with pytest.raises(CheckpointError, match="meta.json is not a regular file"):
+        checkpoints.read_meta(folder)
+
+
+def test_a_folder_in_place_of_the_weights_is_a_checkpoint_error(tmp_path):
+    folder = bad_checkpoints.weights_folder(tmp_path)
+    with pytest.raises(CheckpointError, match=r"the weights file weights-\w+\.safetensors is not a regular file"):
+        checkpoints.load(folder)
+
+
+def test_weights_with_nan_or_infinity_are_refused(tmp_path):
+    folder = bad_checkpoints.nan_weights(tmp_path)
+    checkpoints.read_meta(folder)  # nothing in meta.json says so
+    with pytest.raises(CheckpointError, match=r"holds NaN or infinite values \(in [\w.]+\); the training"):
+        checkpoints.load(folder)
+
+
+def test_read_regular_refuses_what_is_not_a_small_regular_file(tmp_path):
+    """The one capped, non-blocking read of every checkpoint, data and map file."""
+    from vqviz.utils import read_regular
+
+    def read(path, limit=10, **kw):
+        return read_regular(path, limit, error=CheckpointError, what=Path(path).name, **kw)
+
+    (tmp_path / "small").write_bytes(b"0123456789")
+    assert read(tmp_path / "small") == b"0123456789"
+    with pytest.raises(CheckpointError, match="small is 0.0 MB; the limit is 0 MB"):
+        read(tmp_path / "small", limit=9)
+    os.mkfifo(tmp_path / "fifo")  # no writer: a blocking open would wait for ever
+    (tmp_path / "folder").mkdir()
+    for odd in (tmp_path / "fifo", tmp_path / "folder", "/dev/zero"):
+        with pytest.raises(CheckpointError, match="is not a regular file"):
+            read(odd)
+    (tmp_path / "link").symlink_to(tmp_path / "small")
+    assert read(tmp_path / "link") == b"0123456789"
+    with pytest.raises(OSError):
+        read(tmp_path / "link", follow=False)
+    with pytest.raises(FileNotFoundError):
+        read(tmp_path / "missing")
 
 
 def test_odd_json_is_a_checkpoint_error(shipped_copy):
@@ -382,6 +441,15 @@ def test_an_upload_with_a_bad_meta_is_not_installed(shipped_copy, tmp_path):
     with pytest.raises(CheckpointError, match="'dataset' must be a string") as e:
         checkpoints.install_checkpoint_zip(_zip_of(shipped_copy), tmp_path / "up")
     assert ".upload-" not in str(e.value) and str(tmp_path) not in str(e.value)
+    assert list((tmp_path / "up").iterdir()) == []
+
+
+def test_an_upload_with_text_that_is_not_unicode_is_not_installed(tmp_path):
+    """Once installed, every page would fail on it for every visitor, with no way to remove it."""
+    folder = bad_checkpoints.surrogate_dataset(tmp_path / "src")
+    with pytest.raises(CheckpointError, match="the field 'dataset' holds text that is not valid Unicode") as e:
+        checkpoints.install_checkpoint_zip(_zip_of(folder), tmp_path / "up", "model.zip")
+    str(e.value).encode("utf-8")  # the message itself can be shown
     assert list((tmp_path / "up").iterdir()) == []
 
 

@@ -19,12 +19,15 @@ Nothing in a checkpoint is trusted before it is checked: ``meta.json`` against
 a schema (:func:`read_meta`), the config and the number of parameters it
 implies before anything is built (computed on PyTorch's ``meta`` device, which
 allocates no memory), then the weights file's name, size, safetensors header
-and hash before a tensor is read. Messages name the checkpoint folder and the
-field, never a full server path.
+and hash before a tensor is read, and last that no weight is NaN or infinite.
+Every file is read through :func:`vqviz.utils.read_regular` (no blocking open,
+a regular file, capped). Messages name the checkpoint folder and the field,
+never a full server path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,8 +36,8 @@ import os
 import platform
 import re
 import shutil
-import stat
 import struct
+import sys
 import tempfile
 import time
 import typing
@@ -52,7 +55,7 @@ from safetensors import SafetensorError
 from . import __version__, archive
 from .errors import CheckpointError, ConfigError
 from .models import Model, get, names
-from .utils import atomic_path, atomic_write_bytes, file_mode
+from .utils import atomic_path, atomic_write_bytes, file_mode, open_regular, read_regular
 
 FORMAT = "vqviz-checkpoint"
 FORMAT_VERSION = 1
@@ -240,31 +243,15 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
 def _refuse_foreign(path: Path) -> None:
     """Refuse pickles and torch.save files with a message that says why."""
     try:
-        with open(path, "rb", opener=_nonblocking) as f:
-            head = f.read(4) if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else b""
-    except OSError:
+        with open_regular(path, sys.maxsize, error=CheckpointError, what=path.name) as f:
+            head = f.read(4)
+    except (OSError, CheckpointError):
         head = b""
     if path.suffix.lower() in PICKLE_SUFFIXES or head[:1] == b"\x80" or head[:2] == b"PK":
         raise CheckpointError(
             f"{path.name} looks like a pickle or torch.save file. vqviz never unpickles checkpoints, "
             "because unpickling can run arbitrary code; a vqviz checkpoint is a folder with "
             f"{META} and a .safetensors weights file (see `python -m vqviz train --help`).")
-
-
-def _nonblocking(path, flags):
-    # O_NONBLOCK: a FIFO put in a file's place must not block the open.
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
-
-
-def _read_regular(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of the regular file ``path`` if at most ``limit``; raises OSError or CheckpointError."""
-    with open(path, "rb", opener=_nonblocking) as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise CheckpointError(f"{what} is not a regular file")
-        if st.st_size > limit:
-            raise CheckpointError(f"{what} is {st.st_size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB")
-        return f.read(limit + 1)[:limit]
 
 
 # ----- the meta.json schema -----
@@ -286,8 +273,9 @@ def _is_int(v: Any) -> bool:
     return type(v) is int
 
 
-def _is_number(v: Any) -> bool:
-    return type(v) in (int, float)
+def _is_number(value: Any) -> bool:
+    """A finite int or float, not a bool (numpy's float64 counts: it is a float)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _flat(value: Any, depth: int) -> bool:
@@ -319,11 +307,86 @@ def _check_summary(summary: Any) -> None:
             "summary", "headline", "an object of numbers", headline)
 
 
+def _check_text(meta: dict) -> None:
+    """Refuse text that no UTF-8 encoder takes, anywhere in ``meta``: JSON may escape a lone
+    surrogate (``"\\ud800"``), and the app, a log or a terminal would fail on it, far from here."""
+    todo = [("", meta)]
+    while todo:  # a loop, not recursion: the depth is the file's choice
+        where, value = todo.pop()
+        if isinstance(value, str):
+            if not _encodable(value):
+                raise CheckpointError(f"{META}: the field {where!r} holds text that is not valid Unicode "
+                                      "(a lone surrogate such as \\ud800)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not _encodable(key):
+                    raise CheckpointError(f"{META}: {f'the field {where!r}' if where else 'the top level'} has a "
+                                          f"key that is not valid Unicode ({key[:40]!r})")
+                todo.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            todo.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_real(value: Any) -> bool:
+    """An int or float, not a bool; NaN allowed (a metric may be undefined, and pages show it as such)."""
+    return type(value) in (int, float)
+
+
+#: The metrics that a page or the command line reads by name as one value, each with its type when
+#: present; the others (some hold one value per codebook) are only listed, and any scalar, or list
+#: or object of them (``_flat``), will do.
+METRIC_TYPES = {
+    **{key: (_is_real, "a number") for key in (
+        "p_e", "epsilon", "quantizer_test_accuracy", "test_accuracy", "encoder_test_accuracy", "train_seconds")},
+    "k": (lambda v: _is_int(v) and v >= 0, "a count"),
+    "k_rule": (lambda v: _is_int(v) and v >= 0, "a count"),
+    "k_rule_met": (lambda v: type(v) is bool, "true or false"),
+}
+#: The decoder check (:func:`vqviz.health.check_decoder`) compares and formats these.
+DECODER_CHECK_TYPES = {"degenerate": (lambda v: type(v) is bool, "true or false"),
+                       "decoded": (lambda v: _is_int(v) and v >= 0, "a count"),
+                       **{key: (_is_real, "a number") for key in (
+                           "std_ratio", "between_ratio", "threshold", "recognisable", "recognisable_on_data",
+                           "recognisable_ratio")}}
+
+
+def _check_metrics(metrics: dict) -> None:
+    """The types of the metrics read by name (:data:`METRIC_TYPES`), the decoder check and the K curve."""
+    for key, value in metrics.items():
+        if not _flat(value, 3):
+            raise CheckpointError(f"{_field('metrics', key)} must be a number, a string, or a list or "
+                                  "object of them")
+        if key in METRIC_TYPES:
+            ok, want = METRIC_TYPES[key]
+            _expect(ok(value), "metrics", key, want, value)
+    check = metrics.get("decoder_check", {})
+    _expect(isinstance(check, dict), "metrics", "decoder_check", "an object", check)
+    for key, (ok, want) in DECODER_CHECK_TYPES.items():
+        if key in check:
+            _expect(ok(check[key]), "metrics.decoder_check", key, want, check[key])
+    curve = metrics.get("k_curve", [])
+    _expect(isinstance(curve, list), "metrics", "k_curve", "a list", curve)
+    for i, point in enumerate(curve):  # one object per K of the sweep: K and its scores
+        _expect(isinstance(point, dict) and _is_int(point.get("k")) and point["k"] >= 1
+                and all(_is_real(v) or v is None for v in point.values()),
+                "metrics", f"k_curve[{i}]", "an object of K (a count) and numbers", point)
+
+
 def check_meta(meta: Any) -> dict:
     """Check a parsed ``meta.json`` against the schema; return it with optional fields filled in.
 
     Every field's type and range is checked, so that nothing downstream (the app's
-    sidebar, the catalogue, the loader) meets a list where it expects a name.
+    sidebar, the catalogue, the loader) meets a list where it expects a name: the
+    metrics that pages read by name too (:data:`METRIC_TYPES`, the decoder check, the
+    K curve), and all text, keys included, must be encodable as UTF-8.
 
     Raises
     ------
@@ -332,6 +395,7 @@ def check_meta(meta: Any) -> dict:
     """
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{META} is not a vqviz checkpoint (no format tag {FORMAT!r})")
+    _check_text(meta)
     version = meta.get("format_version")
     _expect(_is_int(version), "", "format_version", "an integer", version)
     if version > FORMAT_VERSION:
@@ -361,10 +425,7 @@ def check_meta(meta: Any) -> dict:
     _expect(seed is None or _is_int(seed), "", "seed", "an integer or null", seed)
     for split, n in out["split_sizes"].items():
         _expect(_is_int(n) and n >= 0, "split_sizes", split, "a count (an integer >= 0)", n)
-    for key, value in out["metrics"].items():
-        if not _flat(value, 3):
-            raise CheckpointError(f"{_field('metrics', key)} must be a number, a string, or a list or "
-                                  "object of them")
+    _check_metrics(out["metrics"])
     for key, value in out["versions"].items():
         _expect(isinstance(value, str), "versions", key, "a string", value)
     if not _flat(out["train"], 2):
@@ -420,7 +481,7 @@ def _check_setting(key: str, hint: Any, value: Any) -> Any:
         if abs(value) > MAX_CONFIG_INT:
             raise CheckpointError(f"{_field('config', key)} is {value}; the limit is {MAX_CONFIG_INT}")
     elif hint is float:
-        _expect(_is_number(value) and math.isfinite(value), "config", key, "a finite number", value)
+        _expect(_is_number(value), "config", key, "a finite number", value)
         value = float(value)
     elif hint is str:
         _expect(isinstance(value, str) and len(value) <= 256, "config", key, "a short string", value)
@@ -469,10 +530,6 @@ def summary(meta: dict) -> dict:
     return summary_of(model, meta.get("dataset"), meta.get("metrics") or {})
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _skeleton(name: str, config: Any, label: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Names, shapes and dtypes of the model's state dict, built on the ``meta`` device.
 
@@ -516,7 +573,7 @@ def read_meta(path: str | Path) -> dict:
         meta_path = folder / META
         if not meta_path.exists():
             raise CheckpointError(f"{_label(folder)} is not a vqviz checkpoint: it has no {META}")
-        raw = _read_regular(meta_path, MAX_META_BYTES, f"{_label(folder)}: {META}")
+        raw = read_regular(meta_path, MAX_META_BYTES, error=CheckpointError, what=f"{_label(folder)}: {META}")
     except OSError as e:
         raise CheckpointError(f"{_label(path)}: cannot read {META} ({e.strerror or e})") from None
     try:
@@ -540,8 +597,8 @@ def load(path: str | Path, *, expect: str | None = None, map_location: str | tor
     schema, the config and the number of parameters it implies
     (:data:`MAX_PARAMS`), the weights file's name (``weights-*.safetensors`` in
     the folder), size and safetensors header (every tensor's name and shape), and
-    its SHA-256, read as a stream. Only then are tensors read. If a writer replaces
-    the checkpoint meanwhile, the new one is read.
+    its SHA-256, read as a stream. Only then are tensors read, and refused if any
+    is NaN or infinite. If a writer replaces the checkpoint meanwhile, the new one is read.
 
     Parameters
     ----------
@@ -553,7 +610,8 @@ def load(path: str | Path, *, expect: str | None = None, map_location: str | tor
     ------
     CheckpointError
         For a missing, corrupted or truncated checkpoint, a pickle, another
-        architecture, a config beyond the caps, or a model of another name than ``expect``.
+        architecture, a config beyond the caps, NaN or infinite weights, or a model
+        of another name than ``expect``.
     """
     path = Path(path)
     for attempt in range(READ_RETRIES):
@@ -597,16 +655,18 @@ def _read_weights(folder: Path, entry: dict, skeleton: dict, name: str, label: s
     """The tensors of the weights file, after its size, header and hash are checked."""
     file = entry["file"]
     unreadable = f"{label}: the weights file {file} is not a readable safetensors file (corrupted or truncated)"
-    try:
-        fd = os.open(folder / file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    opened = contextlib.ExitStack()
+    try:  # no link followed: the weights are the folder's own file
+        # the cap: every parameter as float64; the header then fixes the exact size
+        f = opened.enter_context(open_regular(folder / file, 8 + MAX_HEADER_BYTES + 8 * MAX_PARAMS,
+                                              error=CheckpointError, what=f"{label}: the weights file {file}",
+                                              follow=False))
     except FileNotFoundError:
         raise _Vanished() from None
     except OSError:  # a link, a loop, a permission: the same message as missing
         raise CheckpointError(f"{label}: the weights file named in {META} is missing or unreadable") from None
-    with os.fdopen(fd, "rb") as f:
+    with opened:
         st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise CheckpointError(f"{label}: the weights file named in {META} is missing or unreadable")
         head = f.read(8)
         if len(head) < 8:
             raise CheckpointError(unreadable)
@@ -634,9 +694,15 @@ def _read_weights(folder: Path, entry: dict, skeleton: dict, name: str, label: s
         raise CheckpointError(f"{label}: the weights file {file} is corrupted or truncated: its SHA-256 "
                               f"does not match {META}")
     try:
-        return safetensors.torch.load(bytes(blob))
+        tensors = safetensors.torch.load(bytes(blob))
     except (SafetensorError, ValueError, OSError, RuntimeError) as e:
         raise CheckpointError(f"{unreadable}: {str(e)[:200]}") from None
+    # A diverged run's weights decode to NaN everywhere downstream (maps, pictures, metrics): refuse them here.
+    bad = next((k for k in sorted(tensors) if tensors[k].is_floating_point() and not tensors[k].isfinite().all()), None)
+    if bad is not None:
+        raise CheckpointError(f"{label}: the weights file {file} holds NaN or infinite values (in {bad}); the "
+                              "training that wrote it diverged: train the model again")
+    return tensors
 
 
 def _check_header(header: Any, skeleton: dict, name: str, label: str, unreadable: str) -> int:
@@ -695,7 +761,7 @@ def headline(metrics: dict) -> tuple[str, float, bool, float] | None:
     """The metric a checkpoint is judged by: (key, value, higher is better, tolerance), or None."""
     for key, higher, tol in HEADLINES:
         value = metrics.get(key)
-        if _is_number(value) and math.isfinite(value):
+        if _is_number(value):
             return key, float(value), higher, tol
     return None
 

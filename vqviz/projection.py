@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import time
 import warnings
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 
 from .data import paths
 from .errors import ConfigError
-from .utils import atomic_path
+from .utils import atomic_path, open_regular
 
 #: Method name -> what the app calls it.
 METHODS = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
@@ -484,10 +483,8 @@ def _read(path: Path, n: int) -> np.ndarray | None:
     header that claims 10**11 rows costs nothing.
     """
     try:
-        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | getattr(os, "O_NONBLOCK", 0))) as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > 64 + 2**20 + 8 * n:
-                return None
+        with open_regular(path, 64 + 2**20 + 8 * n, error=ValueError, what=path.name) as f:
+            size = os.fstat(f.fileno()).st_size
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -495,7 +492,7 @@ def _read(path: Path, n: int) -> np.ndarray | None:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 return None
-            if shape != (n, 2) or fortran or dtype != np.dtype("<f4") or st.st_size != f.tell() + n * 2 * 4:
+            if shape != (n, 2) or fortran or dtype != np.dtype("<f4") or size != f.tell() + n * 2 * 4:
                 return None
             xy = np.frombuffer(f.read(n * 2 * 4), dtype="<f4").reshape(n, 2).astype(np.float32)
     except (OSError, ValueError, EOFError, SyntaxError, TypeError):

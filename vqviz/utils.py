@@ -1,13 +1,14 @@
-"""Seeds, devices and atomic file writes: the small pieces every module needs."""
+"""Seeds, devices, atomic file writes and capped reads: the small pieces every module needs."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import torch
@@ -83,3 +84,60 @@ def to_tensor(array) -> torch.Tensor:
     if isinstance(array, np.ndarray) and not array.flags.writeable:
         array = array.copy()
     return torch.as_tensor(array)
+
+
+@contextlib.contextmanager
+def open_regular(path: str | os.PathLike, limit: int, *, error: type[Exception], what: str,
+                 follow: bool = True, note: str = "") -> Iterator[BinaryIO]:
+    """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes.
+
+    The one way vqviz opens a file that someone else put there (checkpoints, data sets,
+    cached maps). The open does not block (``O_NONBLOCK``: a FIFO in a file's place
+    would wait for a writer forever), and the type and size are read from the open
+    descriptor, so a swap after the check changes nothing: a FIFO, a device
+    (``/dev/zero`` reads forever), a folder or an oversized file is refused before a
+    byte is read.
+
+    Parameters
+    ----------
+    path : the file.
+    limit : the most bytes it may hold.
+    error : the exception raised for a file that is not regular or too large.
+    what : how messages name the file (``"checkpoint 'x': meta.json"``).
+    follow : follow a symbolic link at ``path``; if False, a link fails to open (``O_NOFOLLOW``).
+    note : appended to the size message, e.g. the setting that holds the limit.
+
+    Raises
+    ------
+    OSError
+        It cannot be opened (missing; a link where ``follow`` is False; no permission).
+    error
+        It is not a regular file, or larger than ``limit``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:  # checked on the descriptor, before a file object exists: fdopen itself fails on a folder
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} is not a regular file")
+        if st.st_size > limit:
+            raise error(f"{what} is {st.st_size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB{note}")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        yield f
+
+
+def read_regular(path: str | os.PathLike, limit: int, *, error: type[Exception], what: str,
+                 follow: bool = True, note: str = "") -> bytes:
+    """The bytes of ``path``, opened by :func:`open_regular` (same arguments and errors).
+
+    At most ``limit`` bytes are read, even if the file grows after the check.
+    """
+    with open_regular(path, limit, error=error, what=what, follow=follow, note=note) as f:
+        # read(n) allocates n bytes first: ask for the size the file has, not for the cap
+        return f.read(min(limit, os.fstat(f.fileno()).st_size) + 1)[:limit]

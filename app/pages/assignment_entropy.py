@@ -6,8 +6,9 @@ import torch
 
 from vqviz import images
 from vqviz.analysis import CodebookStats
+from vqviz.errors import VqvizError
 
-from app import cache, catalog, figures, jobs, widgets
+from app import catalog, figures, jobs, widgets
 from app.catalog import Entry
 from app.state import Context, Loaded
 
@@ -119,11 +120,17 @@ def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
 
 
 def _model(entry: Entry):
-    return cache.checkpoint(entry.path, entry.stamp).model
+    """The entry's model, or None if it does not load (the catalogue then lists it as unusable)."""
+    try:
+        return catalog.load(entry).model
+    except VqvizError:
+        return None
 
 
 def _soft(model, images: np.ndarray) -> bool:
     """Whether the model spreads some of these samples over several codewords (a soft assignment)."""
+    if model is None:  # a candidate that does not load is no soft model
+        return False
     with torch.no_grad():
         x = torch.as_tensor(np.array(images), device=model.device)
         probs = model.assignment_probs(model.encode(x))

@@ -48,7 +48,7 @@ def test_not_found_lists_folders(tmp_path, isolated, monkeypatch):
         assert str(folder) in message
     assert "The download failed" in message and "VQVIZ_DATA" in message
     assert "mine (none of the files)" in message
-    with pytest.raises(DataError, match="(?s)download=False.*apt install dataset-fashion-mnist"):
+    with pytest.raises(DataError, match="(?s)not been downloaded yet.*apt install dataset-fashion-mnist"):
         data.load("fashion-mnist", download=False)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from vqviz.errors import DataError
+from vqviz.utils import read_regular
 
 from . import download as downloader
 from . import paths
@@ -263,27 +263,15 @@ def scaled(images: np.ndarray, path: Path) -> np.ndarray:
 def read_capped(path: Path, cap: int, setting: str, slack: int = 0) -> bytes:
     """The bytes of the regular file ``path``, refused if larger than ``cap + slack``.
 
-    The file is opened without blocking (a FIFO in its place must not hang the open)
-    and its type and size are checked before it is read. ``setting`` names the cap
-    in the message.
+    Read by :func:`vqviz.utils.read_regular` (no blocking open, type and size checked
+    first); ``setting`` names the cap in the message.
     """
     try:
-        with open(path, "rb", opener=_nonblocking) as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise DataError(f"{path}: not a regular file")
-            if st.st_size > cap + slack:
-                raise DataError(f"{path}: {st.st_size / 2**20:.0f} MB; the limit is "
-                                f"{cap / 2**20:.0f} MB (vqviz.data.{setting})")
-            return f.read(cap + slack + 1)
+        return read_regular(path, cap + slack, error=DataError, what=str(path), note=f" (vqviz.data.{setting})")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
-
-
-def _nonblocking(path, flags):
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def _source(name: str) -> Source:
@@ -326,7 +314,7 @@ def _convert(images: np.ndarray, size, channels) -> np.ndarray:
 
 def _fetch(source: Source, data_dir, allowed: bool, progress: Progress | None) -> Path:
     """Download ``source`` into the cache, or raise a DataError saying where files were looked for."""
-    reason = "Not downloaded: download=False." if source.downloads else "No download of it is known."
+    reason = "It has not been downloaded yet." if source.downloads else "vqviz knows no download of it."
     if allowed and source.downloads:
         try:
             return downloader.fetch(source.name, source.downloads, source.archive, source.subdir, progress)
