@@ -2,7 +2,9 @@
 
 Reading one entry never breaks the list: a checkpoint whose ``meta.json`` cannot be
 read, or holds fields of the wrong type, is listed greyed with the reason, and the
-Models page can remove it.
+Models page can remove it. So is one whose path is not UTF-8 (a folder name made of
+other bytes): Streamlit sends only UTF-8 to the browser, so it is listed by its
+:func:`printable` path, which escapes those bytes.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ import json
 import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from vqviz import checkpoints, data
+from vqviz import checkpoints, data, settings
+from vqviz.errors import CheckpointError
+from vqviz.utils import read_regular
+
+from . import cache
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,7 @@ class Entry:
     error: str = ""
     bundled: bool = False
     uploaded: bool = False
+    real_path: str = ""  # the folder as the file system names it, where ``path`` escapes bytes that are not UTF-8
 
     @property
     def dataset(self) -> str:
@@ -129,6 +137,9 @@ def _read(path: str, stamp: int) -> tuple[dict | None, str]:
     problem = check_meta(meta)
     if problem:
         return None, problem
+    weights = meta["weights"]["file"]  # one lstat: a folder or a link there is known before a page loads it
+    if not stat.S_ISREG(getattr(_lstat(Path(path) / weights), "st_mode", 0)):
+        return None, f"the weights file {weights} named in its meta.json is missing or not a regular file"
     try:  # what the model reports of itself: K, L, shape (worked out for checkpoints saved without it)
         meta["summary"] = checkpoints.summary(meta)
     except Exception as e:  # any failure of one entry: list it with the reason, keep the others
@@ -136,12 +147,50 @@ def _read(path: str, stamp: int) -> tuple[dict | None, str]:
     return meta, ""
 
 
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+#: Checkpoints that failed to load, by (path, stamp), with the reason. Listing reads only meta.json;
+#: what only loading finds (weights with NaN, a wrong hash) is learnt here, so that from then on the
+#: checkpoint is listed as unusable, with its Remove button, until its meta.json changes.
+_refused: dict[tuple[str, int], str] = {}
+
+
+def load(entry: Entry) -> checkpoints.Checkpoint:
+    """The listed checkpoint, loaded (and cached); a refusal is remembered, then raised.
+
+    Raises
+    ------
+    CheckpointError
+        It does not load; the catalogue lists it as unusable from then on.
+    """
+    try:
+        return cache.checkpoint(entry.path, entry.stamp)
+    except CheckpointError as e:
+        _refused[(entry.path, entry.stamp)] = printable(str(e))
+        raise
+
+
 def _explain(path: str) -> str:
     """What is wrong with the types of a meta.json that failed to read, when that is what failed."""
-    try:
-        return check_meta(json.loads((Path(path) / checkpoints.META).read_text()))
+    try:  # read as the library reads it: no blocking open, a regular file, capped
+        raw = read_regular(Path(path) / checkpoints.META, checkpoints.MAX_META_BYTES, error=ValueError, what="")
+        return check_meta(json.loads(raw))
     except Exception:
         return ""
+
+
+def printable(text: str) -> str:
+    """``text`` as the browser can be sent it: a path's bytes that are not UTF-8 (which Python decodes
+    to lone surrogates) escaped, ``ck-\\xff``; any other text unchanged."""
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _stamp(path: Path) -> int:
@@ -162,25 +211,33 @@ def entries() -> list[Entry]:
             log.warning("cannot list %s: %s", root, e)
             continue
         for path in found:
-            if str(path) in seen:
+            shown = printable(str(path))
+            if shown in seen:
                 continue
-            seen.add(str(path))
+            seen.add(shown)
             inside = root in (bundled, mine) and path != root
-            label = str(path.relative_to(root)) if inside else str(path)
+            label = printable(str(path.relative_to(root)) if inside else shown_path(path))  # no full server path
+            where = dict(bundled=root == bundled, uploaded=root == mine and path.is_relative_to(mine / UPLOADS))
+            if shown != str(path):  # listed, to be removed or renamed; never loaded, nor cached by its path
+                out.append(Entry(shown, label, 0, None, "its folder's path is not valid UTF-8: rename the folder "
+                                 "to use it", real_path=str(path), **where))
+                continue
             stamp = _stamp(path)
             meta, error = _read(str(path), stamp)
-            out.append(Entry(str(path), label, stamp, meta, error, bundled=root == bundled,
-                             uploaded=root == mine and path.is_relative_to(mine / UPLOADS)))
+            if (str(path), stamp) in _refused:
+                meta, error = None, _refused[str(path), stamp]
+            out.append(Entry(str(path), label, stamp, meta, printable(error), **where))
     return out
 
 
 def remove(entry: Entry) -> None:
     """Delete a listed checkpoint's folder (never a bundled one, nor anything but a checkpoint folder)."""
-    path = Path(entry.path)
-    if entry.bundled or not (path / checkpoints.META).is_file():
-        raise ValueError(f"{path} is not a removable checkpoint folder")
+    path = Path(entry.real_path or entry.path)
+    if entry.bundled or not os.path.lexists(path / checkpoints.META):  # one that is a FIFO or a link counts too
+        raise ValueError(f"{shown_path(entry.path)} is not a removable checkpoint folder")
     shutil.rmtree(path)
     _read.clear()
+    _refused.pop((entry.path, entry.stamp), None)
 
 
 #: The image shape (C, H, W) of each built-in data set, known without reading its files (which may be
@@ -270,7 +327,7 @@ def rows(found: list[Entry]) -> list[dict]:
             "P_Q": number(m.get("quantizer_test_accuracy")),
             "recon MSE / pixel": number(m.get("test_recon_mse", m.get("test_mse_per_pixel"))),
             "perplexity": number(m.get("test_perplexity")),
-            "train s": number(m.get("train_seconds")), "folder": e.path if not e.error else e.error,
+            "train s": number(m.get("train_seconds")), "folder": shown_path(e.path) if not e.error else e.error,
         })
     return out
 
@@ -289,7 +346,11 @@ class Folder:
 
 def check_folder(path: str | Path, shown: str | None = None) -> Folder:
     """Load both splits of an image folder (one sub-folder per class) as the trainer will, or raise
-    :class:`DataError` saying what is wrong with it; ``shown`` names it in messages instead of its path."""
+    :class:`DataError` saying what is wrong with it; ``shown`` names it in messages instead of its path.
+
+    The path must resolve inside :func:`roots` (links followed), as must every link in the folder:
+    any other path gets one message, the same whether it exists or not, so that a visitor cannot
+    probe the server's files."""
     import warnings
 
     from vqviz.errors import DataError
@@ -297,20 +358,27 @@ def check_folder(path: str | Path, shown: str | None = None) -> Folder:
     text = str(path).strip()
     if not text:
         raise DataError("type the path of a folder on the server: one sub-folder of images per class")
-    root = Path(text).expanduser()
-    shown = shown or text
+    allowed = roots()
+    root = settings.locate(text, allowed)
+    if root is None:
+        raise DataError(outside_message(text, allowed))
+    shown = shown or settings.shown(root, allowed)
     if not root.exists():
         raise DataError(f"{shown}: no such folder on the server")
     if not root.is_dir():
         raise DataError(f"{shown}: a file, not a folder; give the folder that holds one sub-folder per class")
+    link = _link_out(root, allowed)
+    if link is not None:
+        raise DataError(f"{shown}: {link} is a link that leads outside the folders this server lets you read "
+                        f"({_root_list(allowed)}); refused")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             splits = [data.load(f"folder:{root}", s) for s in data.SPLITS]
         except DataError as e:
             notes = "".join(f"; {w.message}" for w in caught)
-            raise DataError(f"{str(e).replace(str(root.resolve()), shown)}{notes}") from None
-    skipped = tuple(dict.fromkeys(str(w.message).replace(str(root.resolve()), shown) for w in caught
+            raise DataError(f"{e}{notes}".replace(str(root), shown)) from None  # the loader's notes too
+    skipped = tuple(dict.fromkeys(str(w.message).replace(str(root), shown) for w in caught
                                   if issubclass(w.category, UserWarning)))
     classes = tuple(splits[0].classes)
     if len(classes) < 2:
@@ -325,4 +393,60 @@ def own_folders() -> list[str]:
         found = sorted(p for p in data_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError:
         return []
-    return [f"folder:{p.resolve()}" for p in found]
+    return [f"folder:{p.resolve()}" for p in found if not p.is_symlink()]
+
+
+# ----- the folders a visitor may read -----
+def roots() -> tuple[settings.Root, ...]:
+    """The folders a visitor may read, by label: the app's own (``data``: uploaded image folders,
+    ``checkpoints``: trained and uploaded ones, ``bundled``, and each ``VQVIZ_CHECKPOINTS`` folder),
+    then ``VQVIZ_ROOTS`` (:mod:`vqviz.settings`), by default where data sets are looked for
+    (each ``VQVIZ_DATA`` folder, ``datasets``: the system's, ``downloads``: vqviz's cache)."""
+    configured = settings.server_settings().roots
+    own = [("data", data_dir()), ("checkpoints", user_dir()), ("bundled", BUNDLED_DIR),
+           *((None, p) for p in extra_dirs())]
+    more = [(None, p) for p in configured] if configured is not None else [
+        *((None, p) for p in data.paths.env_data_dirs()), ("datasets", data.paths.SYSTEM_DIR),
+        ("downloads", data.paths.cache_dir())]
+    return settings.label_roots(own + more)
+
+
+def shown_path(path: str | Path) -> str:
+    """A server path as the pages show it: relative to its root (``data/my-letters``), never in full."""
+    return settings.shown(path, roots())
+
+
+def _root_list(found: tuple[settings.Root, ...]) -> str:
+    return ", ".join(f"`{r.label}/`" for r in found)
+
+
+def outside_message(text: str, found: tuple[settings.Root, ...]) -> str:
+    """The one message for any typed path outside the roots: it echoes the text, and says nothing
+    of what is there (nor whether anything is)."""
+    typed = text.strip().replace("`", "")[:200]
+    return (f"`{typed}` is not inside a folder this server lets you read. Type a path inside one of "
+            f"{_root_list(found)} (e.g. `data/my-images`); the server's `VQVIZ_ROOTS` setting names them.")
+
+
+def _link_out(folder: Path, found: tuple[settings.Root, ...]) -> str | None:
+    """The first link under ``folder`` (as deep as the loader looks) that leads out of the roots, relative
+    to ``folder``; None if there is none. Listing reads no file, so it is cheap beside loading."""
+    from vqviz.data import folder as loader
+
+    todo, seen = [(folder, 0)], 0
+    while todo:
+        here, depth = todo.pop()
+        try:
+            listed = list(os.scandir(here))
+        except OSError:
+            continue  # the loader says what it cannot read
+        for entry in listed:
+            seen += 1
+            if seen > loader.MAX_FOLDER_FILES:  # the loader refuses such a folder anyway
+                return None
+            if entry.is_symlink():
+                if not settings.inside(entry.path, found):
+                    return Path(entry.path).relative_to(folder).as_posix()
+            elif entry.is_dir(follow_symlinks=False) and depth < loader.MAX_FOLDER_DEPTH + 2:
+                todo.append((Path(entry.path), depth + 1))  # + 2: train/ or test/, then the class
+    return None

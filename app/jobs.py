@@ -22,11 +22,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vqviz import analysis, checkpoints, data, health, models, projection, workflow
+from vqviz import analysis, checkpoints, data, health, models, projection, settings, workflow
 from vqviz.errors import VqvizError
 from vqviz.train import StopTraining, TrainConfig
 from vqviz.utils import atomic_write_bytes
 
+from . import state
 from .catalog import Entry, user_dir
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class TrainingJob:
     """
 
     def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict,
-                 threads: int | None = None):
-        self.family, self.dataset, self.out = family, dataset, out
+                 threads: int | None = None, session: str = ""):
+        self.family, self.dataset, self.out, self.session = family, dataset, out, session
         self.id = uuid.uuid4().hex[:12]
         self.threads = max(1, int(threads or default_threads()))
         self.state, self.error, self.path, self.warning = "running", "", None, None
@@ -87,7 +88,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._args = (train_config, config)
         self.thread = threading.Thread(target=self._run, name=f"vqviz-train-{family}", daemon=True)
-        registry().add(self)
+        registry().add(self)  # raises JobLimit over a cap: then nothing starts
         self.thread.start()
 
     @property
@@ -188,7 +189,27 @@ class Registry:
                 self._server_threads = None
 
     def add(self, job: TrainingJob) -> None:
+        """List a job that is about to start, or raise :class:`JobLimit` if the server
+        (``VQVIZ_MAX_JOBS``) or the job's session (``VQVIZ_MAX_JOBS_PER_SESSION``) runs as many as
+        it may. Checked and listed under one lock, so that two sessions pressing Train at once
+        cannot both pass."""
+        limits = settings.server_settings()
         with self._lock:
+            running = [j for j in self._jobs.values() if j.running]
+            off = "VQVIZ_MAX_JOBS" if limits.max_jobs == 0 else \
+                "VQVIZ_MAX_JOBS_PER_SESSION" if limits.max_jobs_per_session == 0 and job.session else ""
+            if off:
+                raise JobLimit(f"training is turned off on this server ({off} = 0); pick a checkpoint that "
+                               "is already trained")
+            mine = [j for j in running if job.session and j.session == job.session]
+            if len(mine) >= limits.max_jobs_per_session:
+                raise JobLimit(f"this session already runs {_jobs(len(mine))}, the most one session may run "
+                               f"at once (VQVIZ_MAX_JOBS_PER_SESSION = {limits.max_jobs_per_session}). Wait "
+                               "for it to end, or stop it in the Jobs list of the Models page.")
+            if len(running) >= limits.max_jobs:
+                raise JobLimit(f"{_jobs(len(running))} already run on this server, the most it runs at once "
+                               f"(VQVIZ_MAX_JOBS = {limits.max_jobs}). Wait for one to end, or stop one in "
+                               "the Jobs list of the Models page.")
             self._jobs[job.id] = job
 
     def get(self, job_id: str) -> TrainingJob | None:
@@ -208,6 +229,14 @@ class Registry:
             self._jobs = {k: j for k, j in self._jobs.items() if j.running}
 
 
+class JobLimit(VqvizError):
+    """Starting a training job would go over the server's or the session's cap on running jobs."""
+
+
+def _jobs(n: int) -> str:
+    return f"{n} training job{'s' * (n != 1)}"
+
+
 #: One per server process: a module global, not a Streamlit cache, so that clearing the caches
 #: never loses sight of a running job.
 _REGISTRY = Registry()
@@ -219,11 +248,19 @@ def registry() -> Registry:
 
 
 def start_training(family: str, dataset: str, train_config: TrainConfig, config: dict,
-                   threads: int | None = None) -> TrainingJob:
-    """Start a run whose checkpoint goes to a new folder under :func:`user_dir`."""
+                   threads: int | None = None, session: str | None = None) -> TrainingJob:
+    """Start a run whose checkpoint goes to a new folder under :func:`user_dir`, on behalf of
+    ``session`` (by default the browser session of this script run).
+
+    Raises
+    ------
+    JobLimit
+        The server, or the session, already runs as many jobs as its cap allows.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = user_dir() / f"{workflow.default_out(family, dataset).name}-{stamp}"
-    return TrainingJob(family, dataset, out, train_config, config, threads)
+    session = state.session_id() if session is None else session
+    return TrainingJob(family, dataset, out, train_config, config, threads, session)
 
 
 #: Quick settings for "Train one now": SEQ on LAE-2, a few epochs, one k-means with one restart.

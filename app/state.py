@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -60,6 +61,17 @@ class Loaded:
         from vqviz.health import decoder_warning
 
         return decoder_warning(self.entry.metrics)
+
+
+def session_id() -> str:
+    """This browser session's own id, made at its first use and kept in its state ("" outside a
+    script run): its training jobs are counted by it (``VQVIZ_MAX_JOBS_PER_SESSION``). Not
+    Streamlit's session id, which is one constant for every AppTest."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return ""
+    return st.session_state.setdefault("_session_id", uuid.uuid4().hex)
 
 
 # ----- the view in the URL -----

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, archive, checkpoints, data, projection
+from vqviz import analysis, checkpoints, data, projection
 from vqviz.errors import ConfigError, DataError, VqvizError
 
-from . import cache, catalog, figures, jobs
+from . import cache, catalog, figures, jobs, uploads
 from . import state as state_url
 from .state import COLOURS, SPLITS, Context, Loaded
 
@@ -178,8 +178,10 @@ def _own_images(entries, labels) -> None:
     with st.expander("Your own images", icon=":material/folder_open:", expanded=result is not None):
         st.caption("One sub-folder of images per class (`cats/1.png`, `dogs/7.jpg`, ...); `train/` and `test/` "
                    "sub-folders, if present, are the splits. Images are read as 28x28 grey.")
-        st.text_input("Folder on the server (Enter to use it)", key="own_path", placeholder="/data/my-images",
-                      on_change=_use_folder, args=(entries, labels))
+        st.text_input("Folder on the server (Enter to use it)", key="own_path", placeholder="data/my-images",
+                      on_change=_use_folder, args=(entries, labels),
+                      help="A path inside a folder this server lets you read, starting with its name: "
+                           + ", ".join(f"`{r.label}/`" for r in catalog.roots()) + " (set by `VQVIZ_ROOTS`).")
         st.file_uploader(f"Or a .zip of such a folder (at most {OWN_ZIP_LIMIT_MB} MB)", type=["zip"],
                          key="own_zip", max_upload_size=OWN_ZIP_LIMIT_MB, on_change=_use_zip, args=(entries, labels))
         if result is not None:
@@ -207,9 +209,9 @@ def _use_zip(entries, labels) -> None:
     if upload is None:
         return
     checked = []
-    try:
-        path, skipped = archive.install_image_folder_zip(
-            upload.getvalue(), catalog.data_dir(), upload.name,
+    try:  # within the uploads' disk quota and file count (VQVIZ_UPLOAD_QUOTA_MB, VQVIZ_MAX_UPLOAD_IMAGES)
+        path, skipped = uploads.install_images(
+            upload.getvalue(), upload.name,
             check=lambda tmp: checked.append(catalog.check_folder(tmp, shown=upload.name)),
             max_bytes=OWN_ZIP_LIMIT_MB * 2**20)
     except VqvizError as e:
@@ -218,7 +220,7 @@ def _use_zip(entries, labels) -> None:
     notes = (f"skipped {plural(len(skipped), 'file')} that are not images: "
              + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),) if skipped else ()
     _adopt(dataclasses.replace(checked[0], name=f"folder:{path.resolve()}", skipped=notes), entries, labels,
-           f"{upload.name}, unpacked into `{path}`")
+           f"{upload.name}, unpacked into `{catalog.shown_path(path)}`")
 
 
 def _adopt(folder: catalog.Folder, entries, labels, what: str = "") -> None:
@@ -258,7 +260,7 @@ def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
         shown.append(by_path[state["checkpoint"]])
     path = st.selectbox("Model checkpoint", [e.path for e in shown], key="checkpoint",
                         format_func=labels.get, on_change=_follow_checkpoint, args=(by_path, labels),
-                        help=f"Folder: `{state['checkpoint']}`")
+                        help=f"Folder: `{catalog.shown_path(state['checkpoint'])}`")
     entry = by_path[path]
     if entry.error:
         st.warning(catalog.caption_of(entry))
@@ -285,7 +287,7 @@ def loaded(ctx: Context, need_clusters: bool = False) -> Loaded:
                    "sidebar, or remove this one on the **Models** page.", icon=":material/block:")
         st.stop()
     try:
-        ckpt = cache.checkpoint(ctx.entry.path, ctx.entry.stamp)
+        ckpt = catalog.load(ctx.entry)  # a refusal is remembered: the entry is listed as unusable, removable
         ds = cache.dataset(ctx.dataset, ctx.split)
         try:
             analysis.check_inputs(ckpt.model, ctx.dataset, ds.shape, ckpt.dataset)
@@ -350,7 +352,11 @@ def _offer_training(ctx: Context, ds: data.Dataset, elsewhere: bool = False) -> 
                 f"({'x'.join(map(str, ds.shape))}). Train one now: SEQ on LAE-2, {jobs.QUICK['epochs']} epochs, "
                 f"one k-means of K = {_quick_k(ds)} (more settings on the **Models** page).", icon=":material/info:")
     if st.button("Train one now", type="primary", icon=":material/play_arrow:", key="train_now"):
-        state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, _quick_k(ds))
+        try:
+            state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, _quick_k(ds))
+        except jobs.JobLimit as e:  # the server's or this session's cap on running jobs
+            st.warning(str(e), icon=":material/hourglass_top:")
+            return
         st.rerun()
 
 
@@ -427,7 +433,8 @@ def _job_row(job: jobs.TrainingJob) -> None:
                          width="stretch", disabled=job.stopping)
         elif job.state == "done":
             picked = " It is selected in the sidebar's checkpoint picker." if mine else ""
-            st.success(f"Trained {job.family} on {where} in {_duration(job.elapsed)}: saved to `{job.path}`.{picked}")
+            st.success(f"Trained {job.family} on {where} in {_duration(job.elapsed)}: saved to "
+                       f"`{catalog.shown_path(job.path)}`.{picked}")
             if job.warning:
                 st.warning(job.warning, icon=":material/warning:")
         elif job.state == "stopped":

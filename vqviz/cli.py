@@ -1,4 +1,4 @@
-"""The command line: ``python -m vqviz train|eval|list|bench``.
+"""The command line: ``python -m vqviz train|eval|list|bench|app``.
 
 Every command's flags are generated from a dataclass by :mod:`vqviz.flags`: a
 model's from its config, so a new model family appears here by registering it,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -66,10 +67,47 @@ class ListOptions:
     roots: list[str] = field(default_factory=lambda: ["checkpoints"], metadata={"flag": "roots", "nargs": "*"})
 
 
+@dataclass
+class AppOptions:
+    """Where ``app`` serves the explorer.
+
+    Attributes
+    ----------
+    host : address to listen on; 0.0.0.0 serves every interface (see the README: Running it for a team)
+    port : port to listen on (default: Streamlit's, 8501)
+    streamlit_args : more options for `streamlit run`, after -- (default: none), e.g. -- --server.headless true
+    """
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    streamlit_args: list[str] = field(default_factory=list, metadata={"flag": "streamlit_args",
+                                                                      "nargs": argparse.REMAINDER})
+
+
+def app_command(options: AppOptions) -> list[str]:
+    """The ``streamlit run`` command line that ``vqviz app`` runs: on 127.0.0.1 unless told otherwise, as
+    Jupyter and TensorBoard do, since Streamlit alone listens on every interface.
+
+    Raises
+    ------
+    VqvizError
+        Without ``app.py`` beside the package: the app needs a source checkout.
+    """
+    script = Path(__file__).resolve().parents[1] / "app.py"
+    if not script.is_file():
+        raise VqvizError(f"the app needs a source checkout: no app.py beside the vqviz package ({script.parent}); "
+                         "clone the repository, install it with `pip install -e .`, and run `vqviz app` again")
+    extra = list(options.streamlit_args or [])
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", options.host or "127.0.0.1"]
+    if options.port is not None:
+        argv += ["--server.port", str(options.port)]
+    return argv + (extra[1:] if extra[:1] == ["--"] else extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vqviz",
-        description="Train, evaluate, list and benchmark vqviz models. Start the explorer with `streamlit run app.py`.")
+        description="Train, evaluate, list and benchmark vqviz models, and start the explorer (`app`).")
     parser.add_argument("--version", action="version", version=f"vqviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -83,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         flags.add(p.add_argument_group("data and output"), TrainOptions)
         flags.add(p.add_argument_group("training"), TrainConfig)
         flags.add(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
-    flags.add(sub.add_parser("eval", help="print a checkpoint's metrics"), EvalOptions)
+    flags.add(sub.add_parser("eval", help="load a checkpoint and print its metrics"), EvalOptions)
     flags.add(sub.add_parser("list", help="list checkpoints under folders"), ListOptions)
+    flags.add(sub.add_parser("app", help="start the explorer (streamlit run app.py) on this machine only",
+                             description="Start the explorer: `streamlit run app.py`, listening on 127.0.0.1 "
+                                         "unless --host says otherwise."), AppOptions)
 
     bench.add_parser(sub)
     return parser
@@ -183,7 +224,9 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _cmd_eval(args) -> int:
-    meta = checkpoints.read_meta(args.path)
+    # Load the weights too, not only meta.json: a missing, corrupted or diverged (NaN) weights file
+    # is an error (exit 2), never a checkpoint whose metrics look fine.
+    meta = checkpoints.load(args.path).meta
     if args.json:
         print(json.dumps({"model": meta["model"], "dataset": meta.get("dataset"),
                           "metrics": meta.get("metrics", {})}, indent=1))
@@ -209,6 +252,15 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_app(args) -> int:
+    options = AppOptions(**flags.given(args, AppOptions))
+    argv = app_command(options)
+    print(f"vqviz app on http://{options.host}:{options.port or 8501}"
+          + (" (this machine only; --host 0.0.0.0 serves others)" if options.host == "127.0.0.1" else ""),
+          file=sys.stderr)
+    return subprocess.call(argv)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings from the library (a degenerate decoder, an unmet K rule) as one plain line."""
     print(f"warning: {message}", file=sys.stderr if file is None else file)
@@ -219,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
-            return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main}[args.command](args)
+            return {"train": _cmd_train, "eval": _cmd_eval, "list": _cmd_list, "bench": bench.main,
+                    "app": _cmd_app}[args.command](args)
         except VqvizError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

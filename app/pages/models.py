@@ -4,11 +4,11 @@ import os
 
 import streamlit as st
 
-from vqviz import checkpoints, data, models
+from vqviz import data, models
 from vqviz.errors import VqvizError
 from vqviz.train import TrainConfig
 
-from app import catalog, jobs, widgets
+from app import catalog, jobs, uploads, widgets
 from app.state import Context
 
 UPLOAD_LIMIT_MB = 200
@@ -19,7 +19,7 @@ def render(ctx: Context) -> None:
     st.title("Models")
     entries = catalog.entries()
     st.caption(f"{widgets.plural(len(entries), 'checkpoint')}: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
-               f"(trained or uploaded here) in `{catalog.user_dir()}`.")
+               f"(trained or uploaded here) in `{catalog.shown_path(catalog.user_dir())}/`.")
     st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", column_config={
         "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
         "P_Q": st.column_config.NumberColumn("P_Q", format="percent", help="the quantizer's test accuracy"),
@@ -68,6 +68,8 @@ def render(ctx: Context) -> None:
         try:
             settings = TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), seed=int(seed))
             state["train_job"] = jobs.start_training(family, dataset, settings, config, int(threads))
+        except jobs.JobLimit as e:  # the server's or this session's cap on running jobs
+            st.warning(str(e), icon=":material/hourglass_top:")
         except VqvizError as e:
             widgets.error(e)
     widgets.job_list()
@@ -80,7 +82,7 @@ def render(ctx: Context) -> None:
     if upload is not None and state.get("upload_id") != upload.file_id:
         state["upload_id"] = upload.file_id
         try:
-            path = checkpoints.install_checkpoint_zip(upload.getvalue(), catalog.user_dir() / catalog.UPLOADS, upload.name)
+            path = uploads.install_checkpoint(upload.getvalue(), upload.name)  # within the uploads' quota
             state["upload_result"] = ("success", f"Added **{path.name}**; it is selected in the sidebar.")
             state["_pick"] = str(path)
             st.rerun()
@@ -89,6 +91,7 @@ def render(ctx: Context) -> None:
     if upload is not None and "upload_result" in state:
         kind, message = state["upload_result"]
         (st.success if kind == "success" else st.error)(message)
+    uploads.panel()
 
 
 def _unreadable(bad: list[catalog.Entry]) -> None:
@@ -104,12 +107,12 @@ def _unreadable(bad: list[catalog.Entry]) -> None:
         if e.bundled:
             right.caption("bundled")
         elif right.button("Remove", key=f"remove-{e.path}", icon=":material/delete:", width="stretch",
-                          help=f"Delete the folder {e.path}"):
+                          help=f"Delete the folder {catalog.shown_path(e.path)}"):
             try:
                 catalog.remove(e)
                 st.session_state["removed"] = e.label
             except (OSError, ValueError) as err:
-                st.error(f"{e.label} could not be removed: {err}")
+                st.error(f"{e.label} could not be removed: {catalog.printable(str(err))}")
                 return
             st.rerun()
 

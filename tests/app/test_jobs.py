@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -79,3 +80,77 @@ def test_a_job_runs_on_its_thread_count_and_the_server_gets_its_own_back():
     job.stop()
     assert job.wait(10) and job.state == "stopped"
     assert torch.get_num_threads() == before  # the count is process-wide: it is given back
+
+
+# ----- caps on the jobs that run at once (VQVIZ_MAX_JOBS, VQVIZ_MAX_JOBS_PER_SESSION) -----
+def _endless(*args, download_progress, **kwargs):
+    """Training that runs until it is stopped, fast to start and to stop."""
+    while True:
+        download_progress(0, 1)  # the job's stop check: raises StopTraining once stopped
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def endless(monkeypatch):
+    from vqviz import workflow
+
+    monkeypatch.setattr(workflow, "train", _endless)
+    monkeypatch.delenv("VQVIZ_MAX_JOBS", raising=False)
+    monkeypatch.delenv("VQVIZ_MAX_JOBS_PER_SESSION", raising=False)
+    yield
+    for job in jobs.registry().running():
+        job.stop()
+
+
+def _start(session):
+    from vqviz.train import TrainConfig
+
+    return jobs.start_training("seq", "digits", TrainConfig(epochs=1), {}, threads=1, session=session)
+
+
+def test_the_caps_hold_per_session_and_per_server_and_refused_jobs_never_start(endless, monkeypatch):
+    first = _start("a")
+    with pytest.raises(jobs.JobLimit, match=r"this session already runs 1 training job.*PER_SESSION = 1"):
+        _start("a")
+    second = _start("b")
+    with pytest.raises(jobs.JobLimit, match=r"2 training jobs already run on this server.*VQVIZ_MAX_JOBS = 2"):
+        _start("c")
+    assert jobs.registry().running() == [second, first] and len(jobs.registry().jobs()) == 2
+    assert sum(t.name.startswith("vqviz-train") for t in threading.enumerate()) == 2
+    first.stop()
+    assert first.wait(10) and first.state == "stopped"
+    third = _start("c")  # a place came free
+    assert third.running
+    monkeypatch.setenv("VQVIZ_MAX_JOBS_PER_SESSION", "2")
+    monkeypatch.setenv("VQVIZ_MAX_JOBS", "3")
+    assert _start("c").running
+    monkeypatch.setenv("VQVIZ_MAX_JOBS", "0")
+    with pytest.raises(jobs.JobLimit, match="training is turned off"):
+        _start("d")
+
+
+def test_pressing_train_over_a_cap_warns_where_train_is_pressed(endless, tmp_path, monkeypatch):
+    mine = open_app("models", settle=False)
+    mine.button[0].click().run()
+    job = mine.session_state["train_job"]
+    assert job.running
+    mine.button[0].click().run()  # a second job in the same session
+    assert not mine.exception and not mine.error
+    assert any("VQVIZ_MAX_JOBS_PER_SESSION" in w.value for w in mine.warning)
+    assert mine.session_state["train_job"] is job and len(jobs.registry().running()) == 1
+    other = open_app("models", settle=False)  # another session may: two per server
+    other.button[0].click().run()
+    assert len(jobs.registry().running()) == 2 and not other.warning
+    from PIL import Image
+
+    for cls in ("dark", "light"):  # 28x28 images, which no bundled checkpoint takes
+        (tmp_path / "own" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (28, 28), 40 * i + (100 if cls == "light" else 0)).save(tmp_path / "own" / cls / f"{i}.png")
+    monkeypatch.setenv("VQVIZ_ROOTS", str(tmp_path))
+    third = open_app(settle=False)  # "Train one now" in a third session
+    third.text_input(key="own_path").input(str(tmp_path / "own")).run()
+    third.button(key="train_now").click().run()
+    assert not third.exception
+    assert any("already run on this server" in w.value and "VQVIZ_MAX_JOBS = 2" in w.value for w in third.warning)
+    assert len(jobs.registry().running()) == 2

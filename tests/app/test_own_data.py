@@ -14,6 +14,13 @@ from PIL import Image, ImageDraw
 from app import catalog
 
 
+@pytest.fixture(autouse=True)
+def readable(tmp_path, monkeypatch):
+    """The test's own folder is one the server lets visitors read (VQVIZ_ROOTS)."""
+    monkeypatch.setenv("VQVIZ_ROOTS", str(tmp_path))
+    monkeypatch.delenv("VQVIZ_CONFIG", raising=False)
+
+
 def _shapes(root: Path, classes=("circle", "square", "cross"), n=24, junk=()) -> Path:
     """A class-per-folder image set drawn with Pillow: each class a shape at random places and sizes."""
     rng = np.random.default_rng(0)
@@ -167,3 +174,86 @@ def test_a_bad_zip_is_refused_and_leaves_nothing(files, message, tmp_path):
     assert error.startswith("bad.zip was refused") and message in error, error
     assert ".upload-" not in error and str(catalog.data_dir()) not in error  # names the upload, not a temporary
     assert not catalog.data_dir().exists() or not list(catalog.data_dir().iterdir())
+
+
+# ----- only the folders the server lets visitors read (VQVIZ_ROOTS) -----
+@pytest.fixture
+def walled(tmp_path, monkeypatch):
+    """A root ``allowed`` with a folder of shapes, beside a folder ``outside`` with one too, and links out."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    _shapes(allowed / "mine", classes=("circle", "square"), n=6)
+    _shapes(outside / "theirs", classes=("circle", "square"), n=6)
+    (outside / "notes.txt").write_text("private")
+    (allowed / "out").symlink_to(outside / "theirs")
+    (allowed / "out-dangling").symlink_to(outside / "missing")
+    monkeypatch.setenv("VQVIZ_ROOTS", str(allowed))
+    return allowed, outside
+
+
+def test_any_path_outside_the_roots_gets_one_message_whether_it_exists_or_not(walled):
+    allowed, outside = walled
+    typed = [  # (existing, missing) pairs: a full path, one that climbs out with .., a link out
+        (f"{outside}/theirs", f"{outside}/missing"),
+        (f"{allowed}/../outside/theirs", f"{allowed}/../outside/missing"),
+        ("allowed/../outside/theirs", "allowed/../outside/missing"),
+        ("allowed/out", "allowed/out-dangling"),
+        (str(outside), "/nonexistent"), ("/etc", "/etc/passwd"),
+    ]
+    at = open_app(settle=False)
+    messages = set()
+    for pair in typed:
+        for text in pair:
+            _use(at, text)
+            assert not at.exception
+            [error] = [e.value for e in at.sidebar.error]
+            assert "is not inside a folder this server lets you read" in error and "VQVIZ_ROOTS" in error
+            assert "`allowed/`" in error and "`data/`" in error  # the roots, by the labels the pages use
+            for leak in ("notes.txt", "circle", "skipping", "no such", "not a folder", str(outside.parent)[1:]):
+                assert leak not in error.replace(text, "TYPED"), (text, error)
+            messages.add(error.replace(f"`{text}`", "`TYPED`"))
+    assert len(messages) == 1, messages  # the same words for every path outside, there or not
+    assert at.selectbox(key="dataset").value == "digits"
+
+
+def test_a_folder_inside_a_root_works_by_label_or_full_path(walled):
+    allowed, _ = walled
+    at = open_app(settle=False)
+    _use(at, "allowed/mine")
+    name = f"folder:{(allowed / 'mine').resolve()}"
+    assert at.selectbox(key="dataset").value == name
+    assert any("2 classes (circle, square)" in s.value for s in at.sidebar.success)
+    _use(at, "allowed/nothing-here")  # inside: it may say what is wrong, with the path shown by its root
+    assert at.sidebar.error[0].value == "allowed/nothing-here: no such folder on the server"
+    _use(at, str(allowed / "mine"))
+    assert not at.sidebar.error and at.selectbox(key="dataset").value == name
+    texts = _no_images(allowed)
+    _use(at, str(texts))
+    error = at.sidebar.error[0].value
+    assert "allowed/texts" in error and "x.txt" in error and str(allowed) not in error
+
+
+def test_a_folder_inside_that_links_out_is_refused(walled):
+    allowed, outside = walled
+    mixed = _shapes(allowed / "mixed", classes=("circle",), n=6)
+    (mixed / "square").symlink_to(outside / "theirs" / "square")
+    at = open_app(settle=False)
+    _use(at, "allowed/mixed")
+    error = at.sidebar.error[0].value
+    assert error.startswith("allowed/mixed: square is a link that leads outside") and str(outside) not in error
+    (mixed / "square").unlink()
+    _shapes(mixed, classes=("square",), n=6)
+    (mixed / "square" / "0.png").unlink()
+    (mixed / "square" / "0.png").symlink_to(outside / "theirs" / "square" / "0.png")  # a file, too
+    _use(at, f"{allowed}/mixed")
+    assert "square/0.png is a link that leads outside" in at.sidebar.error[0].value
+
+
+def test_no_page_shows_the_servers_full_paths(walled, tmp_path):
+    at = open_app("models", settle=False)
+    _use(at, "allowed/mine")
+    hidden = str(tmp_path.parent)  # pytest's folder of this run: the bundled copies, the data home, the roots
+    shown = [*(str(v) for v in at.dataframe[0].value["folder"]), *(c.value for c in at.caption),
+             *(s.value for s in at.success), at.selectbox(key="checkpoint").proto.help,
+             at.text_input(key="own_path").proto.help]
+    assert not [s for s in shown if hidden in s], shown
+    assert at.selectbox(key="checkpoint").proto.help.startswith("Folder: `bundled/")
