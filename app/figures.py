@@ -239,7 +239,7 @@ def usage_figure(s: CodebookStats, peak: int, colour: str) -> go.Figure:
     fig = go.Figure()
     for i, (order, counts) in enumerate(zip(s.order, s.sorted_counts)):
         name = f"codebook {i}"
-        hover = "codeword %{customdata}: %{y} samples<extra>" + (name if s.n_codebooks > 1 else "") + "</extra>"
+        hover = f"codeword %{{customdata}}: %{{y}} {s.counted}<extra>{name if s.n_codebooks > 1 else ''}</extra>"
         if s.n_codebooks == 1:
             fig.add_bar(x=rank, y=counts, customdata=order, marker_color=colour, hovertemplate=hover, name=name)
         else:
@@ -256,5 +256,5 @@ def usage_figure(s: CodebookStats, peak: int, colour: str) -> go.Figure:
     fig.update_layout(height=ENTROPY_HEIGHT, margin=dict(l=0, r=10, t=24, b=0), bargap=0.1,
                       showlegend=s.n_codebooks > 1, legend=dict(orientation="h", y=1.12),
                       xaxis=dict(title="codeword rank", range=[0.5, k + 0.5]),
-                      yaxis=dict(title="samples", range=[0, peak * 1.15]))
+                      yaxis=dict(title=s.counted, range=[0, peak * 1.15]))
     return fig

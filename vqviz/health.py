@@ -88,7 +88,8 @@ def check_recognisable(model: Model, train, test, seed: int = 0, n: int = READER
     -------
     A JSON-ready dict: ``recognisable`` (the share of decoded pictures read as their label),
     ``recognisable_on_data`` (the share of real test images read right), ``decoded`` (how many
-    pictures were read) and ``recognisable_ratio``; empty for a data set of one class.
+    pictures were read), ``decoded_what`` (which pictures) and ``recognisable_ratio``; empty for a
+    data set of one class.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -115,14 +116,14 @@ def check_recognisable(model: Model, train, test, seed: int = 0, n: int = READER
         used = np.unique(a.clusters)  # the clusters some sample falls in: the ones a user can click
         with torch.no_grad():
             centres = model.codes(torch.as_tensor(a.codes[used], device=model.device))
-        decoded, wanted = model.decode_array(centres.cpu().numpy()), labels[used]
+        decoded, wanted, what = model.decode_array(centres.cpu().numpy()), labels[used], "cluster centres"
     else:
         with torch.no_grad():
             decoded = model.reconstruct(torch.as_tensor(x_te, device=model.device)).cpu().numpy()
-        wanted = y_te
+        wanted, what = y_te, "reconstructions of test images"
     read = reader.predict(decoded.reshape(len(decoded), -1))
     return {"recognisable": round(float((read == wanted).mean()), 6), "recognisable_on_data": round(on_data, 6),
-            "decoded": int(len(decoded)), "recognisable_ratio": RECOGNISABLE_RATIO}
+            "decoded": int(len(decoded)), "decoded_what": what, "recognisable_ratio": RECOGNISABLE_RATIO}
 
 
 def decoder_warning(metrics: Mapping | None) -> str | None:
@@ -149,8 +150,11 @@ def _unrecognisable(check: Mapping) -> str | None:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (read, ceiling, ratio)) \
             or read >= ratio * ceiling:
         return None
+    what = check.get("decoded_what")
+    what = what if what in ("cluster centres", "reconstructions of test images") else "decoded pictures"
+    label = "their cluster's label" if what == "cluster centres" else "their label"
     return (f"This model's decoded pictures say little: a classifier fitted on the training images reads only "
-            f"{read:.0%} of its decoded cluster centres as their cluster's label, where it reads {ceiling:.0%} of "
+            f"{read:.0%} of its {'decoded ' * (what == 'cluster centres')}{what} as {label}, where it reads {ceiling:.0%} of "
             "real test images right. The pictures may be blurred or blobs; train longer before reading styles "
             "from them.")
 

@@ -13,8 +13,6 @@ from app.catalog import Entry
 from app.state import Context, Loaded
 
 COLOURS = ("#1f77b4", "#d55e00")  # left, right
-#: Samples of the split that tell a soft assignment from a hard one.
-SAMPLE = 64
 #: How long the page waits for the statistics before it shows what is ready.
 WAIT_S = 0.5
 
@@ -34,9 +32,8 @@ def render(ctx: Context) -> None:
                "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
                "the left (unless its assignments are hard: then on the right); pick the other here.")
     candidates = [e for e in catalog.entries() if not e.error and e.dataset == ctx.dataset and e.has_codebook]
-    sample = view.data.images[:SAMPLE]
-    if not _soft(view.model, sample):  # its histogram would be empty: open on a soft model, if there is one
-        soft = next((e for e in candidates if e.path != left.path and _soft(_model(e), sample)), None)
+    if not view.model.is_soft:  # its histogram would be empty: open on a soft model, if there is one
+        soft = next((e for e in candidates if e.path != left.path and _soft(_model(e))), None)
         if soft is None:
             st.caption(f"**{left.label}** assigns every sample to one codeword (a hard assignment), so its "
                        f"entropies are all 0 and it has no histogram; no checkpoint of {ctx.dataset} has soft "
@@ -81,8 +78,7 @@ def render(ctx: Context) -> None:
     def panels() -> None:
         stats = [jobs.ready(jobs.codebook_stats(e, ctx.dataset, ctx.split)) for e in sides]
         ready = [s for s in stats if isinstance(s, CodebookStats)]
-        top = max((s.max_entropy for s in ready), default=1.0)
-        peak = max((int(s.counts.max()) for s in ready), default=1)
+        top = max((s.max_entropy for s in ready), default=1.0)  # one entropy axis: ln K is comparable
         for col, s, colour in zip(st.columns(2, gap="large"), stats, COLOURS):
             with col:
                 if s is None:
@@ -90,7 +86,7 @@ def render(ctx: Context) -> None:
                 elif not isinstance(s, CodebookStats):
                     st.error(s.get("error", "these statistics could not be computed"), icon=":material/error:")
                 else:
-                    _side(s, top, peak, colour)
+                    _side(s, top, colour)
         if pending and all(s is not None for s in stats):  # all in: draw the page once more, without the timer
             st.rerun()
 
@@ -100,11 +96,13 @@ def render(ctx: Context) -> None:
                "ln K a uniform spread. Usage: of the share of samples each codeword gets in its evaluation "
                "(hard) assignment; its exponential, the perplexity, is the effective number of codewords in "
                "use, at most K. Dead codes: codewords no sample of this split is assigned to.")
-    if view.model.code_map_shape is not None:
-        _code_maps(view)
+    for entry in sides:  # SK-VQ's map of codes, for whichever side has one
+        model = view.model if entry is view.entry else _model(entry)
+        if model is not None and model.code_map_shape is not None:
+            _code_maps(model, entry.label, view)
 
 
-def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
+def _side(s: CodebookStats, top: float, colour: str) -> None:
     st.markdown("**Per-sample assignment entropy**")
     if s.hard:
         with st.container(height=figures.ENTROPY_HEIGHT, border=True, vertical_alignment="center"):
@@ -115,7 +113,8 @@ def _side(s: CodebookStats, top: float, peak: int, colour: str) -> None:
     else:
         st.plotly_chart(figures.entropy_figure(s, top, colour), width="stretch", config=figures.PLAIN)
     st.markdown("**Codeword use, most used first**")
-    st.plotly_chart(figures.usage_figure(s, peak, colour), width="stretch", config=figures.PLAIN)
+    # each side its own count axis: a model whose codes share the split thinly must not look empty
+    st.plotly_chart(figures.usage_figure(s, int(s.counts.max()), colour), width="stretch", config=figures.PLAIN)
     _numbers(s)
 
 
@@ -127,14 +126,9 @@ def _model(entry: Entry):
         return None
 
 
-def _soft(model, images: np.ndarray) -> bool:
-    """Whether the model spreads some of these samples over several codewords (a soft assignment)."""
-    if model is None:  # a candidate that does not load is no soft model
-        return False
-    with torch.no_grad():
-        x = torch.as_tensor(np.array(images), device=model.device)
-        probs = model.assignment_probs(model.encode(x))
-    return bool(((probs > 1e-6).sum(-1) > 1).any())
+def _soft(model) -> bool:
+    """Whether the model's assignment is soft; a candidate that does not load (None) is not."""
+    return model is not None and model.is_soft
 
 
 def _describe(entry: Entry) -> str:
@@ -144,16 +138,16 @@ def _describe(entry: Entry) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _code_maps(view: Loaded) -> None:
-    """The SK-VQ paper's picture: which codeword each region of an image uses."""
-    model, split = view.model, view.data
+def _code_maps(model, label: str, view: Loaded) -> None:
+    """The SK-VQ paper's picture: which codeword each region of an image uses, for ``model``."""
+    split = view.data
     h, w = model.code_map_shape
-    st.subheader("Map of codes")
+    st.subheader(f"Map of codes: {label}")
     st.caption(f"This model quantizes each image as a {h}x{w} map of codes, one codeword of {model.n_codes} per "
                "region, then pools the map for its classifier. Each region is tinted by its codeword's colour "
                "(the same colour for the same codeword in every image).")
     n = len(split.labels)
-    picks = st.number_input("Image", 0, n - 1, 0, key="code_map_image", help="Its index in the split.")
+    picks = st.number_input("Image", 0, n - 1, 0, key=f"code_map_image-{label}", help="Its index in the split.")
     rows = np.arange(int(picks), min(int(picks) + 4, n))
     x = np.array(split.images[rows])
     with torch.no_grad():

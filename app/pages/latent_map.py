@@ -122,7 +122,7 @@ def _map_and_panel(ctx: Context, view: Loaded, method: str, params: dict, on_tra
                 st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. "
                            "Selections use all of them: a box or a lasso picks the hidden points inside it too, and "
                            "a cluster panel counts every member.")
-            if ctx.colour == "entropy" and table.entropy is not None and not table.entropy.any():
+            if ctx.colour == "entropy" and table.entropy is not None and not view.model.is_soft:
                 st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
         if placed:
             widgets.decoder_warning(view)

@@ -130,11 +130,11 @@ def test_a_map_of_codes_is_drawn_over_its_images(codebooks, tmp_path, monkeypatc
     at.selectbox(key="checkpoint").set_value(str(folder)).run()
     settled(at)
     assert not at.exception and not at.error
-    assert any(s.value == "Map of codes" for s in at.subheader)
+    assert [s.value for s in at.subheader if s.value.startswith("Map of codes")] == ["Map of codes: mine/skvq-map"]
     shown = [c for el in at.get("image") for c in el.captions]
     test = data.load("digits", "test")
     maps = ckpt.model.code_map(torch.as_tensor(np.array(test.images[:4]))).numpy()
     used = [len(np.unique(m)) for m in maps]
     assert shown == [f"#{i}: {test.classes[test.labels[i]]}, {n} codeword{'s' * (n != 1)}" for i, n in enumerate(used)]
-    at.number_input(key="code_map_image").set_value(10).run()
+    at.number_input(key="code_map_image-mine/skvq-map").set_value(10).run()
     assert [c for el in at.get("image") for c in el.captions][0].startswith("#10: ")

@@ -30,6 +30,8 @@ class CodebookStats:
     entropy : (N,) entropy of each sample's assignment probabilities, in nats (for L
         codebooks the mean over them); all 0 for a hard (one-hot) quantizer.
     soft : ``Model.is_soft``: whether the model's assignment can be other than one-hot.
+    counted : what ``counts`` counts: "samples", or "regions" for a map of codes (each image
+        gives one code per region, all from one codebook).
     """
 
     n_codes: int
@@ -40,6 +42,7 @@ class CodebookStats:
     dead_codes: np.ndarray
     entropy: np.ndarray
     soft: bool = False
+    counted: str = "samples"
 
     @property
     def n_codebooks(self) -> int:
@@ -88,7 +91,7 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
         usage_entropy=np.atleast_1d(np.asarray(usage["usage_entropy"], dtype=np.float64)),
         perplexity=np.atleast_1d(np.asarray(usage["perplexity"], dtype=np.float64)),
         dead_codes=np.atleast_1d(np.asarray(usage["dead_codes"], dtype=np.int64)),
-        entropy=a.entropy, soft=model.is_soft)
+        entropy=a.entropy, soft=model.is_soft, counted="samples" if model.code_map_shape is None else "regions")
 
 
 __all__ = ["CodebookStats", "codebook_stats"]
