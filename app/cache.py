@@ -79,7 +79,7 @@ def panel_png(view: analysis.GroupView) -> bytes:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def slider_grid(path: str, stamp: int, rows: tuple[int, ...], name: str, split: str) -> np.ndarray:
-    """(51, 51, H, W, C) uint8: every mixture the mixer's sliders can reach, decoded once per triplet."""
+    """(101, 101, H, W, C) uint8: every mixture the mixer's sliders can reach, decoded once per triplet."""
     from vqviz.images import to_uint8
 
     table = point_table(path, stamp, name, split)

@@ -77,7 +77,8 @@ def test_convex_mix_weights_on_simplex():
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
     torch.testing.assert_close(convex_mix(z, (0.25, 0.5)), torch.tensor([0.25, 0.5]))
     torch.testing.assert_close(convex_mix(z, (0.0, 0.0)), z[2])
-    for bad in [(0.6, 0.1), (-0.1, 0.2), (0.2, 0.51)]:
+    torch.testing.assert_close(convex_mix(z, (1.0, 0.0)), z[0])  # a corner of the simplex: z1 alone
+    for bad in [(0.6, 0.5), (-0.1, 0.2), (0.2, 0.81), (1.01, 0.0)]:
         with pytest.raises(ConfigError, match="simplex"):
             convex_mix(z, bad)
     with pytest.raises(ConfigError):

@@ -12,7 +12,7 @@ from app.state import Context
 SOURCES = {"clusters of one class": "Styles of one class", "one cluster": "One cluster", "random": "At random",
            "map": "Click in the map"}
 #: The sliders' range and step: every mixture they reach is decoded at once when a triplet is chosen.
-TOP, STEP = 0.5, 0.01
+TOP, STEP = 1.0, 0.01
 
 
 def render(ctx: Context) -> None:
@@ -20,7 +20,8 @@ def render(ctx: Context) -> None:
     table, classes = view.table, view.classes
     st.title("Style mixer")
     st.caption("Three latents z1, z2, z3 and their mixture z = α1 z1 + α2 z2 + α3 z3 with α3 = 1 − α1 − α2, "
-               "decoded. Mixing the clusters of one class blends its styles (the SEQ paper, section 3.3).")
+               "decoded. Mixing the clusters of one class blends its styles (the SEQ paper, section 3.3, whose "
+               "figures keep α1 and α2 below 0.5). Each weight goes from 0 to 1 here: α1 = 1 shows z1 alone.")
     widgets.decoder_warning(view)
 
     state = st.session_state
@@ -86,9 +87,13 @@ def _mixer(ctx: Context, rows: tuple[int, ...], scale: int) -> None:
     with left:
         a1 = st.slider("α1, the weight of z1", 0.0, TOP, 0.25, STEP, key="alpha1", persist_state="session")
         a2 = st.slider("α2, the weight of z2", 0.0, TOP, 0.25, STEP, key="alpha2", persist_state="session")
-        st.metric("α3 = 1 − α1 − α2, the weight of z3", f"{1 - a1 - a2:.2f}")
+        if a1 + a2 > 1 + STEP / 2:  # a mixture's weights are at most 1 in all: z3's cannot be negative
+            a2 = round(1 - a1, 2)
+            st.caption(f"α1 + α2 is at most 1, so that z3's weight is not negative: α2 is taken as "
+                       f"1 − α1 = {a2:.2f}.")
+        st.metric("α3 = 1 − α1 − α2, the weight of z3", f"{abs(1 - a1 - a2):.2f}")
     images = cache.slider_grid(ctx.entry.path, ctx.entry.stamp, rows, ctx.dataset, ctx.split)
     image = images[round(a1 / STEP), round(a2 / STEP)]
     big = image.repeat(scale, 0).repeat(scale, 1)
-    right.image(big, caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {1 - a1 - a2:.2f} z3")
+    right.image(big, caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {abs(1 - a1 - a2):.2f} z3")
 

@@ -37,10 +37,12 @@ def test_mixing_picture_puts_the_three_latents_in_its_corners(lae2):
 def test_the_slider_grid_holds_the_mixture_of_every_slider_position(lae2):
     model, z = lae2
     grid = analysis.slider_grid(model, z)
-    assert grid.shape == (51, 51, 1, 8, 8)
-    for a1, a2 in ((0.0, 0.0), (0.25, 0.25), (0.5, 0.13), (0.07, 0.5)):
+    assert grid.shape == (101, 101, 1, 8, 8)
+    for a1, a2 in ((0.0, 0.0), (0.25, 0.25), (0.5, 0.13), (0.07, 0.5), (1.0, 0.0), (0.0, 1.0), (0.37, 0.63)):
         np.testing.assert_allclose(grid[round(a1 / 0.01), round(a2 / 0.01)], analysis.mixture(model, z, (a1, a2)),
                                    atol=1e-5)
+    np.testing.assert_allclose(grid[100, 0], model.decode_array(z[:1])[0], atol=1e-5)  # z1 alone can be seen
+    assert not grid[60, 41].any()  # a1 + a2 > 1 is no mixture: not decoded
     with pytest.raises(ConfigError, match="three latents"):
         analysis.slider_grid(model, z[:2])
 

@@ -59,6 +59,9 @@ def test_moving_a_slider_changes_the_decoded_mixture():
     assert [m.value for m in at.metric] == ["0.25"]  # a3 = 1 - a1 - a2
     at.slider(key="alpha1").set_value(0.25).run()
     assert images(at)[mix] == before[mix]  # the same weights, the same picture
+    at.slider(key="alpha1").set_value(1.0).run()  # z1 alone; alpha2 is held at 1 - alpha1 and the page says so
+    assert "mixture 1.00 z1 + 0.00 z2 + 0.00 z3" in images(at)
+    assert any("α2 is taken as 1 − α1 = 0.00" in c.value for c in at.caption)
 
 
 def test_the_mixer_takes_its_latents_from_a_cluster_at_random_or_from_the_map():

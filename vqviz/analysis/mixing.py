@@ -49,22 +49,26 @@ def mixture(model: Model, latents: np.ndarray, alphas: tuple[float, float]) -> n
     return model.decode_array(z[None])[0]
 
 
-def slider_grid(model: Model, latents: np.ndarray, steps: int = 51, top: float = 0.5) -> np.ndarray:
+def slider_grid(model: Model, latents: np.ndarray, steps: int = 101, top: float = 1.0) -> np.ndarray:
     """Every mixture the mixer's two sliders can ask for, decoded in one batch.
 
     Returns (steps, steps, C, H, W): entry (i, j) is the decoded mixture with
     a1 = i * top / (steps - 1) and a2 = j * top / (steps - 1), the same as
-    :func:`mixture` gives for those weights (the default: α steps of 0.01 on [0, 0.5]).
+    :func:`mixture` gives for those weights (the default: α steps of 0.01 on [0, 1]).
+    Only the convex mixtures (a1 + a2 <= 1) are decoded; the other entries are 0.
     """
     z = torch.as_tensor(np.asarray(latents, dtype=np.float32))
     if z.ndim != 2 or z.shape[0] != 3:
         raise ConfigError(f"expected three latents of shape (3, d), got {tuple(z.shape)}")
     a = torch.linspace(0.0, top, steps, dtype=z.dtype)
-    a1, a2 = torch.meshgrid(a, a, indexing="ij")
-    # (steps * steps, 3) weights; each row sums to 1 like convex_mix's
-    w = torch.stack([a1.reshape(-1), a2.reshape(-1), 1 - a1.reshape(-1) - a2.reshape(-1)], 1)
-    images = model.decode_array(w @ z)
-    return images.reshape(steps, steps, *images.shape[1:])
+    a1, a2 = (g.reshape(-1) for g in torch.meshgrid(a, a, indexing="ij"))
+    # (M, 3) weights of the convex mixtures; each row sums to 1 like convex_mix's (a tolerance for linspace)
+    convex = a1 + a2 <= 1 + 1e-6
+    w = torch.stack([a1, a2, (1 - a1 - a2).clamp_min(0)], 1)[convex]
+    decoded = model.decode_array(w @ z)
+    images = np.zeros((steps * steps, *decoded.shape[1:]), np.float32)
+    images[convex.numpy()] = decoded
+    return images.reshape(steps, steps, *decoded.shape[1:])
 
 
 def mixing_picture(model: Model, latents: np.ndarray, steps: int = 6, scale: int = 4, gap: int = 8,

@@ -67,12 +67,13 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: str, varian
 
 
 def convex_mix(latents: torch.Tensor, alphas: tuple[float, float]) -> torch.Tensor:
-    """z = a1 z1 + a2 z2 + a3 z3 with a3 = 1 - a1 - a2 (the SEQ paper's section 3.3).
+    """z = a1 z1 + a2 z2 + a3 z3 with a3 = 1 - a1 - a2 (the SEQ paper's section 3.3, whose figures vary
+    a1 and a2 in (0, 0.5); any convex mixture is allowed here, the corners z1, z2 and z3 included).
 
     Parameters
     ----------
     latents : (3, d) the three latents z1, z2, z3.
-    alphas : (a1, a2), each in [0, 0.5]; a3 = 1 - a1 - a2 is then in [0, 1].
+    alphas : (a1, a2), each at least 0 and together at most 1, so that a3 = 1 - a1 - a2 is in [0, 1].
 
     Returns
     -------
@@ -81,8 +82,8 @@ def convex_mix(latents: torch.Tensor, alphas: tuple[float, float]) -> torch.Tens
     if latents.ndim != 2 or latents.shape[0] != 3:
         raise ConfigError(f"convex mixing takes three latents of shape (3, d), got {tuple(latents.shape)}")
     a1, a2 = (float(a) for a in alphas)
-    if not (0.0 <= a1 <= 0.5 and 0.0 <= a2 <= 0.5):
-        raise ConfigError(f"alpha1 and alpha2 must lie in [0, 0.5], got ({a1}, {a2}); "
+    if not (a1 >= 0.0 and a2 >= 0.0 and a1 + a2 <= 1.0 + 1e-6):
+        raise ConfigError(f"alpha1 and alpha2 must be at least 0 and together at most 1, got ({a1}, {a2}); "
                           "weights off the simplex would not be a convex mixture")
     weights = torch.tensor([a1, a2, 1.0 - a1 - a2], dtype=latents.dtype, device=latents.device)
     return weights @ latents
