@@ -187,9 +187,10 @@ def seq_curves_figure(curves: dict[str, dict], paper_best: float | None = None) 
                         line=dict(color=colour))
         fig.add_scatter(x=[min(c["k"]), max(c["k"])], y=[c["p_e"]] * 2, mode="lines", name=f"{name} P_E",
                         line=dict(color=colour, dash="dash"))
-    if paper_best is not None:
-        fig.add_hline(y=paper_best, line_dash="dot", line_color="black",
-                      annotation_text=f"paper, best: {paper_best:.1%}")
+    if paper_best is not None:  # a trace, so that its label is in the legend, where no curve crosses it
+        ks = [k for c in curves.values() for k in c["k"]]
+        fig.add_scatter(x=[min(ks), max(ks)] if ks else [0, 1], y=[paper_best] * 2, mode="lines",
+                        name=f"paper, best: {paper_best:.1%}", line=dict(color="black", dash="dot"))
     fig.update_layout(xaxis_title="K (clusters)", yaxis_title="test accuracy", yaxis_tickformat=".1%", height=380,
                       margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25),
                       title=dict(text="SEQ, Fig. 3: quantizer accuracy P_Q against K; encoder accuracy P_E dashed",

@@ -186,7 +186,7 @@ def _numbers(s: CodebookStats) -> None:
                    help="Codewords that no sample of this split is assigned to.")
     if many:
         st.dataframe({"codebook": np.arange(s.n_codebooks), "usage entropy (nats)": s.usage_entropy,
-                      "perplexity": s.perplexity, "dead codes": s.dead_codes}, hide_index=True, width="stretch",
+                      "perplexity": s.perplexity, "dead codes": s.dead_codes}, hide_index=True, width="stretch", placeholder="–",
                      column_config={"usage entropy (nats)": st.column_config.NumberColumn(format="%.2f"),
                                     "perplexity": st.column_config.NumberColumn(format="%.1f")})
 

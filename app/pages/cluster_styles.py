@@ -45,14 +45,18 @@ def render(ctx: Context) -> None:
         return
     label = st.segmented_control("Class", labels, format_func=lambda c: classes[c], default=labels[0],
                                  required=True, key="styles_class", persist_state="session")
-    rows = analysis.subclasses(table, view.data.images, label, n_members=12)
+    n_members = 12
+    rows = analysis.subclasses(table, view.data.images, label, n_members=n_members)
     if not rows:
         st.info(f"No cluster of {classes[label]} has a member in the {ctx.split} split.")
     for k, members in rows:
         with st.container(border=True):
             left, right = st.columns([1, 8], vertical_alignment="center")
             left.image(grid(images[k][None], pad=0, scale=cache.scale_for(h, 72)), caption=f"cluster {k}")
-            right.image(grid(members, ncol=len(members), pad=2, scale=cache.scale_for(h, 56)),
+            # every row n_members tiles wide (white ones after a small cluster's last member), so that the
+            # page scales every row alike: a lone member is drawn the size of the others
+            blank = np.ones((n_members - len(members), *members.shape[1:]), members.dtype)
+            right.image(grid(np.concatenate([members, blank]), ncol=n_members, pad=2, scale=cache.scale_for(h, 56)),
                         caption=f"{widgets.plural(int(sizes[k]), 'member')} · purity {purity[k]:.0%}")
 
 

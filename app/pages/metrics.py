@@ -45,7 +45,7 @@ def render(ctx: Context) -> None:
         with st.expander(f"Everything measured when {entry.label} was trained ({len(scalars)} values)",
                          expanded=fig is None):
             st.dataframe([{"metric": k, "value": v} for k, v in scalars.items()], hide_index=True,
-                         width="stretch")
+                         width="stretch", placeholder="–")
 
     _downstream(ctx)
     _papers(ctx.dataset)
@@ -82,7 +82,7 @@ def _downstream(ctx: Context) -> None:
         if not any(r["problem"] for r in rows):
             for r in rows:
                 del r["problem"]
-        st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        st.dataframe(rows, hide_index=True, width="stretch", placeholder="–", column_config={
             name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
             for name in ("k-means accuracy", "k-means NMI", "linear probe")})
         if pending and done == len(same):  # all in: draw the page once more, without the timer
@@ -121,7 +121,7 @@ def _papers(dataset: str) -> None:
              "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
              "time": repro.format_time(r),
              "source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}"} for r in results["table"]]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch", placeholder="–")
 
 
 def _pct(value) -> str:

@@ -20,7 +20,7 @@ def render(ctx: Context) -> None:
     entries = catalog.entries()
     st.caption(f"{widgets.plural(len(entries), 'checkpoint')}: the bundled ones, those in `VQVIZ_CHECKPOINTS`, and yours "
                f"(trained or uploaded here) in `{catalog.shown_path(catalog.user_dir())}/`.")
-    st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", column_config={
+    st.dataframe(catalog.rows(entries), hide_index=True, width="stretch", placeholder="–", column_config={
         "P_E": st.column_config.NumberColumn("P_E", format="percent", help="the encoder's test accuracy"),
         "P_Q": st.column_config.NumberColumn("P_Q", format="percent", help="the quantizer's test accuracy"),
         "recon MSE / pixel": st.column_config.NumberColumn(format="%.4f"),

@@ -47,7 +47,9 @@ def test_metrics_show_the_benchmark_next_to_the_papers(tmp_path):
     at = open_app("metrics")
     assert at.segmented_control(key="bench_dataset").value == "mnist"
     curves = next(f for f in figures(at) if "Fig. 3" in f["layout"].get("title", {}).get("text", ""))
-    assert [t["name"] for t in curves["data"]] == ["LAE-2 P_Q", "LAE-2 P_E", "CAE-4 P_Q", "CAE-4 P_E"]
+    assert [t["name"] for t in curves["data"]] == ["LAE-2 P_Q", "LAE-2 P_E", "CAE-4 P_Q", "CAE-4 P_E",
+                                                   "paper, best: 99.0%"]  # in the legend: no curve crosses it
+    assert not curves["layout"].get("annotations")
     assert curves["data"][2]["x"] == ks and curves["data"][1]["y"] == [0.98, 0.98]
     table = at.dataframe[-1].value
     pq = "quantizer accuracy P_Q (test), largest K"

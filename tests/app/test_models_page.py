@@ -129,3 +129,10 @@ def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model-2"]  # nothing else left behind
 
 
+
+
+def test_the_models_table_leaves_missing_values_blank_not_none():
+    at = open_app("models")
+    table = at.dataframe[0]
+    assert table.proto.placeholder == "–"  # shown for a checkpoint without, e.g., P_E
+    assert table.value.isna().any().any()  # and there are such cells among the shipped checkpoints
