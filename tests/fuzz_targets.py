@@ -221,16 +221,29 @@ def fuzz_checkpoint(root: Path, n: int) -> None:
 
 
 # ----- an image folder -----
-FORMATS = ["PNG", "GIF", "BMP", "JPEG", "TIFF", "PPM"]
+FORMATS = ["PNG", "GIF", "BMP", "JPEG", "TIFF", "PPM", "WEBP"]
+#: Modes a file may be saved in: palettes with transparency, CMYK and YCbCr JPEGs, 16-bit and float.
+MODES = ["L", "RGB", "RGBA", "P", "1", "LA", "PA", "CMYK", "YCbCr", "I", "I;16", "F"]
+#: Written where an escaping PostScript program would: ``ROOT``, which ``_clean_root`` watches.
+MARKER = b"@MARKER@"
+
+
+def _postscript(loop: bool) -> bytes:
+    """An EPS that writes MARKER (made a path in ROOT when written) and, if ``loop``, never ends."""
+    return (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n/f (" + MARKER + b") (w) file def\n"
+            b"f (written by PostScript) writestring f closefile\n" + (b"{} loop\n" if loop else b"")
+            + b"0 0 moveto 8 8 lineto stroke showpage\n%%EOF\n")
 
 
 @st.composite
 def image_files(draw):
     from PIL import Image
 
-    kind = draw(st.sampled_from(["image", "image", "flipped", "truncated", "random", "bomb-header"]))
+    kind = draw(st.sampled_from(["image", "image", "flipped", "truncated", "random", "bomb-header", "postscript"]))
     if kind == "random":
         return draw(st.binary(max_size=300))
+    if kind == "postscript":
+        return _postscript(draw(st.booleans()))
     if kind == "bomb-header":
         w, h = draw(st.sampled_from([20000, 5000, 2**31 - 1, 1])), draw(st.sampled_from([20000, 5000, 1, 2**31 - 1]))
 
@@ -239,13 +252,17 @@ def image_files(draw):
 
         return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-    fmt = draw(st.sampled_from(FORMATS))
-    mode = draw(st.sampled_from(["L", "RGB", "RGBA", "P", "1"]))
-    if fmt in ("JPEG", "PPM") and mode in ("RGBA", "P"):
-        mode = "RGB"
+    fmt, mode = draw(st.sampled_from(FORMATS)), draw(st.sampled_from(MODES))
     size = (draw(st.integers(1, 40)), draw(st.integers(1, 40)))
+    im = Image.new(mode, size, draw(st.integers(0, 255)) if len(mode) == 1 or mode.startswith("I") else None)
+    if mode == "P" and draw(st.booleans()):
+        im.info["transparency"] = draw(st.integers(0, 255))
     buf = io.BytesIO()
-    Image.new(mode, size, draw(st.integers(0, 255)) if mode in ("L", "P", "1") else (1, 2, 3)).save(buf, fmt)
+    try:
+        im.save(buf, fmt)
+    except (OSError, ValueError, KeyError):  # a mode this format cannot hold: grey instead
+        buf = io.BytesIO()
+        im.convert("L").save(buf, fmt)
     raw = buf.getvalue()
     if kind == "flipped":
         at = draw(st.integers(0, len(raw) - 1))
@@ -255,23 +272,54 @@ def image_files(draw):
     return raw
 
 
+#: Entries that are not files: made by ``_make_entry`` (links point inside ``work``, never out of it).
+SPECIAL_ENTRIES = ["fifo", "link-to-file", "link-to-outside-folder", "link-to-parent", "self-link", "class-link"]
 layouts = st.lists(st.tuples(st.sampled_from(["cat", "dog", "a/b", "a/b/c/d/e/f", ".hidden", "x"]),
-                             st.sampled_from([".png", ".jpg", ".gif", ".bmp", ".txt", "", ".PNG"]),
-                             image_files()), max_size=8)
+                             st.sampled_from([".png", ".jpg", ".gif", ".bmp", ".txt", "", ".PNG", ".eps"]),
+                             st.one_of(image_files(), st.sampled_from(SPECIAL_ENTRIES))), max_size=8)
+
+
+def _make_entry(path: Path, what: bytes | str, outside: Path, root: Path) -> None:
+    """Write a file of bytes, or make the special entry ``what`` at ``path``."""
+    if isinstance(what, bytes):
+        path.write_bytes(what.replace(MARKER, str(root / "written-by-postscript").encode()))
+    elif what == "fifo":
+        os.mkfifo(path)
+    elif what == "link-to-file":
+        path.symlink_to(outside / "0.png")
+    elif what == "link-to-outside-folder":
+        path.symlink_to(outside, target_is_directory=True)
+    elif what == "link-to-parent":  # a loop
+        path.symlink_to(path.parent, target_is_directory=True)
+    elif what == "self-link":
+        path.symlink_to(path)
+    elif what == "class-link":  # a class folder that is a link elsewhere
+        path.parent.parent.joinpath(f"linked-{path.name}").symlink_to(outside, target_is_directory=True)
 
 
 def fuzz_folder(root: Path, n: int) -> None:
+    from PIL import Image
+
     work = root / "work"
 
     @settings(**_settings(n))
     @given(files=layouts, presplit=st.booleans(), split=st.sampled_from(["train", "test"]),
-           size=st.sampled_from([None, (8, 8), (1, 1)]), channels=st.sampled_from([None, 1, 3]))
-    def run(files, presplit, split, size, channels):
-        folder = _fresh(work) / "set"
-        for i, (sub, suffix, blob) in enumerate(files):
+           size=st.sampled_from([None, (8, 8), (1, 1)]), channels=st.sampled_from([None, 1, 3]),
+           seeded=st.booleans())
+    def run(files, presplit, split, size, channels, seeded):
+        outside = _fresh(work) / "outside"
+        outside.mkdir()
+        Image.new("L", (4, 4)).save(outside / "0.png")
+        folder = work / "set"
+        for top in (("train", "test") if presplit else ("",)) if seeded else ():  # good images, so that the
+            for cls in ("cat", "dog"):                                           # drawn ones get decoded
+                (folder / top / cls).mkdir(parents=True)
+                for k in range(3):
+                    Image.new("L", (5, 5), 40 * k).save(folder / top / cls / f"good{k}.png")
+        for i, (sub, suffix, what) in enumerate(files):
             base = folder / (("train" if i % 2 else "test") if presplit else "") / sub
             base.mkdir(parents=True, exist_ok=True)
-            (base / f"{i}{suffix}").write_bytes(blob)
+            _make_entry(base / f"{i}{suffix}", what, outside, root)
         folder.mkdir(exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -282,6 +330,9 @@ def fuzz_folder(root: Path, n: int) -> None:
 
 
 # ----- the CIFAR reader -----
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))  # numpy's pickle recipes, Python 2's pickler
+from data_fakes import Reduced, _reconstruct, numpy_dtype, python2_pickle  # noqa: E402
+
 arrays = st.builds(lambda dtype, shape: np.zeros(shape, dtype),
                    st.sampled_from(["u1", "i8", "f4", "O", "U3", "V4", "?"]),
                    st.one_of(st.just((2, 3072)), st.just((0, 3072)), st.lists(st.integers(0, 4), max_size=3)
@@ -297,12 +348,55 @@ def _nested(depth: int, width: int) -> list:
     return value
 
 
+#: numpy's pickle of a (N, 3072) uint8 array, part by part; each may be swapped for a drawn one.
+U1_STATE = (3, "|", None, None, None, -1, -1, 0)
+DTYPE_STATES = [U1_STATE, (3, "<", None, None, None, -1, -1, 1),  # flags 1 on M8: numpy 2.4 segfaults
+                (3, "<", None, None, None, 2**40, 1, 0), (3, "<", None, ("a",), {"a": (1, 2)}, -1, -1, 0),
+                (3, "<", None, None, None, -1, -1, 0, (None, ("D", 1, 1, 1))), (4, ">", (1, 2), None, None, 0, 0, 0)]
+recipe_parts = {
+    "fn": st.sampled_from([np.frombuffer, np.ones, os.getcwd, collections.OrderedDict, np.dtype, np.ndarray]),
+    "cls": st.sampled_from([np.dtype, np.frombuffer, os.getcwd, None, "ndarray"]),
+    "base": st.sampled_from([(2**40,), (3,), (), (0, 0), 0]),
+    "version": st.sampled_from([0, 2, -1, 2**70, "1", None]),
+    "shape": st.one_of(st.tuples(st.sampled_from(BIG_INTS + [-1, -2**70]), st.sampled_from([3072, 0, 1, -3072, 2**62])),
+                       st.lists(st.integers(-1, 4), max_size=3).map(tuple), json_values),
+    "dtype": st.builds(lambda code, state: Reduced(np.dtype, (code, False, True), state),
+                       st.sampled_from(["u1", b"u1", "M8", "m8[D]", "V0", "O", "i8", "S0", "U1", "u1,u1", 7]),
+                       st.one_of(st.sampled_from(DTYPE_STATES), json_values)),
+    "fortran": st.sampled_from([True, 1, None, "F"]),
+    "raw": st.one_of(st.binary(max_size=40), st.sampled_from(["\xff" * 3072, "\u0100" * 3072, b"\0" * 3071]),
+                     json_values),
+}
+
+
+@st.composite
+def numpy_recipes(draw):
+    """numpy's recipe for a valid (N, 3072) uint8 array, N in 0..2, with up to three parts swapped."""
+    n = draw(st.integers(0, 2))
+    part = dict(fn=_reconstruct, cls=np.ndarray, base=(0,), version=1, shape=(n, 3072), fortran=False,
+                dtype=numpy_dtype(state=U1_STATE), raw=b"\x07" * (n * 3072))
+    for name in sorted(draw(st.sets(st.sampled_from(sorted(recipe_parts)), max_size=3))):  # not hash order
+        part[name] = draw(recipe_parts[name])
+    return n, Reduced(part["fn"], (part["cls"], part["base"], b"b"),
+                      (part["version"], part["shape"], part["dtype"], part["fortran"], part["raw"]))
+
+
+CRAFTED_M8 = b"(dp0\nS'data'\ncnumpy\ndtype\n(S'M8'\nI0\nI1\ntR(I3\nS'<'\nNNNI-1\nI-1\nI1\ntbsS'labels'\n(ls."
+
+
 @st.composite
 def cifar_batches(draw):
-    kind = draw(st.sampled_from(["dict", "dict", "value", "nested", "flipped", "random"]))
+    kind = draw(st.sampled_from(["recipe", "recipe", "recipe", "dict", "dict", "value", "nested", "flipped",
+                                 "random", "m8"]))
     protocol = draw(st.integers(0, 5))
     if kind == "random":
         return draw(st.binary(max_size=300))
+    if kind == "m8":  # the crash reported: numpy.dtype('M8') given a crafted state
+        return CRAFTED_M8
+    if kind == "recipe":  # Python 2's cPickle, as the real files, or Python 3's pickle of the same recipe
+        n, data = draw(numpy_recipes())
+        batch = {b"data": data, b"labels": draw(st.one_of(st.just([i % 3 for i in range(n)]), cifar_values))}
+        return python2_pickle(batch) if protocol == 5 else pickle.dumps(batch, protocol=protocol)
     if kind == "nested":
         nest = _nested(draw(st.integers(1, 12)), draw(st.integers(1, 8)))
         return pickle.dumps({b"data": draw(st.sampled_from([nest, np.zeros((2, 3072), "u1")])),
@@ -384,8 +478,77 @@ def fuzz_zip(root: Path, n: int) -> None:
     run()
 
 
+# ----- the image-folder upload zip -----
+image_entry_names = st.one_of(
+    st.builds(lambda top, cls, name: top + cls + name, st.sampled_from(["", "up/", "a/b/", "__MACOSX/", ".git/"]),
+              st.sampled_from(["cat/"] * 4 + ["dog/"] * 4 + ["", "cat/deep/", "../", "/abs/", "C:/"]),
+              st.sampled_from(["1.png", "2.jpg", "3.gif", "x.eps", "notes.txt", "4.PNG", ".hidden.png", "dir/"])),
+    st.text(max_size=20))
+
+
+def _png_bytes() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (5, 5), 90).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def fuzz_images_zip(root: Path, n: int) -> None:
+    from vqviz import archive
+
+    work = root / "work"
+    good = _png_bytes()
+
+    def loads(folder):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data.load(f"folder:{folder}", "train")
+
+    @settings(**_settings(n))
+    @given(entries=st.lists(st.tuples(image_entry_names, image_files(), st.sampled_from([False] * 15 + [True])),
+                            max_size=8),
+           compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                                        zipfile.ZIP_LZMA]),  # a damaged zip in one case of four, at most:
+           flips=st.sampled_from([[]] * 3 + [None]).flatmap(  # most reach the images and their load
+               lambda f: st.just([]) if f == [] else st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)),
+                                                            min_size=1, max_size=3)),
+           truncate=st.one_of(st.none(), st.none(), st.none(), st.floats(0, 1)), seeded=st.booleans())
+    def run(entries, compression, flips, truncate, seeded):
+        dest = _fresh(work) / "uploads"
+        buf = io.BytesIO()
+        with warnings.catch_warnings(), zipfile.ZipFile(buf, "w", compression) as z:
+            warnings.simplefilter("ignore")  # duplicate names are part of the fuzz
+            for name in [f"{c}/good{k}.png" for c in ("cat", "dog") for k in range(3)] if seeded else []:
+                z.writestr(name, good)  # good images, so that the drawn ones get decoded
+            for name, blob, link in entries:
+                try:
+                    info = zipfile.ZipInfo(name)
+                    if link:  # a symbolic link entry, pointing out of the folder
+                        info.external_attr = (0o120777 << 16)
+                    z.writestr(info, blob.replace(MARKER, str(root / "written-by-postscript").encode()),
+                               compress_type=compression)
+                except Exception:  # noqa: BLE001  a name zipfile itself cannot write: leave it out
+                    pass
+        blob = bytearray(buf.getvalue())
+        for where, xor in flips:
+            at = min(int(where * len(blob)), len(blob) - 1)
+            blob[at] ^= xor
+        if truncate is not None:
+            blob = blob[: int(truncate * len(blob))]
+        _call(archive.install_image_folder_zip, bytes(blob), dest, "up.zip", check=loads)
+        extra = sorted(set(os.listdir(work)) - {"uploads"})
+        assert not extra, f"written outside the upload folder: {extra}"
+        if dest.exists():
+            left = [p.name for p in dest.iterdir() if p.name.startswith(".upload-")]
+            assert not left, f"temporary folders left behind: {left}"
+        _clean_root(root)
+
+    run()
+
+
 TARGETS = {"idx": fuzz_idx, "checkpoint": fuzz_checkpoint, "folder": fuzz_folder, "cifar": fuzz_cifar,
-           "zip": fuzz_zip}
+           "zip": fuzz_zip, "images_zip": fuzz_images_zip}
 
 
 def _settings(n: int) -> dict:

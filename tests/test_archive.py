@@ -78,3 +78,34 @@ def test_size_and_entry_caps_are_read_before_the_entries(tmp_path):
         archive.install_image_folder_zip(blob, tmp_path, "up.zip", check=_loads, max_bytes=10)
     with pytest.raises(DataError, match="not a .zip file"):
         archive.install_image_folder_zip(b"\x89PNG not a zip", tmp_path, "up.zip", check=_loads)
+
+
+def test_skipped_files_are_worded_as_a_folder_words_them(tmp_path):
+    import warnings
+
+    from vqviz.data.folder import skipped_notes
+
+    files = {f"up/{c}/{i}.png": _png(i * 60) for c in ("a", "b") for i in range(2)}
+    files |= {"up/a/notes.txt": b"hello", "up/b/broken.png": b"\x89PNG\r\n\x1a\n garbage"}
+    notes = []
+
+    def loads(folder):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _loads(folder)
+        notes.extend(str(w.message) for w in caught)
+
+    folder, skipped = archive.install_image_folder_zip(_zip(files), tmp_path, "up.zip", check=loads)
+    assert skipped == ["up/a/notes.txt"]  # not unpacked; the caller words it as the folder's load would
+    assert skipped_notes(skipped, []) == ["skipped 1 file that is not an image: up/a/notes.txt"]
+    assert any("skipped 1 unreadable or refused file: " in n and "broken.png: a damaged PNG image" in n for n in notes)
+
+
+def test_an_entry_without_a_name_is_passed_over(tmp_path):
+    files = {f"{c}/{i}.png": _png(i * 60) for c in ("a", "b") for i in range(2)}
+    buf = io.BytesIO(_zip(files))
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr(zipfile.ZipInfo(""), b"")  # zipfile's own is_dir() fails on it
+    folder, skipped = archive.install_image_folder_zip(buf.getvalue(), tmp_path, "up.zip", check=_loads)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == sorted(files)
+    assert skipped == []

@@ -35,7 +35,7 @@ def _env() -> dict:
     return env
 
 
-TARGETS = ["idx", "checkpoint", "folder", "cifar", "zip"]
+TARGETS = ["idx", "checkpoint", "folder", "cifar", "zip", "images_zip"]
 
 
 @pytest.fixture(scope="module")

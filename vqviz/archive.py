@@ -222,7 +222,9 @@ def image_members(archive: zipfile.ZipFile, suffixes: set[str]) -> tuple[list[tu
     keep, skipped = [], []
     for info in archive.infolist():
         path = safe_path(info, DataError)
-        if info.is_dir() or "__MACOSX" in path.parts or any(p.startswith(".") for p in path.parts):
+        # an entry with no name is nothing to unpack (and zipfile's is_dir() fails on it)
+        if not path.parts or info.filename.endswith("/") or "__MACOSX" in path.parts \
+                or any(p.startswith(".") for p in path.parts):
             continue
         if path.suffix.lower() in suffixes:
             check_readable(info, path.name, DataError)
@@ -241,9 +243,14 @@ def install_image_folder_zip(blob: bytes, dest_root: str | Path, name: str, chec
     ``dest_root``; only files with an image suffix are unpacked, and ``check(folder)`` must accept
     the result (e.g. load it) before it is renamed into place.
 
+    Nothing here opens an image: ``check`` does, and loading the folder with
+    :func:`vqviz.data.load` opens each file only as one of :data:`vqviz.imageio.ALLOWED_FORMATS`,
+    whatever its name, and warns of those it refused (an EPS named ``.png``, a damaged PNG).
+
     Returns
     -------
-    The installed folder, and the paths of the files skipped (not images).
+    The installed folder, and the paths in the zip of the files skipped because they are not
+    images; :func:`vqviz.data.folder.skipped_notes` words them as a folder's load words its own.
 
     Raises
     ------

@@ -71,7 +71,7 @@ def test_a_wide_image_is_padded_not_stretched():
 
 
 def test_bad_uploads_get_clear_errors():
-    with pytest.raises(DataError, match="notes.txt: not an image"):
+    with pytest.raises(DataError, match="notes.txt: not an allowed image format"):
         placement.to_dataset_format(b"just some text", (1, 8, 8), "notes.txt")
     with pytest.raises(DataError, match="empty"):
         placement.to_dataset_format(b"", (1, 8, 8), "x.png")

@@ -110,3 +110,87 @@ def test_only_image_suffixes_are_opened(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="x.csv"):
         data.load(f"folder:{tmp_path / 'pets'}")
     assert set(opened) == {".png"}
+
+
+def _load_both(root: Path, channels: int = 1) -> tuple[int, str]:
+    """Images in both splits, and every warning given on the way."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = sum(len(data.load(f"folder:{root}", split, channels=channels)) for split in data.SPLITS)
+    return n, "\n".join(str(w.message) for w in caught)
+
+
+def test_links_are_never_followed_and_a_link_loop_cannot_hang(tmp_path):
+    root, outside = tmp_path / "pets", tmp_path / "outside"
+    write_pngs(root)
+    write_pngs(outside)
+    (root / "bird").symlink_to(outside / "cat", target_is_directory=True)  # a class folder elsewhere
+    (root / "cat" / "linked.png").symlink_to(outside / "dog" / "0.png")  # a file elsewhere
+    (root / "cat" / "loop").symlink_to(root / "cat", target_is_directory=True)  # a folder into itself
+    (root / "dog" / "self.png").symlink_to(root / "dog" / "self.png")  # a link to itself
+    (root / "ring").symlink_to(root / "ring")
+    n, notes = _load_both(root)
+    assert n == 10
+    for name in ("bird", "linked.png", "loop", "self.png", "ring"):
+        assert f"{name}: a link; links are not followed" in notes
+
+
+def test_a_class_that_is_a_file_or_a_fifo_is_no_class_and_nothing_blocks(tmp_path):
+    root = tmp_path / "pets"
+    write_pngs(root / "train")
+    write_pngs(root / "test", 2)
+    (root / "train" / "fish").write_bytes(b"a file where a class folder could be")
+    os.mkfifo(root / "train" / "bird")
+    (root / "test" / "dog").rename(root / "gone")
+    os.mkfifo(root / "test" / "dog")  # the test split's "dog" is a FIFO: never opened
+    test = data.load(f"folder:{root}", "test")
+    assert test.classes == ("cat", "dog") and len(test) == 2 and set(test.labels.tolist()) == {0}
+
+
+def test_a_corrupt_image_is_named_as_skipped_like_a_file_that_is_not_an_image(tmp_path):
+    root = tmp_path / "pets"
+    write_pngs(root)
+    (root / "cat" / "notes.txt").write_text("hello")
+    (root / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (root / "dog" / "text.png").write_text("not a png at all")
+    n, notes = _load_both(root)
+    assert n == 10
+    assert f"skipped 1 file that is not an image: {root / 'cat' / 'notes.txt'}" in notes
+    assert f"skipped 2 unreadable or refused files: {root / 'cat' / 'broken.png'}: a damaged PNG image (" in notes
+    assert f"; {root / 'dog' / 'text.png'}: not an allowed image format (allowed: PNG, JPEG," in notes
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "P"), ("PNG", "LA"), ("PNG", "I;16"), ("PNG", "1"), ("GIF", "P"),
+                                       ("JPEG", "CMYK"), ("JPEG", "L"), ("TIFF", "F"), ("TIFF", "YCbCr"),
+                                       ("TIFF", "I;16B"), ("WEBP", "RGBA"), ("PPM", "I")])
+def test_odd_modes_load_as_grey_and_rgb(tmp_path, fmt, mode):
+    write_pngs(tmp_path / "pets", 2)
+    im = Image.new(mode, (9, 7), 3 if len(mode) < 3 or mode.startswith("I") else None)
+    if mode == "P":
+        im.info["transparency"] = 3  # a palette with a transparent entry: Pillow warns as it converts
+    im.save(tmp_path / "pets" / "cat" / f"odd.{fmt.lower()}", fmt)
+    for channels in (1, 3):
+        n, notes = _load_both(tmp_path / "pets", channels)
+        assert n == 5 and notes == ""  # no skipped file, and Pillow's own notes are not passed on
+
+
+def test_time_and_file_size_budgets_refuse_with_a_data_error(tmp_path, monkeypatch):
+    write_pngs(tmp_path / "pets")
+    with open(tmp_path / "pets" / "cat" / "huge.png", "wb") as f:  # sparse: its size is read, not its bytes
+        f.truncate(2**40)
+    with pytest.raises(DataError, match="huge.png: 1048576.0 MB; the limit is 80 MB"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+    (tmp_path / "pets" / "cat" / "huge.png").unlink()
+    monkeypatch.setattr(folder, "MAX_IMAGE_FILE_BYTES", 50)
+    with pytest.raises(DataError, match=r"\.png: \d+ bytes; the limit is 50 bytes"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+    monkeypatch.undo()
+    monkeypatch.setattr(folder, "MAX_IMAGE_SECONDS", 1e-9)
+    with pytest.raises(DataError, match="0.png: took .* s to read; the limit is 1e-09 s an image"):
+        data.load(f"folder:{tmp_path / 'pets'}")
+    monkeypatch.undo()
+    monkeypatch.setattr(folder, "MAX_FOLDER_SECONDS", 0.0)
+    with pytest.raises(DataError, match="pets: loading took longer than 0 s"):
+        data.load(f"folder:{tmp_path / 'pets'}")

@@ -11,8 +11,6 @@ map without its projector has no transform, so those use the map's points themse
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..imageio import open_image
 from ..models import Model
 from ..projection import METHODS, Projector, interpolate
 from .points import PointTable
@@ -63,28 +62,19 @@ def to_dataset_format(raw: bytes, shape: tuple[int, int, int], name: str = "the 
 
     Raises
     ------
-    DataError : not an image, too many bytes or pixels, or a file Pillow cannot decode.
+    DataError : not an allowed image format (:data:`vqviz.imageio.ALLOWED_FORMATS`), too many bytes or
+        pixels, or a file Pillow cannot decode.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     c, h, w = (int(s) for s in shape)
     if c not in (1, 3) or h < 1 or w < 1:
         raise ConfigError(f"images of shape {tuple(shape)} cannot come from an image file: "
                           "expected 1 (grey) or 3 (RGB) channels")
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise DataError(f"{name}: {len(raw) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     if not raw:
         raise DataError(f"{name}: the file is empty")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(raw))
-        except UnidentifiedImageError:
-            raise DataError(f"{name}: not an image that Pillow can read (PNG, JPEG, BMP, GIF, ...)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise DataError(f"{name}: the image is too large to decode") from None
-    if im.width * im.height > MAX_UPLOAD_PIXELS:
-        raise DataError(f"{name}: {im.width} x {im.height} pixels; the limit is {MAX_UPLOAD_PIXELS:,}")
+    # only the formats Pillow decodes itself, whatever the name: an EPS would run Ghostscript
+    im = open_image(raw, name, max_pixels=MAX_UPLOAD_PIXELS, max_bytes=MAX_UPLOAD_BYTES)
     try:
         im.load()
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):

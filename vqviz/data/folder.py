@@ -2,20 +2,23 @@
 
 ``train/`` and ``test/`` sub-folders, if both are present, are the splits; otherwise a
 seeded stratified 80/20 split is made. Images are converted to 28x28 grey by default.
-Only files with an image suffix are opened, links to folders are not followed, and
-every count and size is capped before anything is decoded.
+Only regular files with an image suffix are opened, and only as :data:`vqviz.imageio.ALLOWED_FORMATS`
+whatever their name; links are not followed (the named folder itself may be one); and every
+count, size and second is capped before or while anything is decoded.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from vqviz.errors import DataError
+from vqviz.imageio import UnreadableImage, open_image
 
 from . import registry
 from .registry import SPLITS, Dataset, dataset, register_scheme
@@ -24,6 +27,9 @@ MAX_IMAGE_PIXELS = 2**24  # one image of a folder (4096 x 4096); PIL's own limit
 MAX_FOLDER_FILES = 200_000  # files looked at in a folder data set
 MAX_FOLDER_DEPTH = 4  # levels of sub-folders below a class folder
 MAX_DATASET_BYTES = 2**31  # the images of one folder split, decoded
+MAX_IMAGE_FILE_BYTES = 80 * 2**20  # one file, checked before reading; a 4096 x 4096 RGBA BMP is 64 MiB
+MAX_IMAGE_SECONDS = 10.0  # opening or decoding one image (the formats allowed take milliseconds)
+MAX_FOLDER_SECONDS = 900.0  # loading one split of a folder, checked between files
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                   ".pbm", ".pnm"}
 
@@ -39,37 +45,78 @@ def load_folder(path: str, split: str, size: tuple[int, int] | None, channels: i
     return dataset(f"folder:{root}", split, images, labels, classes)
 
 
+def skipped_notes(not_images: list[str], refused: list[str]) -> list[str]:
+    """The notes on skipped files, worded alike for an image folder and an uploaded zip of one.
+
+    Parameters
+    ----------
+    not_images : the files without an image suffix.
+    refused : the files with one that were not read, each as ``"path: why"``.
+    """
+    def some(items: list[str], sep: str) -> str:
+        return sep.join(items[:5]) + (" ..." if len(items) > 5 else "")
+
+    n, m = len(not_images), len(refused)
+    return ([f"skipped {n} {'file that is not an image' if n == 1 else 'files that are not images'}: "
+             f"{some(not_images, ', ')}"] if n else []) \
+        + ([f"skipped {m} unreadable or refused file{'s' if m != 1 else ''}: {some(refused, '; ')}"] if m else [])
+
+
+class _Clock:
+    """The time budgets: :data:`MAX_IMAGE_SECONDS` a file, :data:`MAX_FOLDER_SECONDS` in all.
+
+    Python cannot stop Pillow mid-decode, so a file is measured after it; the formats
+    allowed and the pixel and byte caps are what keep one decode short.
+    """
+
+    def __init__(self, root: Path):
+        self.root, self.start = root, time.monotonic()
+
+    def check(self, path: Path | None = None, since: float | None = None) -> None:
+        now = time.monotonic()
+        if since is not None and now - since > MAX_IMAGE_SECONDS:
+            raise DataError(f"{path}: took {now - since:.2g} s to read; the limit is {MAX_IMAGE_SECONDS:g} s "
+                            "an image (vqviz.data.folder.MAX_IMAGE_SECONDS)")
+        if now - self.start > MAX_FOLDER_SECONDS:
+            raise DataError(f"{self.root}: loading took longer than {MAX_FOLDER_SECONDS:g} s "
+                            "(vqviz.data.folder.MAX_FOLDER_SECONDS); use fewer or smaller images")
+
+
 def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
     from PIL import Image
     from sklearn.model_selection import train_test_split
 
-    if not root.is_dir():
+    if not root.is_dir():  # the folder named may be a link (e.g. /data); nothing inside it is followed
         raise DataError(f"{root}: no such folder")
-    presplit = (root / "train").is_dir() and (root / "test").is_dir()
+    clock = _Clock(root)
+    presplit = _is_dir(root / "train") and _is_dir(root / "test")
     bases = [root / "train", root / "test"] if presplit else [root]
-    classes = sorted({d.name for b in bases for d in b.iterdir()
-                      if d.is_dir() and not d.name.startswith(".")})
+    entries = [e for b in bases for e in _entries(b) if not e.name.startswith(".")]
+    classes = sorted({e.name for e in entries if e.is_dir(follow_symlinks=False)})
+    # a link where a class folder would be is named, as a link further down is
+    refused = [f"{e.path}: a link; links are not followed" for e in entries if e.is_symlink()]
     if not classes:
         what = "is empty" if not any(root.iterdir()) else "has no class sub-folders"
         raise DataError(f"{root}: folder {what}; expected one sub-folder of images per class, "
                         f"e.g. {root / 'cat' / '1.png'}")
     if len(classes) > registry.MAX_CLASSES:
         raise DataError(f"{root}: {len(classes)} class sub-folders; the limit is {registry.MAX_CLASSES}")
-    files, labels, skipped, seen = [], [], [], [0]
+    files, labels, not_images, seen = [], [], [], [0]
     for label, cls in enumerate(classes):
-        for path in _image_files(root / split / cls if presplit else root / cls, root, seen, skipped):
+        for path in _image_files(root / split / cls if presplit else root / cls, root, seen, not_images, refused,
+                                 clock):
+            started = time.monotonic()
             try:  # reads the header only; decoding waits until the split is known
                 _open_image(path).close()
-            except DataError:
-                raise
-            except Exception:  # noqa: BLE001  PIL fails with many types on a non-image
-                skipped.append(path)
+            except UnreadableImage as e:  # another format, damaged: skipped and named, like a non-image
+                refused.append(str(e))
                 continue
+            finally:
+                clock.check(path, started)
             files.append(path)
             labels.append(label)
-    if skipped:
-        names = ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
-        warnings.warn(f"{root}: skipping {len(skipped)} non-image file(s): {names}", stacklevel=4)
+    for note in skipped_notes([str(p) for p in not_images], list(dict.fromkeys(refused))):
+        warnings.warn(f"{root}: {note}", stacklevel=4)
     if not files:
         raise DataError(f"{root}: no images found in the class sub-folders")
     if not presplit:
@@ -91,8 +138,10 @@ def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
                         "(vqviz.data.MAX_DATASET_BYTES); choose a smaller size")
     images = np.empty((len(files), size[0], size[1], channels), np.uint8)
     for i, path in enumerate(files):
+        started = time.monotonic()
         try:
-            with _open_image(path) as im:
+            with _open_image(path) as im, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Pillow's notes (a palette's transparency) are no skipped file
                 im = im.convert("L" if channels == 1 else "RGB")
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 images[i] = np.asarray(im).reshape(size[0], size[1], channels)
@@ -100,53 +149,64 @@ def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
             raise
         except Exception as e:  # noqa: BLE001  PIL's decoders fail with many types
             raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {str(e)[:200]})") from None
+        clock.check(path, started)
     return images.transpose(0, 3, 1, 2) / np.float32(255), labels, classes, root.resolve()
 
 
-def _image_files(top: Path, root: Path, seen: list[int], skipped: list[Path]) -> list[Path]:
-    """Regular files with an image suffix under ``top``, at most :data:`MAX_FOLDER_DEPTH` folders
-    down, links to folders not followed; other files go to ``skipped``.
+def _is_dir(path: Path) -> bool:
+    """A folder itself, not a link to one (``lstat``: a link loop cannot hang it)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
-    ``seen[0]`` counts files over every class; past :data:`MAX_FOLDER_FILES` it is an error.
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of the folder ``folder`` (checked by the caller), by name."""
+    with os.scandir(folder) as it:
+        return sorted(it, key=lambda e: e.name)
+
+
+def _image_files(top: Path, root: Path, seen: list[int], not_images: list[Path], refused: list[str],
+                 clock: _Clock) -> list[Path]:
+    """Regular files with an image suffix under ``top``, at most :data:`MAX_FOLDER_DEPTH` folders
+    down. Files without an image suffix go to ``not_images``; links, and image-named entries that
+    are not regular files (a FIFO would block, a device may act on being opened), go to ``refused``.
+
+    Nothing is opened here and no link is followed: entries are told apart by ``lstat``.
+    ``seen[0]`` counts entries over every class; past :data:`MAX_FOLDER_FILES` it is an error.
     """
-    found = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        depth = len(Path(dirpath).relative_to(top).parts)
-        dirnames[:] = [] if depth >= MAX_FOLDER_DEPTH else sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
+    if os.path.islink(top):
+        refused.append(f"{top}: a link; links are not followed")
+    if not _is_dir(top):  # absent from this split, a link, a file or a FIFO where a folder was expected
+        return []
+    found, stack = [], [(top, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        for entry in _entries(folder):
+            if entry.name.startswith("."):
                 continue
             seen[0] += 1
             if seen[0] > MAX_FOLDER_FILES:
                 raise DataError(f"{root}: more than {MAX_FOLDER_FILES:,} files; the limit is "
                                 "vqviz.data.MAX_FOLDER_FILES")
-            path = Path(dirpath) / name
-            try:
-                regular = stat.S_ISREG(path.stat().st_mode)
-            except OSError:
-                regular = False
-            if regular and path.suffix.lower() in IMAGE_SUFFIXES:
-                found.append(path)
+            path = Path(entry.path)
+            if entry.is_symlink():
+                refused.append(f"{path}: a link; links are not followed")
+            elif entry.is_dir(follow_symlinks=False):
+                if depth < MAX_FOLDER_DEPTH:
+                    stack.append((path, depth + 1))
+            elif path.suffix.lower() not in IMAGE_SUFFIXES:
+                not_images.append(path)
+            elif not entry.is_file(follow_symlinks=False):
+                refused.append(f"{path}: not a regular file")
             else:
-                skipped.append(path)
+                found.append(path)
+        clock.check()
     return sorted(found)
 
 
 def _open_image(path: Path):
-    """``PIL.Image.open`` with :data:`MAX_IMAGE_PIXELS` checked from the header, before decoding."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise DataError(f"{path}: the image is too large to decode (PIL's decompression-bomb "
-                            "limit)") from None
-    width, height = im.size
-    if width * height > MAX_IMAGE_PIXELS:
-        im.close()
-        raise DataError(f"{path}: {width} x {height} pixels; the limit is {MAX_IMAGE_PIXELS:,} "
-                        "(vqviz.data.MAX_IMAGE_PIXELS)")
-    return im
-
+    """:func:`vqviz.imageio.open_image` of a folder's file, with its caps on pixels and bytes."""
+    return open_image(path, str(path), max_pixels=MAX_IMAGE_PIXELS, max_bytes=MAX_IMAGE_FILE_BYTES,
+                      setting="vqviz.data.MAX_IMAGE_PIXELS")
