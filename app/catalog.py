@@ -348,9 +348,10 @@ def check_folder(path: str | Path, shown: str | None = None) -> Folder:
     """Load both splits of an image folder (one sub-folder per class) as the trainer will, or raise
     :class:`DataError` saying what is wrong with it; ``shown`` names it in messages instead of its path.
 
-    The path must resolve inside :func:`roots` (links followed), as must every link in the folder:
-    any other path gets one message, the same whether it exists or not, so that a visitor cannot
-    probe the server's files."""
+    The path must resolve inside :func:`roots` (a link naming the folder itself is followed): any
+    other path gets one message, the same whether it exists or not, so that a visitor cannot probe
+    the server's files. A link inside the folder that leads out of the roots is refused; the loader
+    follows no link inside a folder in any case, and reports the links it skipped."""
     import warnings
 
     from vqviz.errors import DataError

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from vqviz import analysis, checkpoints, data, projection
+from vqviz.data.folder import skipped_notes
 from vqviz.errors import ConfigError, DataError, VqvizError
 
 from . import cache, catalog, figures, jobs, uploads
@@ -217,8 +218,8 @@ def _use_zip(entries, labels) -> None:
     except VqvizError as e:
         st.session_state["own_result"] = ("error", f"{upload.name} was refused: {e}", ())
         return
-    notes = (f"skipped {plural(len(skipped), 'file')} that are not images: "
-             + ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),) if skipped else ()
+    # the zip's files that were not unpacked, worded as the folder's own notes, which follow
+    notes = (*(f"{upload.name}: {n}" for n in skipped_notes(skipped, [])), *checked[0].skipped)
     _adopt(dataclasses.replace(checked[0], name=f"folder:{path.resolve()}", skipped=notes), entries, labels,
            f"{upload.name}, unpacked into `{catalog.shown_path(path)}`")
 

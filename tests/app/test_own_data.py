@@ -114,6 +114,7 @@ def _zip_of(folder: Path, prefix: str) -> dict[str, bytes]:
 def test_an_uploaded_zip_of_a_folder_is_unpacked_and_picked(tmp_path):
     files = _zip_of(_shapes(tmp_path / "src", classes=("circle", "square"), n=10), "my shapes/")
     files["my shapes/README.md"] = b"about these images"
+    files["my shapes/circle/broken.png"] = b"\x89PNG\r\n\x1a\n" + b"\0" * 40  # a PNG header, then nothing
     at = open_app(settle=False)
     at.file_uploader(key="own_zip").upload("my shapes.zip", zipped(files), "application/zip").run()
     assert not at.exception
@@ -121,7 +122,10 @@ def test_an_uploaded_zip_of_a_folder_is_unpacked_and_picked(tmp_path):
     assert sorted(p.name for p in installed.iterdir()) == ["circle", "square"]
     assert at.selectbox(key="dataset").value == f"folder:{installed.resolve()}"
     assert any("my shapes.zip" in s.value and "2 classes" in s.value for s in at.sidebar.success)
-    assert any("skipped 1 file" in c.value and "README.md" in c.value for c in at.sidebar.caption)
+    # both kinds of skipped file, worded as for a folder on the server
+    assert any("skipped 1 file that is not an image" in c.value and "README.md" in c.value for c in at.sidebar.caption)
+    assert any("skipped 1 unreadable or refused file" in c.value and "broken.png" in c.value
+               for c in at.sidebar.caption)
     at = open_app(settle=False)  # a new session lists it too
     assert "folder my-shapes" in at.selectbox(key="dataset").options
 

@@ -37,7 +37,7 @@ _SETTINGS = {
     "MAX_IDX_BYTES": idx,
     **dict.fromkeys(("MAX_PICKLE_BYTES", "MAX_PICKLE_OPS", "MAX_PICKLE_DEPTH"), cifar),
     **dict.fromkeys(("MAX_IMAGE_PIXELS", "MAX_FOLDER_FILES", "MAX_FOLDER_DEPTH", "MAX_DATASET_BYTES",
-                     "IMAGE_SUFFIXES"), folder),
+                     "IMAGE_SUFFIXES", "MAX_IMAGE_FILE_BYTES", "MAX_IMAGE_SECONDS", "MAX_FOLDER_SECONDS"), folder),
 }
 
 

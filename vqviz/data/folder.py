@@ -76,10 +76,10 @@ class _Clock:
         now = time.monotonic()
         if since is not None and now - since > MAX_IMAGE_SECONDS:
             raise DataError(f"{path}: took {now - since:.2g} s to read; the limit is {MAX_IMAGE_SECONDS:g} s "
-                            "an image (vqviz.data.folder.MAX_IMAGE_SECONDS)")
+                            "an image (vqviz.data.MAX_IMAGE_SECONDS)")
         if now - self.start > MAX_FOLDER_SECONDS:
             raise DataError(f"{self.root}: loading took longer than {MAX_FOLDER_SECONDS:g} s "
-                            "(vqviz.data.folder.MAX_FOLDER_SECONDS); use fewer or smaller images")
+                            "(vqviz.data.MAX_FOLDER_SECONDS); use fewer or smaller images")
 
 
 def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
