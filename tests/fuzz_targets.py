@@ -21,6 +21,7 @@ import resource
 import shutil
 import struct
 import sys
+import time
 import warnings
 import zipfile
 import zlib
@@ -57,6 +58,7 @@ def _clean_root(root: Path) -> None:
 
 def _call(fn, *args, **kwargs):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
     try:
         fn(*args, **kwargs)
         SEEN["ok"] += 1
@@ -72,9 +74,14 @@ def _call(fn, *args, **kwargs):
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     if grew > WORST[0]:
         WORST[:] = [grew, what]
+    took = time.perf_counter() - started
+    if took > SLOWEST[0]:
+        SLOWEST[:] = [took, what]
 
 
 WORST: list = [0, ""]
+#: The slowest call of a target, in seconds, and what it gave.
+SLOWEST: list = [0.0, ""]
 #: FUZZ_TALLY=1 counts exceptions other than the package's instead of failing on the first.
 TALLY = os.environ.get("FUZZ_TALLY") == "1"
 
@@ -590,12 +597,14 @@ def main(targets: list[str], n: int, root: Path, limit: int) -> None:
     for target in targets:
         SEEN.clear()
         WORST[:] = [0, ""]
+        SLOWEST[:] = [0.0, ""]
         _reset_peak()
         before = _status("VmRSS")
         TARGETS[target](root, n)
         print(json.dumps({"target": target, "examples": sum(SEEN.values()), "seen": dict(SEEN),
                           "rss_before": before, "rss_peak": _status("VmHWM"),
-                          "worst_call_growth_kib": WORST[0], "worst_case": WORST[1]}), flush=True)
+                          "worst_call_growth_kib": WORST[0], "worst_case": WORST[1],
+                          "slowest_call_s": round(SLOWEST[0], 3), "slowest_case": SLOWEST[1]}), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 address space is capped, so that no case can take the machine down.
 
 Each run asserts that only the package's own exceptions escape, that nothing is written
-outside the target folder (both checked in ``fuzz_targets.py``, after every example), and
-that the peak resident memory grows by less than :data:`MEMORY_BOUND`. 200 examples per
+outside the target folder (both checked in ``fuzz_targets.py``, after every example), that
+the peak resident memory grows by less than :data:`MEMORY_BOUND`, that no allocation passes
+:data:`ADDRESS_SPACE` (it would fail with MemoryError, which is not the package's) and that no
+case takes longer than :data:`SLOWEST_CALL_S`. 200 examples per
 loader by default; set ``VQVIZ_FUZZ_EXAMPLES`` (e.g. 1000) for a longer run.
 """
 
@@ -25,7 +27,8 @@ from vqviz import checkpoints
 HERE = Path(__file__).resolve().parent
 EXAMPLES = int(os.environ.get("VQVIZ_FUZZ_EXAMPLES", "200"))
 MEMORY_BOUND = 256 * 2**20  # growth of the peak resident memory over the run, in bytes
-ADDRESS_SPACE = 2 * 2**30  # the child's cap on top of what it has mapped after its imports
+ADDRESS_SPACE = 2**30  # the child's cap on top of what it has mapped after its imports: no 1 GiB from a header
+SLOWEST_CALL_S = 20.0  # one case, on a loaded 2-core machine: a hang would be far over it
 
 
 def _env() -> dict:
@@ -40,7 +43,7 @@ TARGETS = ["idx", "checkpoint", "folder", "cifar", "zip", "images_zip"]
 
 @pytest.fixture(scope="module")
 def fuzz_reports(tmp_path_factory):
-    """Every target's report, from one child process (one start-up of torch for all five)."""
+    """Every target's report, from one child process (one start-up of torch for all of them)."""
     root = tmp_path_factory.mktemp("fuzz") / "sandbox"
     root.mkdir()
     proc = subprocess.run([sys.executable, str(HERE / "fuzz_targets.py"), ",".join(TARGETS), str(EXAMPLES),
@@ -59,6 +62,7 @@ def test_fuzz(target, fuzz_reports):
     assert report["examples"] == EXAMPLES
     assert report["seen"].get("ok", 0) < EXAMPLES  # the inputs do reach the refusals
     assert report["rss_peak"] - report["rss_before"] < MEMORY_BOUND, report
+    assert report["slowest_call_s"] < SLOWEST_CALL_S, report
     assert sorted(os.listdir(root)) == ["work"]
 
 
