@@ -7,13 +7,18 @@ directly, never Streamlit.
 
 from __future__ import annotations
 
+import atexit
+import gc
+import itertools
 import json
 import logging
 import os
+import queue
+import re
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import fields
 from pathlib import Path
 from typing import Callable
@@ -24,7 +29,7 @@ import torch
 
 from vqviz import analysis, checkpoints, data, health, models, projection, settings, workflow
 from vqviz.errors import VqvizError
-from vqviz.train import StopTraining, TrainConfig
+from vqviz.train import EndStage, StopTraining, TrainConfig, plateau
 from vqviz.utils import atomic_write_bytes
 
 from . import state
@@ -62,7 +67,9 @@ class TrainingJob:
     accuracy against K, point by point as its sweep scores them); :meth:`stop` makes the next
     step, or the next k-means iteration, raise :class:`StopTraining`; :meth:`wait` blocks until
     the run ends. ``state`` ends as "done", "stopped" or "failed" (with ``error``); a stopped or
-    failed run writes no checkpoint.
+    failed run writes no checkpoint. With a ``budget`` (:class:`Budget`, the quick training's),
+    each stage ends when its loss stops improving or its share of the time is spent, and ``eta``
+    and ``fraction`` follow the budget's clock.
 
     ``threads`` is set with ``torch.set_num_threads`` inside the run's own thread, when it starts,
     so the run's operators use that many threads. The setting is process-wide in effect: PyTorch
@@ -75,8 +82,8 @@ class TrainingJob:
     """
 
     def __init__(self, family: str, dataset: str, out: Path, train_config: TrainConfig, config: dict,
-                 threads: int | None = None, session: str = ""):
-        self.family, self.dataset, self.out, self.session = family, dataset, out, session
+                 threads: int | None = None, session: str = "", budget: Budget | None = None):
+        self.family, self.dataset, self.out, self.session, self.budget = family, dataset, out, session, budget
         self.id = uuid.uuid4().hex[:12]
         self.threads = max(1, int(threads or default_threads()))
         self.state, self.error, self.path, self.warning = "running", "", None, None
@@ -85,6 +92,8 @@ class TrainingJob:
         self.curve: list[dict] = []
         self.torch_threads = None  # what torch reports in the run's thread, once it has started
         self.started, self.ended = time.time(), None
+        self.last_stage = False  # whether the stage running is the fit's last
+        self._stage: tuple[str, float, float] = ("", time.monotonic(), 0.0)  # (name, its start, share of it done)
         self._stop = threading.Event()
         self._args = (train_config, config)
         self.thread = threading.Thread(target=self._run, name=f"vqviz-train-{family}", daemon=True)
@@ -101,10 +110,20 @@ class TrainingJob:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left, from the pace so far; None until there is a pace to go by."""
-        if not self.running or self.fraction < 0.02:
+        """Seconds left: with a :class:`Budget`, the whole run's (:meth:`Budget.left`); else the current
+        stage's alone, at its own pace (``last_stage`` says whether another follows). None until
+        there is a pace to go by.
+
+        Not the run's elapsed time scaled by its fraction done: the trainer counts every stage as
+        an equal share, and SEQ's k-means, a third of the bar, takes a second, so that estimate
+        said "about 50 s left" where 28 s were."""
+        if not self.running:
             return None
-        return self.elapsed * (1 - self.fraction) / self.fraction
+        if self.budget is not None:
+            return self.budget.left()
+        _, start, done = self._stage
+        spent = time.monotonic() - start
+        return spent * (1 - done) / done if done >= 0.02 and spent >= 0.5 else None
 
     @property
     def stopping(self) -> bool:
@@ -123,18 +142,38 @@ class TrainingJob:
             raise StopTraining
 
     def _step(self, p) -> None:
-        self.fraction = p.fraction
-        self.stage = f"{p.stage} · epoch {p.epoch}/{p.epochs}"
+        if self.budget is not None:
+            self.budget.on_step(p)
+        self._track(p, ((p.epoch - 1) * p.steps + p.step) / (p.epochs * p.steps))
+        # under a budget the epochs are a ceiling that the plateau or the clock ends sooner
+        self.stage = f"{p.stage} · epoch {p.epoch}" + ("" if self.budget else f"/{p.epochs}")
         self.message = f"{self.stage} · loss {p.terms.get('loss', float('nan')):.4g}"
         self.losses.append((len(self.losses), p.stage, float(p.terms.get("loss", np.nan))))
         self._check()
 
-    def _stage(self, p) -> None:
-        self.fraction, self.stage = p.fraction, f"{p.stage}: {p.message}"
+    def _epoch(self, p) -> None:
+        if self.budget is not None:
+            self.budget.on_epoch(p)  # raises EndStage when the stage's loss has stopped improving, or its time is up
+
+    def _stage_report(self, p) -> None:
+        if self.budget is not None:
+            self.budget.on_stage(p)
+        self._track(p, p.fraction * p.n_stages - p.stage_index)
+        self.stage = f"{p.stage}: {p.message}"
         self.message = self.stage
         if p.stage == "kmeans" and "k" in p.terms:
             self.curve.append(dict(p.terms))
         self._check()
+
+    def _track(self, p, done: float) -> None:
+        """Note the stage's share done (and when it began), for :attr:`eta`, and the bar's fraction."""
+        if p.stage != self._stage[0]:
+            self._stage = (p.stage, time.monotonic(), 0.0)
+        self._stage = (p.stage, self._stage[1], min(max(done, 0.0), 1.0))
+        self.last_stage = p.stage_index == p.n_stages - 1
+        left = self.eta if self.budget is not None else None
+        # the trainer's fraction counts each stage alike; under a budget, the time spent and left is truer
+        self.fraction = p.fraction if left is None else min(0.99, self.elapsed / (self.elapsed + left))
 
     def _download(self, done: int, total: int) -> None:
         self.message = self.stage = f"downloading {self.dataset}: {done / 2**20:.1f} MB"
@@ -144,9 +183,12 @@ class TrainingJob:
         train_config, config = self._args
         registry().threads_for(self)  # see the class's docstring
         self.torch_threads = torch.get_num_threads()
+        if self.budget is not None:
+            self.budget.start()
         try:
             ckpt = workflow.train(self.family, self.dataset, out=self.out, train_config=train_config,
-                                  callbacks={"on_step": self._step, "on_stage": self._stage},
+                                  callbacks={"on_step": self._step, "on_epoch": self._epoch,
+                                             "on_stage": self._stage_report},
                                   download_progress=self._download, **config)
             self.warning = health.decoder_warning(ckpt.metrics)
             self.path, self.fraction = ckpt.path, 1.0
@@ -247,29 +289,176 @@ def registry() -> Registry:
     return _REGISTRY
 
 
+#: Seconds the exiting server gives its stopped training jobs to end their step.
+EXIT_WAIT_S = 2.0
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """The server is exiting (Ctrl+C, SIGTERM): ask every running job to stop, and give them
+    :data:`EXIT_WAIT_S` together to end their step. They are daemon threads, so none holds the exit
+    up longer, and a stopped job writes nothing: no half-written checkpoint is left.
+
+    Then every object alive goes to the garbage collector's permanent generation: the
+    interpreter's last collections would otherwise walk the millions of objects that torch,
+    Streamlit and plotly hold, seconds on a busy machine, only to free memory the exiting
+    process gives back anyway."""
+    running = _REGISTRY.running()
+    for job in running:
+        job.stop()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for job in running:
+        job.wait(max(0.0, deadline - time.monotonic()))
+    gc.freeze()
+
+
 def start_training(family: str, dataset: str, train_config: TrainConfig, config: dict,
-                   threads: int | None = None, session: str | None = None) -> TrainingJob:
-    """Start a run whose checkpoint goes to a new folder under :func:`user_dir`, on behalf of
-    ``session`` (by default the browser session of this script run).
+                   threads: int | None = None, session: str | None = None,
+                   budget: Budget | None = None) -> TrainingJob:
+    """Start a run whose checkpoint goes to a new folder under :func:`user_dir`, named after the
+    family and the data set (:func:`new_folder`), on behalf of ``session`` (by default the browser
+    session of this script run). ``budget``: a :class:`Budget` that ends its stages sooner.
 
     Raises
     ------
     JobLimit
         The server, or the session, already runs as many jobs as its cap allows.
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = user_dir() / f"{workflow.default_out(family, dataset).name}-{stamp}"
     session = state.session_id() if session is None else session
-    return TrainingJob(family, dataset, out, train_config, config, threads, session)
+    with _naming:  # two sessions pressing Train at once get two folders
+        return TrainingJob(family, dataset, new_folder(family, dataset), train_config, config, threads, session,
+                           budget)
 
 
-#: Quick settings for "Train one now": SEQ on LAE-2, a few epochs, one k-means with one restart.
-QUICK = {"family": "seq", "epochs": 2, "config": {"encoder": "lae2", "latent_dim": 32, "kmeans_restarts": 1}}
+_naming = threading.Lock()
 
 
-def train_quick(dataset: str, k: int) -> TrainingJob:
-    """Start :data:`QUICK` training on ``dataset`` with K = ``k``."""
-    return start_training(QUICK["family"], dataset, TrainConfig(epochs=QUICK["epochs"]), {**QUICK["config"], "k": k})
+def new_folder(family: str, dataset: str) -> Path:
+    """A folder under :func:`user_dir` that neither exists nor is a running job's: ``seq-digits``, a
+    folder data set by its last part (``seq-letters``, not ``seq-folder-_home_..._letters``: the
+    sidebar shows the name), then ``seq-letters-2``, ``-3``, ..."""
+    name = Path(dataset[len("folder:"):]).name if dataset.startswith("folder:") else dataset
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "data"  # a name that is one folder, on any system
+    base = f"{family}-{safe}"
+    taken = {j.out for j in registry().jobs()}
+    for i in itertools.count(1):
+        out = user_dir() / (base if i == 1 else f"{base}-{i}")
+        if out not in taken and not os.path.lexists(out):
+            return out
+
+
+class Budget:
+    """The quick training's stopping rules: each gradient stage ends when its loss stops improving
+    (:func:`vqviz.train.plateau`), or before an epoch that would end past the stage's share of a
+    wall-clock budget, whichever comes first; its epochs are only a ceiling.
+
+    Parameters
+    ----------
+    seconds : the whole run's budget, counted from :meth:`start` (loading the data included).
+    ends : stage -> the share of ``seconds`` by which it ends. SEQ's encoder by 40 %, its decoder (after
+        the k-means) by 90 %: the decoder's pictures are the point, and the last 10 % are for the
+        checks and the writing that follow the fit. A stage that ends early leaves its time to the next.
+    max_epochs : the ceiling of every stage (the :class:`TrainConfig`'s epochs).
+    patience, min_delta : the plateau rule's.
+    clock : seconds, monotonic (a test's own clock).
+
+    Attributes
+    ----------
+    ended : stage -> (epochs run, why it ended), as each gradient stage ends.
+    """
+
+    def __init__(self, seconds: float = 60.0, ends: dict[str, float] | None = None, max_epochs: int = 200,
+                 patience: int = 5, min_delta: float = 1e-3, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.max_epochs, self.clock = float(seconds), max_epochs, clock
+        self.ends = dict(ends or {"encoder": 0.4, "decoder": 0.9})
+        self.rule = plateau(patience, min_delta)
+        self.ended: dict[str, tuple[int, str]] = {}
+        self._history: dict[str, list[dict]] = {}
+        self._pace: dict[str, float] = {}  # stage -> seconds per epoch, measured
+        self._at = ("", 0, 0.0)  # (stage, epochs left in it, time of its first step)
+        self.start()
+
+    def start(self) -> None:
+        """Start the clock (the run's thread calls it as it starts)."""
+        self.t0 = self.clock()
+
+    def deadline(self, stage: str) -> float:
+        return self.t0 + self.ends.get(stage, 1.0) * self.seconds
+
+    def on_step(self, p) -> None:
+        now = self.clock()
+        if p.stage != self._at[0]:
+            self._at = (p.stage, 0, now)
+        done = (p.epoch - 1) * p.steps + p.step  # steps of this stage so far
+        if done > 1:  # the pace from the first step's end on
+            self._pace[p.stage] = (now - self._at[2]) / (done - 1) * p.steps
+        self._at = (p.stage, p.epochs - (done / p.steps), self._at[2])
+
+    def on_stage(self, p) -> None:
+        if p.stage != self._at[0]:
+            self._at = (p.stage, 0, self.clock())
+
+    def on_epoch(self, p) -> None:
+        """Raise :class:`EndStage` once the stage's loss has stopped improving, or the next epoch would
+        end past its deadline."""
+        history = self._history.setdefault(p.stage, [])
+        history.append(p.terms)
+        pace = self._pace.get(p.stage, 0.0)
+        why = "its loss stopped improving" if self.rule(p.stage, history) else \
+            "its share of the time budget was spent" if self.clock() + pace > self.deadline(p.stage) else \
+            "the most epochs allowed" if p.epoch >= p.epochs else ""
+        if why:
+            self.ended[p.stage] = (p.epoch, why)
+            if p.epoch < p.epochs:
+                raise EndStage
+
+    def left(self) -> float | None:
+        """Seconds the run has left, an upper estimate: the current stage's epochs left at its measured pace,
+        within its deadline, then each later stage's ceiling at the pace so far, within its own; None
+        before the first pace. (A stage whose loss stops improving ends sooner; the k-means and the
+        checks after the fit are not counted, they take seconds.)"""
+        stage, epochs_left, _ = self._at
+        pace = self._pace.get(stage) or next(reversed(self._pace.values()), None)
+        if pace is None:
+            return None
+        now = end = self.clock()
+        for name in [s for s in self.ends if s not in self.ended]:  # the stages to come, this one first
+            epochs = epochs_left if name == stage else self.max_epochs
+            end = max(end, min(self.deadline(name), end + epochs * self._pace.get(name, pace)))
+        return max(0.0, end - now)
+
+
+#: Quick settings for "Train one now": SEQ on LAE-2, each stage until its loss stops improving within
+#: :data:`QUICK_BUDGET_S`, K by the paper's rule among :func:`quick_sweep`, one k-means restart each.
+QUICK = {"family": "seq", "max_epochs": 200, "config": {"encoder": "lae2", "latent_dim": 32, "kmeans_restarts": 1}}
+#: Seconds "Train one now" may take, loading and checks included: about a minute on 2 cores for a few
+#: thousand images, and a large set (MNIST) gets a few epochs of each stage.
+QUICK_BUDGET_S = 60.0
+
+
+def quick_sweep(n_train: int, n_classes: int, values: int = 5) -> tuple[int, ...]:
+    """The K values a quick SEQ scores for the paper's rule to choose from, on its validation split:
+    ``values`` of them evenly spaced on a log scale from one cluster per class to ten, none above a tenth
+    of the images it fits (SEQ holds 10 % out), so that a cluster's centre is a mean of several images;
+    but at least one cluster per class, where there are that many images."""
+    fit = n_train - round(0.1 * n_train)
+    top = max(1, min(n_classes, fit), min(10 * n_classes, fit // 10))
+    return tuple(sorted({int(round(k)) for k in np.geomspace(min(n_classes, top), top, values)}))
+
+
+def train_quick(dataset: str, n_train: int, n_classes: int, budget_s: float | None = None) -> TrainingJob:
+    """Start :data:`QUICK` training on ``dataset`` (``n_train`` training images of ``n_classes``
+    classes), within ``budget_s`` seconds (:data:`QUICK_BUDGET_S` by default): what "Train one now" does.
+
+    Raises
+    ------
+    JobLimit
+        The server, or the session, already runs as many jobs as its cap allows.
+    """
+    epochs = QUICK["max_epochs"]
+    budget = Budget(QUICK_BUDGET_S if budget_s is None else budget_s, max_epochs=epochs)
+    return start_training(QUICK["family"], dataset, TrainConfig(epochs=epochs),
+                          {**QUICK["config"], "k": 0, "k_sweep": quick_sweep(n_train, n_classes)}, budget=budget)
 
 
 # ----- long computations, once, in the background -----
@@ -278,10 +467,17 @@ class Background:
 
     On two cores, one at a time finishes the first sooner than several side by side.
     A result (or the :class:`VqvizError` message) is kept for the life of the server.
+
+    The worker is a daemon thread of its own, not a ``ThreadPoolExecutor``'s: the interpreter
+    joins an executor's threads at exit, so Ctrl+C during a 70,000-point t-SNE would leave the
+    server printing "Stopping..." until the t-SNE ended. A computation is only ever cached,
+    never half-written, so dropping one at exit loses nothing. The thread ends when it has
+    been idle for :data:`IDLE_S`, and the next submission starts another.
     """
 
     def __init__(self):
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vqviz-background")
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self._futures: dict[tuple, Future] = {}
         self._lock = threading.Lock()
         self.progress: dict[tuple, Progress] = {}
@@ -289,8 +485,28 @@ class Background:
     def submit(self, key: tuple, fn: Callable[[], object]) -> Future:
         with self._lock:
             if key not in self._futures:
-                self._futures[key] = self._pool.submit(_guarded, fn)
+                self._futures[key] = future = Future()
+                self._queue.put((future, fn))
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._work, name="vqviz-background", daemon=True)
+                    self._worker.start()
             return self._futures[key]
+
+    def _work(self) -> None:
+        while True:
+            try:
+                future, fn = self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._lock:  # under the lock that submit holds: no job is put and left unseen
+                    if self._queue.empty():
+                        self._worker = None
+                        return
+                continue
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(_guarded(fn))
+                except BaseException as e:  # SystemExit and the like: the waiting page hears of it
+                    future.set_exception(e)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until everything submitted so far is done, or ``timeout`` seconds; whether it is."""
@@ -302,6 +518,10 @@ class Background:
             except TimeoutError:
                 return False
         return True
+
+
+#: Seconds a background worker waits for more work before its thread ends.
+IDLE_S = 5.0
 
 
 def _guarded(fn):

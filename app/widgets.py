@@ -150,8 +150,10 @@ def sidebar(page: str = "") -> Context:
                                format_func=shown.get, help="The built-in sets, and your own image folders "
                                "(below: a folder on the server, or a .zip of one).")
         _own_images(entries, labels)
-        split = st.segmented_control("Split", list(SPLITS), key="split", default="test", required=True,
-                                     width="stretch")
+        # The default goes in the state, not in default=: a widget given both a default and a value
+        # set through the state (a link's ?split=all) makes Streamlit log a warning with a stack trace.
+        state.setdefault("split", "test")
+        split = st.segmented_control("Split", list(SPLITS), key="split", required=True, width="stretch")
         entry = None
         if entries:
             entry = _checkpoint_picker(entries, by_path, labels, dataset)
@@ -341,29 +343,37 @@ def _offer_training(ctx: Context, ds: data.Dataset, elsewhere: bool = False) -> 
         job_list(only=job)
         if job.running:
             return
+    train = cache.dataset(ctx.dataset, "train")  # K is chosen for the training split, whichever split is shown
+    ks = _quick_sweep(train)
+    quick = (f"Train one now: SEQ on LAE-2, each stage until its loss stops improving, within about "
+             f"{_duration(jobs.QUICK_BUDGET_S)}; K by the paper's rule among {_listed(ks)} (more settings on the "
+             "**Models** page).")
     if elsewhere:
-        st.caption(f"None is trained on {catalog.dataset_label(ctx.dataset)} yet. Train one now: SEQ on LAE-2, "
-                   f"{jobs.QUICK['epochs']} epochs, one k-means of K = {_quick_k(ds)} (more settings on the "
-                   "**Models** page).")
+        st.caption(f"None is trained on {catalog.dataset_label(ctx.dataset)} yet. {quick}")
     elif fit:
         st.info(f"{plural(len(fit), 'checkpoint')} take{'s' * (len(fit) == 1)} these images: pick "
                 "one in the sidebar, or train another.", icon=":material/arrow_back:")
     else:
         st.info(f"No checkpoint takes the images of {catalog.dataset_label(ctx.dataset)} "
-                f"({'x'.join(map(str, ds.shape))}). Train one now: SEQ on LAE-2, {jobs.QUICK['epochs']} epochs, "
-                f"one k-means of K = {_quick_k(ds)} (more settings on the **Models** page).", icon=":material/info:")
+                f"({'x'.join(map(str, ds.shape))}). {quick}", icon=":material/info:")
     if st.button("Train one now", type="primary", icon=":material/play_arrow:", key="train_now"):
         try:
-            state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, _quick_k(ds))
+            state["train_job"] = state["quick_job"] = jobs.train_quick(ctx.dataset, len(train), train.n_classes)
         except jobs.JobLimit as e:  # the server's or this session's cap on running jobs
             st.warning(str(e), icon=":material/hourglass_top:")
             return
         st.rerun()
 
 
-def _quick_k(ds: data.Dataset) -> int:
-    """K for a quick SEQ: ten clusters per class, fewer for a small folder."""
-    return max(ds.n_classes, min(10 * ds.n_classes, len(ds) // 4))
+def _quick_sweep(train: data.Dataset) -> tuple[int, ...]:
+    """The K values "Train one now" scores on ``train`` (:func:`app.jobs.quick_sweep`)."""
+    return jobs.quick_sweep(len(train), train.n_classes)
+
+
+def _listed(values) -> str:
+    """1, 2 and 3."""
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} and {values[-1]}"
 
 
 def download(name: str) -> None:
@@ -417,7 +427,9 @@ def job_list(only: jobs.TrainingJob | None = None) -> None:
 
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" + (f" {seconds % 60:02d} s" if seconds % 60 else "")
 
 
 def _job_row(job: jobs.TrainingJob) -> None:
@@ -427,15 +439,18 @@ def _job_row(job: jobs.TrainingJob) -> None:
         threads = plural(job.threads, "thread")
         if job.running:
             left, right = st.columns([5, 1], vertical_alignment="bottom")
-            eta = "" if job.eta is None else f", about {_duration(job.eta)} left"
             left.progress(job.fraction, text=f"**{job.family}** on **{where}** ({threads}): {job.stage} · "
-                                             f"{_duration(job.elapsed)}{eta}" + (" · stopping..." if job.stopping else ""))
+                                             f"{_duration(job.elapsed)}{_time_left(job)}"
+                                             + (" · stopping..." if job.stopping else ""))
             right.button("Stop", key=f"stop-{job.id}", on_click=job.stop, icon=":material/stop_circle:",
                          width="stretch", disabled=job.stopping)
         elif job.state == "done":
             picked = " It is selected in the sidebar's checkpoint picker." if mine else ""
             st.success(f"Trained {job.family} on {where} in {_duration(job.elapsed)}: saved to "
                        f"`{catalog.shown_path(job.path)}`.{picked}")
+            if job.budget is not None and job.budget.ended:
+                st.caption(" · ".join(f"{stage}: {plural(n, 'epoch')}, {why}" for stage, (n, why)
+                                      in job.budget.ended.items()))
             if job.warning:
                 st.warning(job.warning, icon=":material/warning:")
         elif job.state == "stopped":
@@ -444,6 +459,19 @@ def _job_row(job: jobs.TrainingJob) -> None:
             st.error(f"Training {job.family} on {where} failed: {job.error}")
         if job.running or mine:
             _job_curves(job)
+
+
+def _time_left(job: jobs.TrainingJob) -> str:
+    """The job's time left, as its :attr:`~app.jobs.TrainingJob.eta` knows it: the whole run's under a
+    budget, else the current stage's."""
+    eta = job.eta
+    if job.budget is not None:  # an upper estimate: a stage whose loss stops improving ends sooner
+        total = _duration(job.budget.seconds)
+        return f" · budget {total}" if eta is None else " · finishing" if eta < 1 else \
+            f", up to about {_duration(eta)} left of its {total} budget"
+    if eta is None:
+        return ""
+    return f", about {_duration(eta)} left" + ("" if job.last_stage else " in this stage")
 
 
 def _job_curves(job: jobs.TrainingJob) -> None:

@@ -100,6 +100,14 @@ class StopTraining(Exception):
     """Raised inside a callback (e.g. the app's stop button) to end training early."""
 
 
+class EndStage(Exception):
+    """Raised inside an ``on_epoch`` callback to end the current stage after that epoch, keeping its
+    weights, so that the fit goes on with its next stage: a rule the caller keeps, such as a
+    wall-clock budget, where :attr:`Trainer.converged` would need the trainer in hand. The
+    ``on_epoch`` callbacks added after the one that raised are not called for that epoch. Under
+    torchrun, every rank must raise it at the same epoch."""
+
+
 def plateau(patience: int = 5, min_delta: float = 1e-3, term: str = "loss") -> Callable[[str, list[dict]], bool]:
     """A rule for :attr:`Trainer.converged`: the epoch mean of ``term`` has not improved on
     its best of the earlier epochs by more than ``min_delta`` (relative) for ``patience`` epochs.
@@ -251,8 +259,11 @@ class Trainer:
                 means = distributed.all_reduce_mean({k: v / steps for k, v in sums.items()})
                 history.append(means)
                 self.history[stage].append(means)
-                self._emit("on_epoch", Progress(stage, index, n_stages, epoch, epochs, steps, steps,
-                                                means, (index + epoch / epochs) / n_stages))
+                try:
+                    self._emit("on_epoch", Progress(stage, index, n_stages, epoch, epochs, steps, steps,
+                                                    means, (index + epoch / epochs) / n_stages))
+                except EndStage:
+                    break
                 if self.converged is not None and self.converged(stage, history):
                     break
         finally:

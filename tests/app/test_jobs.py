@@ -154,3 +154,90 @@ def test_pressing_train_over_a_cap_warns_where_train_is_pressed(endless, tmp_pat
     assert not third.exception
     assert any("already run on this server" in w.value and "VQVIZ_MAX_JOBS = 2" in w.value for w in third.warning)
     assert len(jobs.registry().running()) == 2
+
+
+# ----- the quick training's budget, and time left -----
+def _progress(stage, epoch, step=4, steps=4, epochs=100, loss=1.0):
+    from vqviz.train import Progress
+
+    return Progress(stage, 0, 3, epoch, epochs, step, steps, {"loss": loss})
+
+
+def test_a_budget_ends_each_stage_at_its_share_or_its_plateau_and_says_what_is_left():
+    from vqviz.train import EndStage
+
+    now = [0.0]
+    budget = jobs.Budget(10.0, ends={"encoder": 0.4, "decoder": 0.9}, max_epochs=100, clock=lambda: now[0])
+    assert budget.left() is None  # no pace yet
+    for step in range(1, 5):  # 0.1 s a step: 0.4 s an epoch
+        now[0] = 0.1 * (step - 1)
+        budget.on_step(_progress("encoder", 1, step))
+    # the encoder until its deadline (4 s; its 99 epochs left would take 40 s), then the decoder until its own (9 s)
+    assert budget.left() == pytest.approx(9.0 - 0.3)
+    epoch = 1
+    with pytest.raises(EndStage):
+        while True:  # the loss still improves: only the clock ends it, before an epoch that would end past 4 s
+            now[0] = 0.4 * epoch
+            budget.on_epoch(_progress("encoder", epoch, loss=1.0 / epoch))
+            epoch += 1
+    assert budget.ended["encoder"] == (10, "its share of the time budget was spent") and now[0] == 4.0
+    budget.on_stage(_progress("kmeans", 0))
+    assert budget.left() == pytest.approx(9.0 - 4.0)  # the decoder's 100 epochs at the encoder's pace: past 9 s
+    with pytest.raises(EndStage):
+        for epoch in range(1, 20):  # the loss stops improving: the plateau ends it long before its deadline
+            now[0] = 4.0 + 0.01 * epoch
+            budget.on_epoch(_progress("decoder", epoch, loss=0.5))
+    assert budget.ended["decoder"] == (6, "its loss stopped improving")
+    assert budget.left() == 0.0
+
+
+def test_end_stage_ends_one_stage_there_and_the_fit_goes_on():
+    from torch import nn
+
+    from vqviz.train import EndStage, TrainConfig, Trainer
+
+    def end_at_3(p):
+        if p.stage == "first" and p.epoch == 3:
+            raise EndStage
+
+    trainer = Trainer(TrainConfig(epochs=10, batch_size=8, device="cpu"), {"on_epoch": end_at_3})
+    net = nn.Linear(2, 1)
+    x = torch.randn(32, 2)
+
+    def loss(xb):
+        return {"loss": net(xb).pow(2).mean()}
+
+    assert len(trainer.run("first", net.parameters(), loss, (x,), modules=(net,))) == 3  # its weights kept
+    assert len(trainer.run("second", net.parameters(), loss, (x,), modules=(net,))) == 10
+
+
+def test_an_unbudgeted_job_says_the_time_left_in_its_stage(monkeypatch):
+    at = open_app("models")
+    at.number_input(key="t_epochs").set_value(500)
+    at.number_input(key="t_threads").set_value(1)
+    at.button[0].click().run()
+    job = at.session_state["train_job"]
+    _wait_until(lambda: job.eta is not None, 120)
+    at.run()
+    rows = [p.proto.text for p in at.get("progress") if "**seq** on **digits**" in p.proto.text]
+    assert rows and "left in this stage" in rows[0], rows  # not the whole run's: k-means and the decoder follow
+    job.stop()
+    assert job.wait(10)
+
+
+def test_background_work_runs_in_daemon_threads_that_exit_does_not_wait_for(monkeypatch):
+    import concurrent.futures.thread as executor_threads
+
+    monkeypatch.setattr(jobs, "IDLE_S", 0.2)
+    worker = jobs.Background()
+    release = threading.Event()
+    future = worker.submit(("blocked",), release.wait)
+    _wait_until(future.running)
+    (thread,) = [t for t in threading.enumerate() if t is worker._worker]
+    assert thread.daemon and thread not in executor_threads._threads_queues  # no join at the interpreter's exit
+    assert worker.submit(("blocked",), lambda: 1) is future  # once per key
+    release.set()
+    assert future.result(5) is True
+    assert worker.submit(("next",), lambda: 2).result(5) == 2
+    _wait_until(lambda: not thread.is_alive() and worker._worker is None, 10)  # idle: its thread ends
+    assert worker.submit(("after",), lambda: 3).result(5) == 3  # and a new one starts for more work

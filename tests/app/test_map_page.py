@@ -238,7 +238,8 @@ def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neig
              ("notes.png", b"not an image at all", "image/png")]
     at.file_uploader(key="place_upload").set_value(files).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["notes.png: not an image that Pillow can read (PNG, JPEG, BMP, GIF, ...)"]
+    assert [e.value for e in at.error] == [
+        "notes.png: not an allowed image format (allowed: PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM)"]
     fig = figures(at)[0]
     (marks,) = [t for t in fig["data"] if t["name"] == "your images"]
     xy = np.stack([array(marks["x"]), array(marks["y"])], 1).astype(float)
