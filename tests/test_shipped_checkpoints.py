@@ -83,3 +83,20 @@ def test_the_script_makes_each_real_data_checkpoint_as_it_was_made(name):
     for key, value in config.items():
         assert meta["config"][key] == (list(value) if isinstance(value, tuple) else value), key
     assert (meta["train"]["epochs"], meta["train"]["batch_size"]) == (train_config.epochs, train_config.batch_size)
+
+
+QUANTIZERS = [n for n in SHIPPED
+              if "test_assignment_entropy" in checkpoints.read_meta(ROOT / "checkpoints" / n)["metrics"]]
+
+
+@pytest.mark.parametrize("name", QUANTIZERS)
+def test_the_stored_assignment_entropy_is_the_one_the_pages_show(name, request):
+    from vqviz import analysis
+
+    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    if ckpt.dataset != "digits":
+        request.getfixturevalue("shared_data")
+    test = data.load(ckpt.dataset, "test")
+    shown = analysis.codebook_stats(ckpt.model, test.images)  # the Assignment entropy page's, and the map's
+    assert ckpt.metrics["test_assignment_entropy"] == pytest.approx(float(shown.entropy.mean()), abs=1e-4)
+    assert shown.hard == (ckpt.metrics["test_assignment_entropy"] == 0)
