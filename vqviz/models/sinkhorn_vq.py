@@ -447,8 +447,8 @@ class SinkhornVQ(Model):
         with torch.no_grad():
             for i in range(0, len(images), batch_size):
                 x = torch.as_tensor(np.array(images[i : i + batch_size], np.float32)).to(self.device)
-                z = self.encode(x)
-                idx = self.quantize(z).indices if rule == "nearest" else self.soft_probs(z).argmax(-1)
+                _, q, soft = self.assign_input(x)  # the one assignment (Model.assign), batch by batch
+                idx = q.indices if rule == "nearest" else soft.argmax(-1)
                 codes.append(idx.reshape(-1).cpu())
                 if self.config.spatial:
                     blank.append(self._blind(x).reshape(-1).cpu())
