@@ -207,3 +207,25 @@ def test_the_raw_data_row_scores_the_pixels_and_its_seed_moves_only_k_means(digi
     rows = {r["metric"]: r for r in repro.summarise(records, "mnist") if r["model"] == "raw data"}
     assert rows["linear probe accuracy"]["budget"] == "no training" and rows["linear probe accuracy"]["seeds"] == 2
     assert rows["k-means NMI"]["paper"] == 0.5008 and rows["linear probe accuracy, unstandardised"]["paper"] is None
+
+
+def test_ten_seeds_show_their_range_and_the_notes_list_each_seed():
+    def record(seed, acc, sk, codes):
+        run = {"label": "soft VQ-VAE", "model": "soft_vqvae", "config": {}, "epochs": 21, "batch_size": 32,
+               "lr": 3e-4, "until_plateau": False}
+        return {"protocol": "softvq", "run": run, "seed": seed, "cpu_seconds": 900.0,
+                "figures": {"kmeans_accuracy": acc, "kmeans_accuracy_sklearn": sk, "codes_in_use": codes}}
+
+    accs = [0.7951, 0.7844, 0.7573, 0.70, 0.76, 0.7385, 0.77, 0.78, 0.79, 0.80]
+    records = [record(s, a, a + 0.001, 110 + s) for s, a in enumerate(accs)]
+    rows = {r["metric"]: r for r in repro.summarise(records, "mnist") if r["model"] == "soft VQ-VAE"}
+    acc = rows["k-means accuracy (test z_e)"]
+    assert (acc["seeds"], acc["min"], acc["max"]) == (10, 0.70, 0.80)
+    assert repro.format_ours(acc).endswith("(10; 70.00 – 80.00 %)")
+    assert rows["codewords in use (test), of 128"]["mean"] == pytest.approx(114.5)
+    assert repro.format_ours(rows["codewords in use (test), of 128"]).endswith("(10; 110 – 119)")
+    md = repro.markdown(list(rows.values()), "mnist", records)
+    notes = md[md.index("Notes: soft VQ-VAE, each seed (21 ep., batch 32)."):].splitlines()
+    seeds = [line for line in notes if line.startswith("| ") and line[2].isdigit()]
+    assert len(seeds) == 10 and seeds[3].startswith("| 3 | 70.00 % | 70.10 % | – |") and "| 113 |" in seeds[3]
+    assert repro.format_ours({**acc, "seeds": 3}).endswith("(3)")  # three seeds: no range

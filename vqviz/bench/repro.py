@@ -211,7 +211,7 @@ def _row(p: Protocol, fig: Figure, dataset: str, records: list[dict], chosen: di
     std = statistics.stdev(values) if len(values) > 1 else None
     comparable = fig.comparable and dataset in p.datasets
     return {"protocol": p.name, "source": fig.source, "model": fig.model, "metric": fig.metric,
-            "mean": mean, "std": std, "seeds": len(values),
+            "mean": mean, "std": std, "seeds": len(values), "min": min(values), "max": max(values),
             "paper": fig.paper, "better": fig.better, "comparable": comparable, "percent": fig.percent,
             "verdict": _verdict(mean, fig, comparable, std), "note": fig.note,
             "budget": _budget([chosen[u] for u in fig.uses], used),
@@ -250,8 +250,9 @@ def _budget(runs: list[dict], records: list[dict] = ()) -> str:
     return f"{epochs} ep., batch {batches}"
 
 
-def markdown(rows: list[dict], dataset: str) -> str:
-    """The table of ``rows`` in GitHub markdown: one table per protocol, its differences above it."""
+def markdown(rows: list[dict], dataset: str, records: list[dict] = ()) -> str:
+    """The table of ``rows`` in GitHub markdown: one table per protocol, its differences above it,
+    and below it, from ``records``, each seed of the runs the protocol lists in ``per_seed``."""
     out = []
     for name, p in PROTOCOLS.items():
         mine = [r for r in rows if r["protocol"] == name]
@@ -266,7 +267,27 @@ def markdown(rows: list[dict], dataset: str) -> str:
                                           format_number(r["paper"], r["percent"]) or "–", verdict, r["budget"],
                                           format_time(r)]) + " |")
         out.append("")
+        out += _per_seed(p, records)
     return "\n".join(out)
+
+
+def _per_seed(p: Protocol, records: list[dict]) -> list[str]:
+    """The notes on each seed of ``p.per_seed``'s runs (their latest budget), a table each."""
+    out = []
+    for label, columns in p.per_seed:
+        mine = [r for r in records if r["protocol"] == p.name and r["run"]["label"] == label]
+        if not mine:
+            continue
+        latest = mine[-1]["run"]
+        mine = sorted((r for r in mine if r["run"] == latest), key=lambda r: r["seed"])
+        out.append(f"Notes: {label}, each seed ({_budget([latest], mine)}).\n")
+        out.append("| seed | " + " | ".join(title for _, title, _ in columns) + " |")
+        out.append("|---" * (len(columns) + 1) + "|")
+        for r in mine:
+            cells = [format_number(r["figures"].get(key), percent) or "–" for key, _, percent in columns]
+            out.append(f"| {r['seed']} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def format_number(value: float | None, percent: bool) -> str:
@@ -281,10 +302,14 @@ def format_number(value: float | None, percent: bool) -> str:
 
 
 def format_ours(r: dict) -> str:
-    """A table row's mean ± std and its number of seeds, e.g. "97.81 % ± 0.12 % (3)", "241.0 ± 0.22 (3)"."""
+    """A table row's mean ± std and its number of seeds, e.g. "97.81 % ± 0.12 % (3)", "241.0 ± 0.22 (3)";
+    from 5 seeds on, their range too: "77.10 % ± 2.6 % (10; 70.83 – 80.12 %)"."""
     text = format_number(r["mean"], r["percent"])
     if r["std"] is not None:  # two significant figures: a spread is never known better
         text += f" ± {100 * r['std']:.2g} %" if r["percent"] else f" ± {r['std']:.2g}"
+    if r["seeds"] >= 5 and "min" in r:
+        low, high = (format_number(r[k], r["percent"]).removesuffix(" %") for k in ("min", "max"))
+        return f"{text} ({r['seeds']}; {low} – {high}{' %' if r['percent'] else ''})"
     return f"{text} ({r['seeds']})"
 
 
@@ -339,7 +364,7 @@ def _save(path: Path, dataset: str, records: list[dict]) -> list[dict]:
     rows = summarise(records, dataset)
     body = {"dataset": dataset, "machine": machine(), "runs": records, "table": rows}
     atomic_write_bytes(path, json.dumps(body, indent=1).encode())
-    atomic_write_bytes(path.with_suffix(".md"), markdown(rows, dataset).encode())
+    atomic_write_bytes(path.with_suffix(".md"), markdown(rows, dataset, records).encode())
     return rows
 
 
@@ -396,7 +421,7 @@ def main(args: argparse.Namespace) -> int:
         records = _load(path)
         if not records:
             raise ConfigError(f"{path} holds no runs yet: run `python -m vqviz bench repro --dataset {dataset}`")
-        print(markdown(_save(path, dataset, records), dataset))
+        print(markdown(_save(path, dataset, records), dataset, records))
         return 0
     runs = plan(dataset, args.quick, args.epochs, args.only)
     records = [] if args.fresh else _load(path)
@@ -422,6 +447,6 @@ def main(args: argparse.Namespace) -> int:
         shown = {k: round(v, 4) for k, v in record["figures"].items() if isinstance(v, (int, float))}
         print(f"    {shown}  ({record['cpu_seconds']:.0f} s CPU)", file=sys.stderr, flush=True)
     rows = _save(path, dataset, records)
-    print(markdown(rows, dataset))
+    print(markdown(rows, dataset, records))
     print(f"wrote {path} and {path.with_suffix('.md')}", file=sys.stderr)
     return 0
