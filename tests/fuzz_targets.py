@@ -50,6 +50,14 @@ json_values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=4),
                            max_leaves=12)
 
 
+def _damaged(blob: bytes, flips, truncate) -> bytes:
+    """``blob`` with bytes flipped (each at a fraction of its length, by an xor) and cut at a fraction."""
+    out = bytearray(blob)
+    for where, xor in flips:
+        out[min(int(where * len(out)), len(out) - 1)] ^= xor
+    return bytes(out if truncate is None else out[: int(truncate * len(out))])
+
+
 def _clean_root(root: Path) -> None:
     """Nothing but ``work`` may be in the sandbox: no file written outside the folder."""
     extra = sorted(set(os.listdir(root)) - {"work"})
@@ -151,7 +159,8 @@ CONFIG_KEYS = ["in_shape", "n_classes", "encoder", "latent_dim", "codebook_size"
 TOP_KEYS = ["format", "format_version", "model", "config", "train", "dataset", "split_sizes", "seed",
             "metrics", "versions", "state", "weights"]
 meta_paths = st.one_of(st.sampled_from(TOP_KEYS), st.sampled_from([f"config.{k}" for k in CONFIG_KEYS]),
-                       st.sampled_from(["weights.file", "weights.sha256", "split_sizes.train", "metrics.test_mse_per_image"]))
+                       st.sampled_from(["weights.file", "weights.sha256", "split_sizes.train",
+                                        "metrics.test_mse_per_image"]))
 meta_values = st.one_of(json_values, st.sampled_from(BIG_INTS),
                         st.lists(st.sampled_from(BIG_INTS + ["a"]), min_size=3, max_size=3),
                         st.just("__delete__"))
@@ -470,13 +479,7 @@ def fuzz_zip(root: Path, n: int) -> None:
                     z.writestr(name, blob)
                 except Exception:  # noqa: BLE001  a name zipfile itself cannot write: leave it out
                     pass
-        blob = bytearray(buf.getvalue())
-        for where, xor in flips:
-            at = min(int(where * len(blob)), len(blob) - 1)
-            blob[at] ^= xor
-        if truncate is not None:
-            blob = blob[: int(truncate * len(blob))]
-        _call(checkpoints.install_checkpoint_zip, bytes(blob), dest, "up.zip")
+        _call(checkpoints.install_checkpoint_zip, _damaged(buf.getvalue(), flips, truncate), dest, "up.zip")
         if dest.exists():
             left = [p.name for p in dest.iterdir() if p.name.startswith(".upload-")]
             assert not left, f"temporary folders left behind: {left}"
@@ -537,13 +540,7 @@ def fuzz_images_zip(root: Path, n: int) -> None:
                                compress_type=compression)
                 except Exception:  # noqa: BLE001  a name zipfile itself cannot write: leave it out
                     pass
-        blob = bytearray(buf.getvalue())
-        for where, xor in flips:
-            at = min(int(where * len(blob)), len(blob) - 1)
-            blob[at] ^= xor
-        if truncate is not None:
-            blob = blob[: int(truncate * len(blob))]
-        _call(archive.install_image_folder_zip, bytes(blob), dest, "up.zip", check=loads)
+        _call(archive.install_image_folder_zip, _damaged(buf.getvalue(), flips, truncate), dest, "up.zip", check=loads)
         extra = sorted(set(os.listdir(work)) - {"uploads"})
         assert not extra, f"written outside the upload folder: {extra}"
         if dest.exists():
