@@ -24,6 +24,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+# What the threads below import on first use is imported here, by the thread that imports this module:
+# two threads importing scikit-learn for the first time at once (a training job and a map) can meet its
+# circular imports half done, and one of them fails with ImportError.
+import openTSNE  # noqa: F401
+import sklearn.linear_model  # noqa: F401
+import sklearn.model_selection  # noqa: F401
 import streamlit as st
 import torch
 
