@@ -22,7 +22,7 @@ import streamlit as st
 
 from vqviz import checkpoints, data, settings
 from vqviz.errors import CheckpointError
-from vqviz.utils import read_regular
+from vqviz.utils import printable, read_regular
 
 from . import cache
 
@@ -182,15 +182,6 @@ def _explain(path: str) -> str:
         return check_meta(json.loads(raw))
     except Exception:
         return ""
-
-
-def printable(text: str) -> str:
-    """``text`` as the browser can be sent it: a path's bytes that are not UTF-8 (which Python decodes
-    to lone surrogates) escaped, ``ck-\\xff``; any other text unchanged."""
-    try:
-        return os.fsencode(text).decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that no file name decodes to
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _stamp(path: Path) -> int:

@@ -30,7 +30,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def error(e: BaseException) -> None:
     """Show an intended error's message (its line breaks kept)."""
-    st.error(str(e).replace("\n", "  \n"), icon=":material/error:")
+    st.error(catalog.printable(str(e)).replace("\n", "  \n"), icon=":material/error:")
 
 
 def run_page(render, page: str = "") -> None:
@@ -189,9 +189,9 @@ def _own_images(entries, labels) -> None:
                          key="own_zip", max_upload_size=OWN_ZIP_LIMIT_MB, on_change=_use_zip, args=(entries, labels))
         if result is not None:
             kind, message, skipped = result
-            (st.success if kind == "success" else st.error)(message)
+            (st.success if kind == "success" else st.error)(catalog.printable(message))
             for note in skipped:
-                st.caption(f":orange[{note}]")
+                st.caption(f":orange[{catalog.printable(note)}]")
 
 
 #: The largest .zip of images the sidebar takes.
@@ -268,7 +268,8 @@ def _checkpoint_picker(entries, by_path, labels, dataset: str) -> catalog.Entry:
     if entry.error:
         st.warning(catalog.caption_of(entry))
     else:
-        fits = "" if catalog.fits(entry, dataset) else f" · :orange[does not take {catalog.dataset_label(dataset)}'s images]"
+        fits = "" if catalog.fits(entry, dataset) else \
+            f" · :orange[does not take {catalog.dataset_label(dataset)}'s images]"
         st.caption(catalog.caption_of(entry) + fits)
     return entry
 
@@ -454,7 +455,8 @@ def _job_row(job: jobs.TrainingJob) -> None:
             if job.warning:
                 st.warning(job.warning, icon=":material/warning:")
         elif job.state == "stopped":
-            st.warning(f"Training {job.family} on {where} was stopped after {_duration(job.elapsed)}; nothing was saved.")
+            st.warning(f"Training {job.family} on {where} was stopped after {_duration(job.elapsed)}; "
+                       "nothing was saved.")
         else:
             st.error(f"Training {job.family} on {where} failed: {job.error}")
         if job.running or mine:

@@ -141,3 +141,12 @@ def read_regular(path: str | os.PathLike, limit: int, *, error: type[Exception],
     with open_regular(path, limit, error=error, what=what, follow=follow, note=note) as f:
         # read(n) allocates n bytes first: ask for the size the file has, not for the cap
         return f.read(min(limit, os.fstat(f.fileno()).st_size) + 1)[:limit]
+
+
+def printable(text: str) -> str:
+    """``text`` as a browser or a terminal can be sent it: a file name's bytes that are not UTF-8
+    (which Python decodes to lone surrogates) escaped, ``ck-\\xff``; any other text unchanged."""
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

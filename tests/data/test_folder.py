@@ -194,3 +194,23 @@ def test_time_and_file_size_budgets_refuse_with_a_data_error(tmp_path, monkeypat
     monkeypatch.setattr(folder, "MAX_FOLDER_SECONDS", 0.0)
     with pytest.raises(DataError, match="pets: loading took longer than 0 s"):
         data.load(f"folder:{tmp_path / 'pets'}")
+
+
+def test_names_that_are_not_utf8_are_shown_escaped(tmp_path):
+    """A class folder or a file whose name is not UTF-8 (Latin-1 "café") loads; what is shown of it is escaped,
+    so that a page can send it to the browser (a lone surrogate cannot be encoded)."""
+    root = tmp_path / "pets"
+    write_pngs(root)
+    raw = os.fsencode(root) + b"/caf\xe9"
+    os.mkdir(raw)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (0, 255, 0)).save(os.fsdecode(raw + b"/%d.png" % i))
+    with open(os.fsdecode(raw + b"/notes-\xff.txt"), "w") as f:
+        f.write("not an image")
+    with pytest.warns(UserWarning) as caught:
+        train = data.load(f"folder:{root}", "train")
+    assert train.classes == ("caf\\xe9", "cat", "dog")
+    shown = [str(w.message) for w in caught]
+    assert any("notes-\\xff.txt" in m for m in shown)
+    for text in (*train.classes, *shown):
+        text.encode("utf-8")  # no lone surrogate left

@@ -19,6 +19,7 @@ import numpy as np
 
 from vqviz.errors import DataError
 from vqviz.imageio import UnreadableImage, open_image
+from vqviz.utils import printable
 
 from . import registry
 from .registry import SPLITS, Dataset, dataset, register_scheme
@@ -116,7 +117,7 @@ def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
             files.append(path)
             labels.append(label)
     for note in skipped_notes([str(p) for p in not_images], list(dict.fromkeys(refused))):
-        warnings.warn(f"{root}: {note}", stacklevel=4)
+        warnings.warn(printable(f"{root}: {note}"), stacklevel=4)  # a name that is not UTF-8, escaped
     if not files:
         raise DataError(f"{root}: no images found in the class sub-folders")
     if not presplit:
@@ -150,7 +151,8 @@ def _folder(root: Path, split: str, size: tuple[int, int], channels: int):
         except Exception as e:  # noqa: BLE001  PIL's decoders fail with many types
             raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {str(e)[:200]})") from None
         clock.check(path, started)
-    return images.transpose(0, 3, 1, 2) / np.float32(255), labels, classes, root.resolve()
+    # the class names are shown: a folder name that is not UTF-8 is escaped ("caf\\xe9"), not sent as is
+    return images.transpose(0, 3, 1, 2) / np.float32(255), labels, [printable(c) for c in classes], root.resolve()
 
 
 def _is_dir(path: Path) -> bool:
