@@ -258,7 +258,10 @@ def _cmd_app(args) -> int:
     print(f"vqviz app on http://{options.host}:{options.port or 8501}"
           + (" (this machine only; --host 0.0.0.0 serves others)" if options.host == "127.0.0.1" else ""),
           file=sys.stderr)
-    return subprocess.call(argv)
+    try:
+        return subprocess.call(argv)
+    except KeyboardInterrupt:  # Ctrl+C reached the server too, which stops by itself: no traceback here
+        return 130
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
