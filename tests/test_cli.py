@@ -253,15 +253,47 @@ def test_app_without_a_source_checkout_says_so(tmp_path, monkeypatch, capsys):
     from vqviz import cli
 
     monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "vqviz" / "cli.py"))
-    monkeypatch.setattr(subprocess, "call", lambda argv: pytest.fail("nothing is run"))
+    monkeypatch.setattr(cli, "serve", lambda argv: pytest.fail("nothing is run"))
     assert main(["app"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the app needs a source checkout") and "Traceback" not in err
 
 
 def test_app_runs_the_command_it_builds(monkeypatch, capsys):
+    from vqviz import cli
+
     ran = []
-    monkeypatch.setattr(subprocess, "call", lambda argv: ran.append(argv) or 0)
+    monkeypatch.setattr(cli, "serve", lambda argv: ran.append(argv) or 0)
     assert main(["app", "--port", "8601"]) == 0
     assert ran == [_app_argv("--port", "8601")]
     assert "http://127.0.0.1:8601 (this machine only" in capsys.readouterr().err
+
+
+
+def test_serve_waits_for_the_server_through_ctrl_c(tmp_path, monkeypatch):
+    """Ctrl+C in a terminal reaches the server and `vqviz app` alike: it waits for the server to stop,
+    then gives the server's exit status, with no traceback of its own."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from vqviz import cli
+
+    started, children, real = tmp_path / "started", [], subprocess.Popen
+    script = ("import pathlib, signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(3)); "
+              f"pathlib.Path({str(started)!r}).touch(); time.sleep(60)")
+
+    def popen(argv):
+        children.append(real(argv))
+        return children[-1]
+
+    def ctrl_c():  # as a terminal's: the server and this process both get SIGINT
+        while not started.exists():
+            time.sleep(0.02)
+        os.kill(children[0].pid, signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    assert cli.serve([sys.executable, "-c", script]) == 3

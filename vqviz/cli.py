@@ -258,10 +258,18 @@ def _cmd_app(args) -> int:
     print(f"vqviz app on http://{options.host}:{options.port or 8501}"
           + (" (this machine only; --host 0.0.0.0 serves others)" if options.host == "127.0.0.1" else ""),
           file=sys.stderr)
-    try:
-        return subprocess.call(argv)
-    except KeyboardInterrupt:  # Ctrl+C reached the server too, which stops by itself: no traceback here
-        return 130
+    return serve(argv)
+
+
+def serve(argv: list[str]) -> int:
+    """Run the server ``argv`` until it exits; its exit status. Ctrl+C reaches the server too, which
+    then stops by itself (within a second or two): this waits for it, without a traceback."""
+    proc = subprocess.Popen(argv)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
