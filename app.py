@@ -1,55 +1,7 @@
-"""vqviz explorer: ``streamlit run app.py``.
+"""vqviz explorer from a source checkout: ``streamlit run app.py``. (Installed, ``vqviz app``
+runs :mod:`vqviz_app.main` itself.)"""
 
-Opens on the bundled digits data with a shipped SEQ checkpoint, on the latent map.
-The pages are wired here, in one place: each is a module of ``app/pages/`` with a
-``render(ctx)`` function, and to add one, add its line in ``PAGES`` and its entry in
-``RENDER``. The sidebar is drawn here, once for every page, and its choice is passed
-to the page as an :class:`app.state.Context`; both run inside one error guard
-(:func:`app.widgets.run_page`). ``st.Page`` names each module's file, so that a page
-has its URL and AppTest's ``switch_page`` finds it; a link's ``?page=`` (the file's
-name) picks the page a session opens on. (Not ``pages/`` beside this script:
-Streamlit would treat that folder as a legacy multipage app.)
-"""
-
-from __future__ import annotations
-
-import os
-from pathlib import Path
-
-import streamlit as st
-
-from app import state, widgets
-from app.pages import assignment_entropy, cluster_styles, latent_map, metrics, models, style_mixer
-
-if "OMP_NUM_THREADS" not in os.environ:  # decoding one image on many threads is slower on a busy machine
-    import torch
-
-    torch.set_num_threads(1)
-
-st.set_page_config(page_title="vqviz", page_icon=":material/scatter_plot:", layout="wide")
-
-#: (file, title, icon) of each page, by group; a page's URL path is its file's name.
-PAGES = {
-    "Explore": [
-        ("app/pages/latent_map.py", "Latent map", ":material/scatter_plot:"),
-        ("app/pages/cluster_styles.py", "Cluster styles", ":material/grid_view:"),
-        ("app/pages/style_mixer.py", "Style mixer", ":material/blender:"),
-        ("app/pages/metrics.py", "Metrics", ":material/monitoring:"),
-        ("app/pages/assignment_entropy.py", "Assignment entropy", ":material/bar_chart:"),
-    ],
-    "Manage": [
-        ("app/pages/models.py", "Models", ":material/model_training:"),
-    ],
-}
-NAMES = {t: Path(f).stem for pages in PAGES.values() for f, t, _ in pages}  # title -> ?page= name
-RENDER = {"Latent map": latent_map.render, "Cluster styles": cluster_styles.render,
-          "Style mixer": style_mixer.render, "Metrics": metrics.render,
-          "Assignment entropy": assignment_entropy.render, "Models": models.render}
+from vqviz_app.main import main
 
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports the main script of a process
-    # The page a link names (?page=models) opens first: it is the default, which "/" shows.
-    start = state.start_page("latent_map")
-    page = st.navigation({group: [st.Page(f, title=t, icon=i, default=f.endswith(f"/{start}.py"))
-                                  for f, t, i in pages] for group, pages in PAGES.items()})
-    widgets.run_page(RENDER[page.title], NAMES[page.title])
-    widgets.freeze_new_imports()
+    main()

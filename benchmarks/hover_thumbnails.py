@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io as pio
 
-from app.figures import map_figure
+from vqviz_app.figures import map_figure
 from vqviz import checkpoints, data
 from vqviz.analysis import placement, point_table
 from vqviz.images import shade_text
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-cae4")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     parts = [data.load("digits", s) for s in data.SPLITS]
     images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
     classes = parts[0].classes

@@ -16,7 +16,7 @@ import torch
 from vqviz import checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = ROOT / "checkpoints" / "seq-digits-lae2"  # the smallest shipped checkpoint
+GOOD = ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2"  # the smallest shipped checkpoint
 
 
 def _copy(root: Path, name: str, source: Path = GOOD) -> Path:

@@ -1,4 +1,6 @@
-"""Shared fixtures: the real data folder beside the repo, and small trained models."""
+"""Shared fixtures: the real data folder beside the repo, and small trained models; and which
+tests are ``slow``: ``pytest -m "not slow"`` leaves out real data, real browsers and servers,
+torchrun and the fuzz, the tests that take minutes (CI runs everything)."""
 
 from pathlib import Path
 
@@ -34,3 +36,14 @@ def tiny_seq(digits):
                   k=12, k_sweep=(6, 12), kmeans_restarts=1)
     metrics = model.fit(train, test, Trainer(TrainConfig(epochs=2, batch_size=64)))
     return model, metrics
+
+
+#: Test modules that are slow as a whole: each starts servers, browsers, process groups or fuzzers.
+SLOW_MODULES = {"test_browser.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test of :data:`SLOW_MODULES` and every test on the real data sets."""
+    for item in items:
+        if item.path.name in SLOW_MODULES or "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

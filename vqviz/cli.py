@@ -84,6 +84,19 @@ class AppOptions:
                                                                       "nargs": argparse.REMAINDER})
 
 
+def app_script() -> Path | None:
+    """The explorer's entry script (``vqviz_app/main.py``), or None when the ``app`` extra is not
+    installed. Imports nothing: the library never imports Streamlit."""
+    import importlib.util
+
+    if importlib.util.find_spec("streamlit") is None:
+        return None
+    spec = importlib.util.find_spec("vqviz_app")
+    origin = spec.origin if spec is not None else None
+    script = Path(origin).parent / "main.py" if origin else None
+    return script if script is not None and script.is_file() else None
+
+
 def app_command(options: AppOptions) -> list[str]:
     """The ``streamlit run`` command line that ``vqviz app`` runs: on 127.0.0.1 unless told otherwise, as
     Jupyter and TensorBoard do, since Streamlit alone listens on every interface.
@@ -91,12 +104,12 @@ def app_command(options: AppOptions) -> list[str]:
     Raises
     ------
     VqvizError
-        Without ``app.py`` beside the package: the app needs a source checkout.
+        Without the app installed: the ``app`` extra (the ``vqviz_app`` package and Streamlit).
     """
-    script = Path(__file__).resolve().parents[1] / "app.py"
-    if not script.is_file():
-        raise VqvizError(f"the app needs a source checkout: no app.py beside the vqviz package ({script.parent}); "
-                         "clone the repository, install it with `pip install -e .`, and run `vqviz app` again")
+    script = app_script()
+    if script is None:
+        raise VqvizError("the explorer is not installed: install it with `pip install \"vqviz[app]\"` "
+                         "(or, in a checkout, `pip install -e \".[app]\"`) and run `vqviz app` again")
     extra = list(options.streamlit_args or [])
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", options.host or "127.0.0.1"]
     if options.port is not None:
@@ -123,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         flags.add(p.add_argument_group(f"{name} model"), cls.Config, skip=DATA_FIELDS)
     flags.add(sub.add_parser("eval", help="load a checkpoint and print its metrics"), EvalOptions)
     flags.add(sub.add_parser("list", help="list checkpoints under folders"), ListOptions)
-    flags.add(sub.add_parser("app", help="start the explorer (streamlit run app.py) on this machine only",
-                             description="Start the explorer: `streamlit run app.py`, listening on 127.0.0.1 "
+    flags.add(sub.add_parser("app", help="start the explorer on this machine only",
+                             description="Start the explorer (`streamlit run` of vqviz_app/main.py), listening on "
+                                         "127.0.0.1 "
                                          "unless --host says otherwise."), AppOptions)
 
     bench.add_parser(sub)

@@ -78,7 +78,7 @@ def test_codebook_stats_match_codebook_usage_on_a_hand_example():
 
 
 def test_codebook_stats_take_sk_vq_entropies_from_its_soft_probs():
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "skvq-digits")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "skvq-digits")
     images = data.load("digits", "test").images
     s = analysis.codebook_stats(ckpt.model, images)
     with torch.no_grad():

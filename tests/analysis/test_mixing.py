@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def lae2():
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-lae2")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2")
     return ckpt.model, ckpt.model.encode_array(data.load("digits", "test").images[:3])
 
 

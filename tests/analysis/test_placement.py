@@ -26,7 +26,7 @@ def _png(array: np.ndarray, mode: str | None = None, fmt: str = "PNG") -> bytes:
 
 @pytest.fixture(scope="module")
 def digits():
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-cae4")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     test = data.load("digits", "test")
     return ckpt.model, test, point_table(ckpt.model, test.images, test.labels, test.n_classes)
 

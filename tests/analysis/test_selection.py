@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.figures import map_figure
+from vqviz_app.figures import map_figure
 from vqviz.analysis import PointTable, drawn_rows, map_rows, selected_rows
 
 

@@ -13,7 +13,7 @@ import shutil
 import pytest
 from driving import ROOT, SHIPPED
 
-from app import cache, catalog, jobs
+from vqviz_app import cache, catalog, jobs
 from vqviz.bench import repro
 
 CODEBOOK_SHIPPED = ("skvq-digits", "skvq-digits-vq", "vqvae-digits")
@@ -23,7 +23,7 @@ CODEBOOK_SHIPPED = ("skvq-digits", "skvq-digits-vq", "vqvae-digits")
 def bundled(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundled")
     for name in SHIPPED:
-        shutil.copytree(ROOT / "checkpoints" / name, root / name)
+        shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / name, root / name)
     return root
 
 
@@ -51,7 +51,7 @@ def app_env(bundled, map_cache, tmp_path, monkeypatch):
 def bundled_codebooks(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundled-codebooks")
     for name in (*SHIPPED, *CODEBOOK_SHIPPED):
-        shutil.copytree(ROOT / "checkpoints" / name, root / name)
+        shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / name, root / name)
     return root
 
 

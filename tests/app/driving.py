@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app import jobs
+from vqviz_app import jobs
 from vqviz import checkpoints, data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def open_app(page: str | None = None, settle: bool = True) -> AppTest:
     background work the page started (maps, scores) is done."""
     at = AppTest.from_file(APP, default_timeout=60).run()
     if page:
-        at.switch_page(f"app/pages/{page}.py").run()
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
     if settle:
         settled(at)
     assert not at.exception, at.exception
@@ -57,7 +57,7 @@ def array(values) -> np.ndarray:
 
 def reference(name="seq-digits-cae4", split="test"):
     """Clusters of a split computed straight from the model, independently of the app."""
-    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / name)
     ds = data.load("digits", split)
     with torch.no_grad():
         idx = ckpt.model.quantize(ckpt.model.encode(torch.as_tensor(np.array(ds.images)))).indices.numpy()
@@ -68,7 +68,7 @@ def variant(tmp_path, monkeypatch, name="variant", raw: str | None = None, **met
     """A copy of the shipped LAE-2 checkpoint in a VQVIZ_CHECKPOINTS folder, its meta.json changed
     (or replaced by the text ``raw``)."""
     folder = tmp_path / "mine" / name
-    shutil.copytree(ROOT / "checkpoints" / "seq-digits-lae2", folder)
+    shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2", folder)
     meta = json.loads((folder / "meta.json").read_text())
     meta.update(meta_changes)
     (folder / "meta.json").write_text(json.dumps(meta) if raw is None else raw)

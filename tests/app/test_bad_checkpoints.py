@@ -9,25 +9,17 @@ good checkpoint beside them.
 
 from __future__ import annotations
 
-import ast
 import os
 from pathlib import Path
 
 import bad_checkpoints
 import pytest
-from driving import ROOT, SHIPPED, open_app
+from driving import SHIPPED, open_app
 
-from app import catalog
-
-
-def _pages() -> list[str]:
-    """The pages as ``app.py`` wires them (its ``PAGES``), by module name; read, not run."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PAGES")
-    return [Path(file).stem for group in ast.literal_eval(node.value).values() for file, _, _ in group]
+from vqviz_app import catalog, main
 
 
-PAGES = _pages()
+PAGES = list(main.NAMES.values())  # the pages as the app wires them, by module name
 #: The pages that load the picked checkpoint: only there do its weights (NaN) come to light.
 LOADING = {"latent_map", "cluster_styles", "style_mixer", "assignment_entropy"}
 #: What the app says of each bad kind, in the sidebar or the page.
@@ -69,7 +61,7 @@ def test_the_bad_ones_are_listed_and_removed_on_the_models_page(bad):
     at = open_app(settle=False)
     at.selectbox(key="checkpoint").set_value(str(bad["nan-weights"])).run()  # loading finds the NaN
     assert SAYS["nan-weights"] in at.error[0].value
-    at.switch_page("app/pages/models.py").run()
+    at.switch_page("vqviz_app/pages/models.py").run()
     assert not at.exception and "Something went wrong" not in _shown(at)
     table = at.dataframe[0].value
     labels = {e.path: e.label for e in catalog.entries()}

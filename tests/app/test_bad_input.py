@@ -7,7 +7,7 @@ import pytest
 from driving import open_app, variant
 from PIL import Image
 
-from app import catalog
+from vqviz_app import catalog
 
 
 def test_a_corrupted_checkpoint_shows_an_error_and_the_others_still_work(tmp_path, monkeypatch):
@@ -19,7 +19,7 @@ def test_a_corrupted_checkpoint_shows_an_error_and_the_others_still_work(tmp_pat
     assert not at.exception
     assert "corrupted or truncated" in at.error[0].value
     for page in ("cluster_styles", "style_mixer", "models"):
-        at.switch_page(f"app/pages/{page}.py").run()
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
         assert not at.exception
     at.selectbox(key="checkpoint").set_value(str(catalog.BUNDLED_DIR / "seq-digits-cae4")).run()
     assert not at.exception and not at.error
@@ -68,9 +68,9 @@ def test_an_unreadable_checkpoint_is_listed_greyed_explained_and_removable(name,
     assert any(reason in w.value for w in at.sidebar.warning)  # the picker says why
     assert any("cannot be used" in w.value and reason in w.value for w in at.main.warning)
     for page in ("cluster_styles", "style_mixer", "metrics", "assignment_entropy"):
-        at.switch_page(f"app/pages/{page}.py").run()
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
         assert not at.exception and not at.error, page
-    at.switch_page("app/pages/models.py").run()
+    at.switch_page("vqviz_app/pages/models.py").run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     row = table[table["checkpoint"] == catalog.shown_path(bad)].iloc[0]  # by its root's name, not its full path
@@ -107,10 +107,10 @@ def test_an_uploaded_checkpoint_never_chooses_a_server_folder_to_read(tmp_path):
 
     from driving import ROOT, open_app
 
-    from app import catalog
+    from vqviz_app import catalog
 
     upload = catalog.user_dir() / catalog.UPLOADS / "model"
-    shutil.copytree(ROOT / "checkpoints" / "seq-digits-lae2", upload)
+    shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2", upload)
     meta = json.loads((upload / "meta.json").read_text())
     meta["dataset"] = "folder:/etc"
     (upload / "meta.json").write_text(json.dumps(meta))

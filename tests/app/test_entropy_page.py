@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from driving import ROOT, array, figures, open_app, settled
 
-from app import catalog
+from vqviz_app import catalog
 from vqviz import checkpoints, data, metrics, workflow
 from vqviz.train import TrainConfig
 
@@ -21,7 +21,7 @@ def _entropy_metrics(at) -> list[dict[str, str]]:
 
 def _expected(name: str, split: str = "test") -> dict[str, str]:
     """The three numbers as the page should print them, from metrics.codebook_usage on the model's own indices."""
-    ckpt = checkpoints.load(ROOT / "checkpoints" / name)
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / name)
     q = ckpt.model.quantize_array(data.load("digits", split).images)
     k = q.probs.shape[-1]
     usage = metrics.codebook_usage(q.indices, k)
@@ -66,7 +66,7 @@ def test_assignment_entropy_compares_sk_vq_with_plain_vq(codebooks):
     assert Path(at.selectbox(key="entropy_right").value).name == "skvq-digits-vq"  # its plain-VQ twin
     sk, vq = _entropy_metrics(at)
     assert sk == _expected("skvq-digits") and vq == _expected("skvq-digits-vq")
-    meta = checkpoints.read_meta(ROOT / "checkpoints" / "skvq-digits")["metrics"]
+    meta = checkpoints.read_meta(ROOT / "vqviz_app" / "checkpoints" / "skvq-digits")["metrics"]
     assert sk["Perplexity"] == f"{meta['test_perplexity']:.1f}"  # as Model.evaluate counted it when trained
     # Momentum Sinkhorn-Knopp spreads the samples over more codewords than plain VQ.
     assert float(sk["Perplexity"]) > 2 * float(vq["Perplexity"])
@@ -94,8 +94,8 @@ def test_assignment_entropy_right_model_choice_updates_its_numbers(codebooks):
     assert any("Every assignment of this model is hard" in c.value for c in at.caption)  # VQ-VAE: one-hot
     assert [[t["type"] for t in f["data"]] for f in figures(at)] == [["histogram"], ["bar"], ["bar"]]
     # The choice outlives a visit to another page and a change of split; the numbers follow the split.
-    at.switch_page("app/pages/cluster_styles.py").run()
-    at.switch_page("app/pages/assignment_entropy.py").run()
+    at.switch_page("vqviz_app/pages/cluster_styles.py").run()
+    at.switch_page("vqviz_app/pages/assignment_entropy.py").run()
     assert Path(at.selectbox(key="entropy_right").value).name == "vqvae-digits"
     at.button_group(key="split").set_value("train").run()
     settled(at)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from driving import open_app
 
-from app import catalog, jobs
+from vqviz_app import catalog, jobs
 from vqviz import checkpoints, cluster
 
 

@@ -55,7 +55,7 @@ def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
 
 
 def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatch):
-    from app import cache
+    from vqviz_app import cache
     from vqviz.images import shade_text
 
     _, ds, _ = reference()
@@ -75,7 +75,7 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
     row = 17
     k = int(idx[row])
     members = np.flatnonzero(idx == k)
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-cae4")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     label = int(ckpt.model.cluster_labels[k])
     purity = np.mean(ds.labels[members] == label)
 
@@ -105,7 +105,7 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
 
 
 def test_the_panel_of_a_one_member_cluster_reads_1_member():
-    from app import catalog
+    from vqviz_app import catalog
 
     ckpt, _, idx = reference("seq-digits-lae2")
     k = int(np.flatnonzero(np.bincount(idx, minlength=ckpt.model.k) == 1)[0])  # LAE-2 has clusters of one image
@@ -124,7 +124,7 @@ def test_the_panel_of_a_one_member_cluster_reads_1_member():
 def test_a_degenerate_decoder_is_warned_about_beside_its_pictures(tmp_path, monkeypatch):
     from driving import variant
 
-    meta = checkpoints.read_meta(ROOT / "checkpoints" / "seq-digits-lae2")
+    meta = checkpoints.read_meta(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2")
     check = {"degenerate": True, "std_ratio": 0.001, "between_ratio": 0.001, "threshold": 0.01}
     blank = variant(tmp_path, monkeypatch, "blank", metrics={**meta["metrics"], "decoder_check": check})
     at = open_app()
@@ -135,7 +135,7 @@ def test_a_degenerate_decoder_is_warned_about_beside_its_pictures(tmp_path, monk
     assert not at.exception and not at.error
     assert any("decoder is degenerate" in w.value for w in at.warning)
     for page in ("cluster_styles", "style_mixer"):
-        at.switch_page(f"app/pages/{page}.py").run()
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
         assert any("decoder is degenerate" in w.value for w in at.warning), (page, at.error, at.info, at.warning)
 
 
@@ -166,7 +166,7 @@ def test_the_test_split_placed_on_the_train_map():
     assert traces[0]["name"] == "train map"
     assert len(array(traces[0]["x"])) == 1437
     # The test points sit where the train map's own PCA puts them, in the same coordinates.
-    ckpt = checkpoints.load(ROOT / "checkpoints" / "seq-digits-cae4")
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     test = data.load("digits", "test")
     z_train = ckpt.model.encode_array(data.load("digits", "train").images)
     z_test = ckpt.model.encode_array(test.images)
@@ -188,8 +188,8 @@ def test_the_train_map_toggle_is_kept_across_a_page_switch():
     at.button_group(key="method").set_value("pca").run()
     at.toggle(key="on_train").set_value(True).run()
     settled(at)
-    at.switch_page("app/pages/cluster_styles.py").run()
-    at.switch_page("app/pages/latent_map.py").run()
+    at.switch_page("vqviz_app/pages/cluster_styles.py").run()
+    at.switch_page("vqviz_app/pages/latent_map.py").run()
     settled(at)
     assert not at.exception and at.toggle(key="on_train").value
     assert points(figures(at)[0])[0]["name"] == "train map"
@@ -290,8 +290,8 @@ def test_a_click_on_an_empty_spot_decodes_the_latent_there():
 
 
 def test_the_grid_of_empty_spots_turns_a_click_into_its_position_and_nothing_else():
-    from app import figures as figs
-    from app.cache import SPOTS
+    from vqviz_app import figures as figs
+    from vqviz_app.cache import SPOTS
     from vqviz.analysis import point_table
 
     ckpt, ds, _ = reference()
@@ -344,19 +344,19 @@ def test_a_selection_over_many_clusters_shows_a_strip_of_all_of_them_and_the_fir
 
 def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_page(held_maps, tmp_path,
                                                                                    monkeypatch):
-    from app import jobs
+    from vqviz_app import jobs
     from vqviz import projection
 
     at = open_app(settle=False)
     assert at.get("progress")  # t-SNE in the background, PCA's map meanwhile
-    at.switch_page("app/pages/cluster_styles.py").run()  # the user moves on before it ends
+    at.switch_page("vqviz_app/pages/cluster_styles.py").run()  # the user moves on before it ends
     assert not at.exception
     held_maps.set()
     assert jobs.wait_all(120)
     (landed,) = (tmp_path / "cache" / "vqviz" / "projections").glob("tsne-*.npy")  # it landed in the cache
     calls = []
     monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1))
-    at.switch_page("app/pages/latent_map.py").run()
+    at.switch_page("vqviz_app/pages/latent_map.py").run()
     assert not at.get("progress") and not at.exception and calls == []  # back: the t-SNE map, not recomputed
     _, ds, _ = reference()
     got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
@@ -367,7 +367,7 @@ def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_p
 def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch):
     from driving import variant
 
-    from app import jobs
+    from vqviz_app import jobs
     from vqviz import projection
 
     folder = variant(tmp_path, monkeypatch, "shipped-map")
@@ -479,7 +479,7 @@ def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
 
 
 def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
-    from app import jobs
+    from vqviz_app import jobs
 
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(60, 4)).astype(np.float32), np.arange(60) % 3

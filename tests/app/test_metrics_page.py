@@ -6,12 +6,12 @@ import json
 
 from driving import ROOT, SHIPPED, figures, open_app, settled, variant
 
-from app import catalog
+from vqviz_app import catalog
 from vqviz import checkpoints
 
 
 def test_metrics_show_the_k_curve_and_the_downstream_table():
-    meta = checkpoints.read_meta(ROOT / "checkpoints" / "seq-digits-cae4")
+    meta = checkpoints.read_meta(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     at = open_app("metrics", settle=True)
     assert at.title[0].value == "Metrics" and not at.error
     values = {m.label: m.value for m in at.metric}
@@ -76,7 +76,7 @@ def test_a_corrupt_benchmark_file_is_a_warning(tmp_path):
 def test_the_downstream_table_fills_in_from_the_background(tmp_path, monkeypatch):
     import threading
 
-    from app import jobs
+    from vqviz_app import jobs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no scores kept by an earlier test
 
@@ -106,7 +106,7 @@ def test_the_downstream_table_fills_in_from_the_background(tmp_path, monkeypatch
 
 
 def test_a_k_that_did_not_meet_the_rule_is_said_so(tmp_path, monkeypatch):
-    meta = checkpoints.read_meta(ROOT / "checkpoints" / "seq-digits-lae2")
+    meta = checkpoints.read_meta(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2")
     unmet = variant(tmp_path, monkeypatch, "unmet", metrics={**meta["metrics"], "k_rule_met": False})
     at = open_app("metrics")
     assert not any("No K of the sweep met the rule" in i.value for i in at.info)
@@ -116,7 +116,7 @@ def test_a_k_that_did_not_meet_the_rule_is_said_so(tmp_path, monkeypatch):
 
 
 def test_downstream_scores_are_kept_across_a_restart(tmp_path, monkeypatch):
-    from app import cache, jobs
+    from vqviz_app import cache, jobs
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     at = open_app("metrics", settle=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from driving import ROOT, SHIPPED, figures, open_app, zipped
 
-from app import catalog
+from vqviz_app import catalog
 from vqviz import checkpoints, workflow
 from vqviz.errors import CheckpointError, TrainingError
 
@@ -50,12 +50,12 @@ def test_a_diverging_run_shows_an_error_and_the_app_goes_on(monkeypatch):
     _wait_for_training(at)
     assert not at.exception
     assert "the loss became nan" in at.error[0].value
-    at.switch_page("app/pages/latent_map.py").run()
+    at.switch_page("vqviz_app/pages/latent_map.py").run()
     assert not at.exception and not at.error and figures(at)
 
 
 def _checkpoint_zip(folder="seq-digits-lae2", prefix="my-model/") -> bytes:
-    src = ROOT / "checkpoints" / folder
+    src = ROOT / "vqviz_app" / "checkpoints" / folder
     return zipped({prefix + p.name: p.read_bytes() for p in src.iterdir()})
 
 
@@ -75,8 +75,8 @@ def test_an_uploaded_checkpoint_is_installed_and_picked():
     ("torch.zip", zipped({"archive/data.pkl": b"\x80\x04", "archive/version": b"3"}), "never unpickles"),
     ("slip.zip", zipped({"../../evil/meta.json": b"{}"}), "unsafe path"),
     ("empty.zip", zipped({"readme.txt": b"hi"}), "no meta.json"),
-    ("broken.zip", zipped({"m/meta.json": (ROOT / "checkpoints/seq-digits-lae2/meta.json").read_bytes(),
-                         "m/" + next((ROOT / "checkpoints/seq-digits-lae2").glob("weights-*")).name: b"x" * 100}),
+    ("broken.zip", zipped({"m/meta.json": (ROOT / "vqviz_app/checkpoints/seq-digits-lae2/meta.json").read_bytes(),
+                         "m/" + next((ROOT / "vqviz_app/checkpoints/seq-digits-lae2").glob("weights-*")).name: b"x" * 100}),
      "broken.zip: the weights file"),
 ])
 def test_a_bad_upload_is_refused_with_a_message(name, blob, message, tmp_path):
@@ -105,7 +105,7 @@ def test_without_any_checkpoint_every_page_points_to_the_models_page(tmp_path, m
     at = open_app()
     assert "Train one on the **Models** page" in at.info[0].value
     for page in ("cluster_styles", "style_mixer", "metrics", "models"):
-        at.switch_page(f"app/pages/{page}.py").run()
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
         assert not at.exception and not at.error
 
 
@@ -121,7 +121,7 @@ def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
         checkpoints.install_checkpoint_zip(blob, tmp_path, max_bytes=1000)
     with pytest.raises(CheckpointError, match="unpacks to more than"):
         checkpoints.install_checkpoint_zip(blob, tmp_path, max_unpacked=1000)
-    src = ROOT / "checkpoints" / "seq-digits-lae2"
+    src = ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2"
     weights = next(src.glob("weights-*"))
     broken = zipped({"meta.json": (src / "meta.json").read_bytes(), weights.name: weights.read_bytes()[:100]})
     with pytest.raises(CheckpointError, match="corrupted or truncated"):

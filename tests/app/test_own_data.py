@@ -11,7 +11,7 @@ import pytest
 from driving import ROOT, SHIPPED, figures, open_app, zipped
 from PIL import Image, ImageDraw
 
-from app import catalog
+from vqviz_app import catalog
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ def test_a_folder_picked_by_path_is_trained_on_now_and_its_map_opens(tmp_path):
 def test_a_checkpoint_of_another_data_set_is_shown_with_a_warning_and_training_offered(tmp_path, monkeypatch):
     bundled = tmp_path / "bundled"  # the shipped checkpoints of the app: digits, and one 28x28 of MNIST
     for name in (*SHIPPED, "seq-mnist-lae2"):
-        shutil.copytree(ROOT / "checkpoints" / name, bundled / name)
+        shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / name, bundled / name)
     monkeypatch.setattr(catalog, "BUNDLED_DIR", bundled)
     folder = _shapes(tmp_path / "shapes")  # 28x28, like MNIST: the MNIST model takes them
     at = open_app(settle=False)

@@ -13,7 +13,7 @@ from glyphs import glyph_folder
 from streamlit.elements.lib import policies
 from streamlit.testing.v1 import AppTest
 
-from app import catalog, jobs
+from vqviz_app import catalog, jobs
 from vqviz import checkpoints, data, health
 
 
@@ -92,7 +92,7 @@ def test_train_one_now_on_a_folder_finishes_and_opens_it(letters, monkeypatch, s
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="checkpoint").value == str(job.path) and job.path.name == "seq-letters"
-    at.switch_page("app/pages/models.py").run()
+    at.switch_page("vqviz_app/pages/models.py").run()
     assert any("Trained seq on folder letters" in s.value and "seq-letters" in s.value for s in at.success)
     assert any("encoder:" in c.value and "decoder:" in c.value and "epochs" in c.value for c in at.caption)
     assert not [m for m in streamlit_warnings if "Session State API" in m], streamlit_warnings
@@ -108,9 +108,9 @@ def test_a_quick_model_whose_pictures_say_little_is_warned_about(letters, monkey
     assert job.warning and "decoded pictures say little" in job.warning
     at.run()
     at.run()
-    at.switch_page("app/pages/models.py").run()
+    at.switch_page("vqviz_app/pages/models.py").run()
     assert any("decoded pictures say little" in w.value for w in at.warning)  # in its row of the Jobs list
-    at.switch_page("app/pages/cluster_styles.py").run()
+    at.switch_page("vqviz_app/pages/cluster_styles.py").run()
     assert any("decoded pictures say little" in w.value for w in at.warning)  # beside the decoded centroids
 
 

@@ -11,7 +11,7 @@ import pytest
 from driving import ROOT, open_app, zipped
 from PIL import Image
 
-from app import catalog, uploads
+from vqviz_app import catalog, uploads
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_an_upload_over_the_quota_is_refused_and_leaves_nothing(monkeypatch):
 
 def test_a_checkpoint_upload_over_the_quota_is_refused_and_leaves_nothing(monkeypatch):
     monkeypatch.setenv("VQVIZ_UPLOAD_QUOTA_MB", "0.05")
-    src = ROOT / "checkpoints" / "seq-digits-lae2"
+    src = ROOT / "vqviz_app" / "checkpoints" / "seq-digits-lae2"
     at = open_app("models", settle=False)
     at.file_uploader(key="upload").upload("mine.zip", zipped({p.name: p.read_bytes() for p in src.iterdir()}),
                                           "application/zip").run()

@@ -9,7 +9,7 @@ from driving import ROOT, open_app, settled
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1.element_tree import Selectbox
 
-from app import catalog
+from vqviz_app import catalog
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_the_url_holds_the_view_and_opening_it_restores_it():
     assert Path(again.selectbox(key="checkpoint").value).name == "seq-digits-lae2"
     assert again.segmented_control(key="split").value == "train"
     assert again.radio(key="colour").value == "cluster"
-    again.switch_page("app/pages/latent_map.py").run()
+    again.switch_page("vqviz_app/pages/latent_map.py").run()
     settled(again)
     assert again.segmented_control(key="method").value == "pca"
     assert again.session_state["map_selection"]["rows"] == [3, 17]
@@ -107,7 +107,7 @@ def test_the_url_holds_the_view_and_opening_it_restores_it():
 
 
 def test_counts_take_the_right_number():
-    from app.widgets import plural
+    from vqviz_app.widgets import plural
 
     assert [plural(n, "member") for n in (0, 1, 2, 1500)] == ["0 members", "1 member", "2 members", "1,500 members"]
     assert plural(1, "class", "classes") == "1 class" and plural(3, "class", "classes") == "3 classes"

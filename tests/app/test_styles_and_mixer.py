@@ -24,7 +24,7 @@ def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
 def test_a_one_member_cluster_reads_1_member():
     import numpy as np
 
-    from app import catalog
+    from vqviz_app import catalog
 
     ckpt, _, idx = reference("seq-digits-lae2")
     sizes = np.bincount(idx, minlength=ckpt.model.k)

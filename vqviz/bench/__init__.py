@@ -1,7 +1,7 @@
 """Benchmarks: ``python -m vqviz bench repro|perf|ui``.
 
 - ``repro`` (:mod:`vqviz.bench.repro`) runs the seed papers' protocols and writes
-  ``benchmarks/results/<dataset>.json`` and a markdown table of our figures next to the papers'.
+  ``vqviz_app/results/<dataset>.json`` and a markdown table of our figures next to the papers'.
 - ``perf`` (:mod:`vqviz.bench.perf`) prints speed ratios measured within one run.
 - ``ui`` (:mod:`vqviz.bench.ui`) times the app's gestures in a real browser against the floor,
   the smallest Streamlit app.

@@ -15,7 +15,7 @@ Protocols (each on the data sets its paper uses):
   clustervae  cluster-VAE paper, Table 1: reconstruction BCE of VAE, beta-VAE, CVAE, lambda-hot
               and k-means VAE, and the lambda-hot VAE's argmax accuracy: MNIST and Fashion-MNIST
 
-Every run (protocol, model, seed, budget) is saved to benchmarks/results/<dataset>.json as soon
+Every run (protocol, model, seed, budget) is saved to vqviz_app/results/<dataset>.json as soon
 as it ends, so an interrupted benchmark resumes where it stopped; --fresh starts over, and
 --table-only rewrites the tables from the saved runs. The budgets default to the papers';
 --epochs overrides them, and the table says so. On a machine lent for a fixed time,
@@ -43,8 +43,8 @@ from ..utils import atomic_write_bytes, set_seed
 from .host import machine
 from .protocols import PROTOCOLS, SEQ_NAMES, Figure, Protocol, Run
 
-#: Where the results are published: ``benchmarks/results/`` of the checkout.
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+#: Where the results are published: ``vqviz_app/results/`` of the checkout.
+RESULTS = Path(__file__).resolve().parents[2] / "vqviz_app" / "results"
 
 #: Budgets of --quick: a smoke run of every protocol on digits.
 QUICK = {"epochs": 1, "seeds": 1, "k_sweep": (10, 20, 30)}

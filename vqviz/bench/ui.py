@@ -250,7 +250,7 @@ def _mnist_checkpoint(given: str | None) -> Path | None:
         return Path(given)
     if data.find_dir("mnist") is None:
         return None
-    shipped = ROOT / "checkpoints" / "seq-mnist-lae2"
+    shipped = ROOT / "vqviz_app" / "checkpoints" / "seq-mnist-lae2"
     if (shipped / "meta.json").is_file():
         return shipped
     for root in [p for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import vqviz
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 BLOCKED = """
 import importlib, importlib.abc, sys
@@ -43,6 +43,6 @@ def test_every_vqviz_module_imports_with_streamlit_blocked():
 
 
 def test_the_blocker_does_block():
-    done = subprocess.run([sys.executable, "-c", BLOCKED, "app.cache"], capture_output=True, text=True, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-c", BLOCKED, "vqviz_app.cache"], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     assert done.returncode != 0 and "imported streamlit" in done.stderr

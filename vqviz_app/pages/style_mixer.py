@@ -6,8 +6,8 @@ import streamlit as st
 from vqviz import analysis
 from vqviz.images import framed, png_bytes
 
-from app import cache, figures, widgets
-from app.state import Context
+from vqviz_app import cache, figures, widgets
+from vqviz_app.state import Context
 
 SOURCES = {"clusters of one class": "Styles of one class", "one cluster": "One cluster", "random": "At random",
            "map": "Click in the map"}

@@ -46,7 +46,7 @@ def fuzz_reports(tmp_path_factory):
     """Every target's report, from one child process (one start-up of torch for all of them)."""
     root = tmp_path_factory.mktemp("fuzz") / "sandbox"
     root.mkdir()
-    proc = subprocess.run([sys.executable, str(HERE / "fuzz_targets.py"), ",".join(TARGETS), str(EXAMPLES),
+    proc = subprocess.run([sys.executable, str(HERE.parent / "fuzz_targets.py"), ",".join(TARGETS), str(EXAMPLES),
                            str(root), str(ADDRESS_SPACE)], capture_output=True, text=True, env=_env(),
                           timeout=3600)
     reports = {r["target"]: r for r in map(json.loads, proc.stdout.strip().splitlines()) if r}

@@ -18,12 +18,12 @@ import streamlit as st
 from sklearn.datasets import make_blobs
 from streamlit.testing.v1 import AppTest
 
-from app import catalog
+from vqviz_app import catalog
 from vqviz import projection
 from vqviz.analysis import selection
 from vqviz.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 N, FIT, BLOBS = 2000, 500, 5
 
 
@@ -157,7 +157,7 @@ def _spec_array(values) -> np.ndarray:
 
 
 def test_the_page_says_how_much_it_draws_and_a_box_selects_every_point(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "checkpoints" / "seq-digits-cae4", tmp_path / "bundled" / "seq-digits-cae4")
+    shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4", tmp_path / "bundled" / "seq-digits-cae4")
     monkeypatch.setattr(catalog, "BUNDLED_DIR", tmp_path / "bundled")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))

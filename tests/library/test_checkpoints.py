@@ -181,7 +181,7 @@ def test_a_checkpoint_from_before_0_2_with_cae4_loads_as_the_pooled_network(tmp_
 
 
 # ----- the meta.json schema, the config budget, the weights file -----
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+SHIPPED = Path(__file__).resolve().parents[2] / "vqviz_app" / "checkpoints"
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ import pytest
 
 from vqviz.bench.ui import _free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: The most seconds a server may take to exit after the signal.
 LIMIT_S = 5.0
 
 LAUNCHER = """
 import sys, time
 import numpy as np
-from app import jobs
+from vqviz_app import jobs
 from vqviz.train import TrainConfig
 
 rng = np.random.default_rng(0)

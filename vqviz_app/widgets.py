@@ -367,7 +367,7 @@ def _offer_training(ctx: Context, ds: data.Dataset, elsewhere: bool = False) -> 
 
 
 def _quick_sweep(train: data.Dataset) -> tuple[int, ...]:
-    """The K values "Train one now" scores on ``train`` (:func:`app.jobs.quick_sweep`)."""
+    """The K values "Train one now" scores on ``train`` (:func:`vqviz_app.jobs.quick_sweep`)."""
     return jobs.quick_sweep(len(train), train.n_classes)
 
 
@@ -464,7 +464,7 @@ def _job_row(job: jobs.TrainingJob) -> None:
 
 
 def _time_left(job: jobs.TrainingJob) -> str:
-    """The job's time left, as its :attr:`~app.jobs.TrainingJob.eta` knows it: the whole run's under a
+    """The job's time left, as its :attr:`~vqviz_app.jobs.TrainingJob.eta` knows it: the whole run's under a
     budget, else the current stage's."""
     eta = job.eta
     if job.budget is not None:  # an upper estimate: a stage whose loss stops improving ends sooner

@@ -18,7 +18,7 @@ import pytest
 
 from vqviz.bench.ui import streamlit_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 #: ``../shared/data`` beside the checkout (as in tests/conftest.py): real MNIST and Fashion-MNIST, where present.
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -19,11 +19,11 @@ import torch.multiprocessing as mp
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from app import catalog
+from vqviz_app import catalog
 from vqviz import checkpoints, cli, distributed
 from vqviz.train import Trainer, TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -161,7 +161,7 @@ def test_the_app_opens_a_torchrun_checkpoint(torchrun_seq, tmp_path, monkeypatch
         assert at.title[0].value == "Latent map"
         (fig,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
         assert sum(len(t["x"]["bdata"]) > 0 for t in fig["data"]) >= 1
-        at.switch_page("app/pages/metrics.py").run()
+        at.switch_page("vqviz_app/pages/metrics.py").run()
         assert not at.exception, at.exception
         shown = {m.label: m.value for m in at.metric}
         p_q = checkpoints.read_meta(torchrun_seq / "ddp")["metrics"]["quantizer_test_accuracy"]

@@ -263,7 +263,7 @@ def test_a_checkpoint_saved_with_a_sweep_still_loads():
 
     from vqviz import checkpoints
 
-    ckpt = checkpoints.load(Path(__file__).resolve().parents[1] / "checkpoints" / "seq-digits-lae2")
+    ckpt = checkpoints.load(Path(__file__).resolve().parents[2] / "vqviz_app" / "checkpoints" / "seq-digits-lae2")
     assert len(ckpt.model.config.k_sweep) > 1  # the sweep it was trained with is kept
     assert ckpt.model.k == ckpt.metrics["k"]
 

@@ -10,8 +10,8 @@ from vqviz import analysis
 from vqviz.analysis import placement, selection
 from vqviz.projection import DEFAULTS, METHODS
 
-from app import cache, figures, panels, widgets
-from app.state import Context, Loaded
+from vqviz_app import cache, figures, panels, widgets
+from vqviz_app.state import Context, Loaded
 
 
 def render(ctx: Context) -> None:

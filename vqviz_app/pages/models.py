@@ -8,8 +8,8 @@ from vqviz import data, models
 from vqviz.errors import VqvizError
 from vqviz.train import TrainConfig
 
-from app import catalog, jobs, uploads, widgets
-from app.state import Context
+from vqviz_app import catalog, jobs, uploads, widgets
+from vqviz_app.state import Context
 
 UPLOAD_LIMIT_MB = 200
 

@@ -241,22 +241,27 @@ def _app_argv(*argv):
 def test_app_listens_on_this_machine_only_unless_told():
     from pathlib import Path
 
-    import vqviz
+    import vqviz_app
 
-    script = str(Path(vqviz.__file__).resolve().parents[1] / "app.py")
+    script = str(Path(vqviz_app.__file__).resolve().parent / "main.py")
     assert _app_argv() == [sys.executable, "-m", "streamlit", "run", script, "--server.address", "127.0.0.1"]
     argv = _app_argv("--host", "0.0.0.0", "--port", "8600", "--", "--server.headless", "true")
     assert argv[4:] == [script, "--server.address", "0.0.0.0", "--server.port", "8600", "--server.headless", "true"]
 
 
-def test_app_without_a_source_checkout_says_so(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("missing", ["vqviz_app", "streamlit"])
+def test_app_without_the_app_extra_says_how_to_install_it(missing, monkeypatch, capsys):
+    import importlib.util
+
     from vqviz import cli
 
-    monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "vqviz" / "cli.py"))
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else find_spec(name, *a))
     monkeypatch.setattr(cli, "serve", lambda argv: pytest.fail("nothing is run"))
     assert main(["app"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: the app needs a source checkout") and "Traceback" not in err
+    assert err.startswith('error: the explorer is not installed: install it with `pip install "vqviz[app]"`')
+    assert "Traceback" not in err
 
 
 def test_app_runs_the_command_it_builds(monkeypatch, capsys):

@@ -6,8 +6,8 @@ import streamlit as st
 from vqviz import analysis
 from vqviz.images import grid
 
-from app import cache, widgets
-from app.state import Context
+from vqviz_app import cache, widgets
+from vqviz_app.state import Context
 
 
 def render(ctx: Context) -> None:

@@ -8,8 +8,8 @@ import streamlit as st
 from vqviz.bench import protocols, repro
 from vqviz.errors import VqvizError
 
-from app import cache, catalog, figures, jobs
-from app.state import Context
+from vqviz_app import cache, catalog, figures, jobs
+from vqviz_app.state import Context
 
 COLUMNS = {"kmeans_accuracy": "k-means accuracy", "kmeans_nmi": "k-means NMI", "linear_probe": "linear probe",
            "mse_per_image": "recon. MSE / image", "bce_per_image": "recon. BCE / image"}
@@ -105,7 +105,7 @@ def _papers(dataset: str) -> None:
             found[name] = results
     if not found:
         st.info("No benchmark results are published yet. `python -m vqviz bench repro --dataset mnist` runs the "
-                "papers' protocols and writes them to benchmarks/results/.")
+                "papers' protocols and writes them to vqviz_app/results/.")
         return
     shown = st.segmented_control("Benchmark data set", list(found), required=True, key="bench_dataset",
                                  default=dataset if dataset in found else next(iter(found)))

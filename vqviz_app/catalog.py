@@ -28,7 +28,7 @@ from . import cache
 
 log = logging.getLogger(__name__)
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+BUNDLED_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_CHECKPOINT = "seq-digits-cae4"
 #: The types a listed checkpoint's meta.json fields must have (absent is fine where None is allowed).
 META_TYPES = {"model": (str,), "config": (dict,), "weights": (dict,), "dataset": (str, type(None)),

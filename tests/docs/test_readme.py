@@ -7,7 +7,7 @@ import io
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def python_blocks() -> list[str]:
@@ -17,7 +17,7 @@ def python_blocks() -> list[str]:
 def test_the_readme_python_example_runs(tmp_path, monkeypatch):
     blocks = python_blocks()
     assert blocks, "the README has no Python example"
-    (tmp_path / "checkpoints").symlink_to(ROOT / "checkpoints")
+    (tmp_path / "checkpoints").symlink_to(ROOT / "vqviz_app" / "checkpoints")
     monkeypatch.chdir(tmp_path)
     out, namespace = io.StringIO(), {"__name__": "readme"}  # one namespace: a block may use an earlier one's names
     for block in blocks:

@@ -8,9 +8,9 @@ from vqviz import images
 from vqviz.analysis import CodebookStats
 from vqviz.errors import VqvizError
 
-from app import catalog, figures, jobs, widgets
-from app.catalog import Entry
-from app.state import Context, Loaded
+from vqviz_app import catalog, figures, jobs, widgets
+from vqviz_app.catalog import Entry
+from vqviz_app.state import Context, Loaded
 
 COLOURS = ("#1f77b4", "#d55e00")  # left, right
 #: How long the page waits for the statistics before it shows what is ready.
