@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__, bench, checkpoints, distributed, flags, models
 from .errors import VqvizError
 from .train import StopTraining, TrainConfig
-from .workflow import DATA_FIELDS, default_out
+from .workflow import DATA_FIELDS, checkpoints_dir, default_out
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TrainOptions:
     ----------
     dataset : one of digits, mnist, fashion-mnist, cifar10 or folder:PATH
     data_dir : folder holding the data set's files
-    out : checkpoint folder (default: checkpoints/MODEL-DATASET)
+    out : checkpoint folder (default: ~/.local/share/vqviz/checkpoints/MODEL-DATASET, where the app lists it)
     quiet : no progress bar
     overwrite : replace the checkpoint at --out even when it scores clearly better (by default that one is kept in OUT.previous)
     """
@@ -61,10 +61,11 @@ class ListOptions:
 
     Attributes
     ----------
-    roots : folders to search (default: checkpoints)
+    roots : folders to search (default: where ``train`` and the app put checkpoints,
+        ~/.local/share/vqviz/checkpoints)
     """
 
-    roots: list[str] = field(default_factory=lambda: ["checkpoints"], metadata={"flag": "roots", "nargs": "*"})
+    roots: list[str] = field(default_factory=lambda: [str(checkpoints_dir())], metadata={"flag": "roots", "nargs": "*"})
 
 
 @dataclass
@@ -73,7 +74,7 @@ class AppOptions:
 
     Attributes
     ----------
-    host : address to listen on; 0.0.0.0 serves every interface (see the README: Running it for a team)
+    host : address to listen on; 0.0.0.0 serves every interface (see docs/scale-out.md)
     port : port to listen on (default: Streamlit's, 8501)
     streamlit_args : more options for `streamlit run`, after -- (default: none), e.g. -- --server.headless true
     """

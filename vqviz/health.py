@@ -114,9 +114,8 @@ def check_recognisable(model: Model, train, test, seed: int = 0, n: int = READER
         else:
             labels = majority_vote(a.clusters, y_tr, len(a.codes), n_classes)
         used = np.unique(a.clusters)  # the clusters some sample falls in: the ones a user can click
-        with torch.no_grad():
-            centres = model.codes(torch.as_tensor(a.codes[used], device=model.device))
-        decoded, wanted, what = model.decode_array(centres.cpu().numpy()), labels[used], "cluster centres"
+        centres = model.cluster_centres(a)[used]  # as the Cluster styles page draws them
+        decoded, wanted, what = model.decode_array(centres), labels[used], "cluster centres"
     else:
         with torch.no_grad():
             decoded = model.reconstruct(torch.as_tensor(x_te, device=model.device)).cpu().numpy()
@@ -124,6 +123,12 @@ def check_recognisable(model: Model, train, test, seed: int = 0, n: int = READER
     read = reader.predict(decoded.reshape(len(decoded), -1))
     return {"recognisable": round(float((read == wanted).mean()), 6), "recognisable_on_data": round(on_data, 6),
             "decoded": int(len(decoded)), "decoded_what": what, "recognisable_ratio": RECOGNISABLE_RATIO}
+
+
+def decoder_check(model: Model, train, test, seed: int = 0) -> dict:
+    """What a checkpoint records as its ``decoder_check``: :func:`check_model` on the test
+    images and :func:`check_recognisable`, in one JSON-ready dict."""
+    return {**check_model(model, test.images, seed=seed), **check_recognisable(model, train, test, seed=seed)}
 
 
 def decoder_warning(metrics: Mapping | None) -> str | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 import warnings
 from pathlib import Path
 
 from .errors import DataError
+from .utils import open_regular
 
 #: Pillow's ids of the formats vqviz reads (PPM is Pillow's reader of PBM, PGM, PPM and PNM).
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
@@ -31,30 +31,24 @@ class UnreadableImage(DataError):
 def read_file(path: str | Path, what: str, max_bytes: int) -> bytes:
     """The bytes of the regular file ``path``, at most ``max_bytes``; a link is not followed.
 
+    Opened by :func:`vqviz.utils.open_regular`: a link is refused, so a loop cannot hang, and
+    a FIFO put in place of the file after the folder was listed opens at once instead of
+    waiting for a writer.
+
     Raises
     ------
     UnreadableImage : a link, not a regular file (a FIFO, a device), or unreadable.
     DataError : over ``max_bytes``.
     """
-    # O_NOFOLLOW: a link is refused, so a loop cannot hang; O_NONBLOCK: a FIFO put in place of
-    # the file after the folder was listed opens at once instead of waiting for a writer.
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        with open_regular(path, max_bytes, error=UnreadableImage, what=what, follow=False,
+                          not_regular=f"{what}: not a regular file",
+                          too_big=lambda size: _too_big(what, size, max_bytes)) as f:
+            raw = f.read(max_bytes + 1)  # the size may have grown since it was checked
     except OSError as e:
         if os.path.islink(path):
             raise UnreadableImage(f"{what}: a link; links are not followed") from None
         raise UnreadableImage(f"{what}: cannot read the file ({e.strerror or e})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnreadableImage(f"{what}: not a regular file")
-        if st.st_size > max_bytes:
-            raise _too_big(what, st.st_size, max_bytes)
-        try:
-            raw = f.read(max_bytes + 1)  # the size may have grown since fstat
-        except OSError as e:
-            raise UnreadableImage(f"{what}: cannot read the file ({e.strerror or e})") from None
     if len(raw) > max_bytes:
         raise _too_big(what, len(raw), max_bytes)
     return raw

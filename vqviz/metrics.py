@@ -134,3 +134,9 @@ def codebook_usage(indices, n_codes: int) -> dict:
     if single:
         return {k: (v[0].tolist() if k == "counts" else float(v[0])) for k, v in out.items()}
     return {k: v.tolist() for k, v in out.items()}
+
+
+def named_usage(indices, n_codes: int, split: str, suffix: str = "") -> dict:
+    """:func:`codebook_usage` less its counts, each figure named as a checkpoint's metrics name it:
+    ``<split>_usage_entropy<suffix>``, ``<split>_perplexity<suffix>``, ``<split>_dead_codes<suffix>``."""
+    return {f"{split}_{k}{suffix}": v for k, v in codebook_usage(indices, n_codes).items() if k != "counts"}

@@ -15,6 +15,11 @@ Architectures:
   the dense layer and about 6 times less compute per image. Not the paper's network;
   checkpoints made before vqviz 0.3 called it ``cae4``.
 - ``mlp``: dense(500)-dense(500)-dense(2000)-dense(d), the soft VQ-VAE paper's MLP.
+
+And SK-VQ's network (:func:`small_cnn`): conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d), a small
+CNN in place of the paper's WRN-28-2, whose encoder can also keep its map of positions
+(``spatial``) and whose decoder gives logits; :func:`blind_positions` says which positions
+of such a map see only zeros in the input.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
@@ -189,3 +196,46 @@ def n_parameters(module: nn.Module) -> int:
 def flat_dim(in_shape: Sequence[int]) -> int:
     """Number of values in one input image."""
     return math.prod(int(s) for s in in_shape)
+
+
+def small_cnn_sizes(h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Sizes after one and two stride-2, padding-1 3x3 convs: ceil(h / 2), then ceil again."""
+    h1, w1 = -(-h // 2), -(-w // 2)
+    return (h1, w1), (-(-h1 // 2), -(-w1 // 2))
+
+
+def small_cnn(in_shape: Sequence[int], latent_dim: int, spatial: bool = False) -> tuple[nn.Module, nn.Module]:
+    """conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d) and its mirror (decoder logits), any image size.
+
+    ``spatial``: the last layer is a 1x1 conv to d channels, and the encoder gives the
+    (N, d, h / 4, w / 4) map; the decoder takes that map back.
+    """
+    c, h, w = in_shape
+    (h1, w1), (h2, w2) = small_cnn_sizes(h, w)
+    convs = [nn.Conv2d(c, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU()]
+    ups = [nn.Upsample(size=(h1, w1)), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
+           nn.Upsample(size=(h, w)), nn.Conv2d(32, c, 3, padding=1)]
+    if spatial:
+        return (nn.Sequential(*convs, nn.Conv2d(64, latent_dim, 1)),
+                nn.Sequential(nn.Conv2d(latent_dim, 64, 1), nn.ReLU(), *ups))
+    encoder = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * h2 * w2, latent_dim))
+    decoder = nn.Sequential(nn.Linear(latent_dim, 64 * h2 * w2), nn.ReLU(), nn.Unflatten(1, (64, h2, w2)), *ups)
+    return encoder, decoder
+
+
+def blind_positions(encoder: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, P) bool: the positions of a convolutional ``encoder``'s output map whose
+    receptive field in ``x`` is all zeros.
+
+    Each conv of the encoder maps "some input in my window is not zero" by a max-pool with its
+    window, stride and padding; the ReLUs keep it. This is exact and the same on every device,
+    where comparing latents with a blank image's is not: a GPU's TF32 convolutions differ by
+    about 1e-3 between batch sizes.
+    """
+    seen = (x != 0).any(1, keepdim=True).float()
+    for layer in encoder:
+        if isinstance(layer, nn.Conv2d):
+            seen = F.max_pool2d(seen, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        elif not isinstance(layer, nn.ReLU):
+            raise ConfigError(f"blank positions need an encoder of convolutions and ReLUs, not {layer}")
+    return (seen == 0).reshape(len(x), -1)

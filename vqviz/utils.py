@@ -1,4 +1,5 @@
-"""Seeds, devices, atomic file writes and capped reads: the small pieces every module needs."""
+"""Seeds, devices, atomic file writes, capped reads and package settings: the small pieces every
+module needs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import contextlib
 import os
 import random
 import stat
+import sys
 import tempfile
+import types
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 import torch
@@ -88,10 +91,11 @@ def to_tensor(array) -> torch.Tensor:
 
 @contextlib.contextmanager
 def open_regular(path: str | os.PathLike, limit: int, *, error: type[Exception], what: str,
-                 follow: bool = True, note: str = "") -> Iterator[BinaryIO]:
+                 follow: bool = True, note: str = "", not_regular: str | None = None,
+                 too_big: Callable[[int], Exception] | None = None) -> Iterator[BinaryIO]:
     """Open ``path`` for reading if it is a regular file of at most ``limit`` bytes.
 
-    The one way vqviz opens a file that someone else put there (checkpoints, data sets,
+    The one way vqviz opens a file that someone else put there (checkpoints, data sets, images,
     cached maps). The open does not block (``O_NONBLOCK``: a FIFO in a file's place
     would wait for a writer forever), and the type and size are read from the open
     descriptor, so a swap after the check changes nothing: a FIFO, a device
@@ -106,6 +110,9 @@ def open_regular(path: str | os.PathLike, limit: int, *, error: type[Exception],
     what : how messages name the file (``"checkpoint 'x': meta.json"``).
     follow : follow a symbolic link at ``path``; if False, a link fails to open (``O_NOFOLLOW``).
     note : appended to the size message, e.g. the setting that holds the limit.
+    not_regular : the message of a file that is not regular, if not "<what> is not a regular file".
+    too_big : if given, ``too_big(size)`` is the exception raised for a file of ``size`` bytes
+        over ``limit``, in place of ``error``'s "<what> is <size> MB; the limit is <limit> MB".
 
     Raises
     ------
@@ -121,8 +128,10 @@ def open_regular(path: str | os.PathLike, limit: int, *, error: type[Exception],
     try:  # checked on the descriptor, before a file object exists: fdopen itself fails on a folder
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{what} is not a regular file")
+            raise error(not_regular or f"{what} is not a regular file")
         if st.st_size > limit:
+            if too_big is not None:
+                raise too_big(st.st_size)
             raise error(f"{what} is {st.st_size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB{note}")
         f = os.fdopen(fd, "rb")
     except BaseException:
@@ -141,6 +150,26 @@ def read_regular(path: str | os.PathLike, limit: int, *, error: type[Exception],
     with open_regular(path, limit, error=error, what=what, follow=follow, note=note) as f:
         # read(n) allocates n bytes first: ask for the size the file has, not for the cap
         return f.read(min(limit, os.fstat(f.fileno()).st_size) + 1)[:limit]
+
+
+def package_settings(package: str, owners: dict[str, types.ModuleType]) -> None:
+    """Make each name of ``owners`` a setting of the package ``package``: reading or writing
+    ``package.NAME`` reads or writes the module that owns it and applies it, so that one value
+    is in force (``vqviz.data.MAX_IMAGE_PIXELS = 2**20`` changes ``vqviz.data.folder``'s).
+
+    The settings are properties (data descriptors) of the package's module class, not
+    ``__getattr__`` and ``__setattr__``: tools that save and restore an attribute, such as
+    pytest's monkeypatch, then see the setting's value and put it back, rather than deleting it.
+    """
+    settings = dict(owners)
+
+    def setting(name: str, owner: types.ModuleType) -> property:
+        return property(lambda _: getattr(owner, name), lambda _, value: setattr(owner, name, value),
+                        doc=f"``{owner.__name__}.{name}``")
+
+    namespace = {name: setting(name, owner) for name, owner in settings.items()}
+    namespace["__dir__"] = lambda self: sorted({*self.__dict__, *settings})
+    sys.modules[package].__class__ = type("Package", (types.ModuleType,), namespace)
 
 
 def printable(text: str) -> str:

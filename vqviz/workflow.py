@@ -19,10 +19,16 @@ from .utils import set_seed
 DATA_FIELDS = ("in_shape", "n_classes")
 
 
+def checkpoints_dir() -> Path:
+    """Where trained checkpoints go unless told otherwise, and where the app lists them:
+    ``$XDG_DATA_HOME/vqviz/checkpoints`` (else ``~/.local/share/vqviz/checkpoints``)."""
+    return data.paths.user_data_dir() / "checkpoints"
+
+
 def default_out(name: str, dataset: str) -> Path:
-    """The default checkpoint folder, e.g. ``checkpoints/seq-digits``."""
+    """The default checkpoint folder, e.g. ``~/.local/share/vqviz/checkpoints/seq-digits``."""
     safe = dataset.replace("folder:", "folder-").replace("/", "_").strip("_")
-    return Path("checkpoints") / f"{name}-{safe}"
+    return checkpoints_dir() / f"{name}-{safe}"
 
 
 def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, out: str | Path | None = None,
@@ -59,8 +65,7 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     metrics["train_seconds"] = time.perf_counter() - t0
     # No picture may be silently wrong: a decoder that collapsed to a constant image is
     # recorded in the checkpoint (the app shows it beside every decoded image) and said now.
-    metrics["decoder_check"] = {**health.check_model(model, test_set.images, seed=train_config.seed),
-                                **health.check_recognisable(model, train_set, test_set, seed=train_config.seed)}
+    metrics["decoder_check"] = health.decoder_check(model, train_set, test_set, seed=train_config.seed)
     if message := health.decoder_warning(metrics):
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     metrics["device"] = str(trainer.device)

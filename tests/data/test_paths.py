@@ -6,7 +6,7 @@ from pathlib import Path
 
 import platformdirs
 
-from vqviz import data, projection
+from vqviz import data, map_store
 from vqviz.data import paths
 
 
@@ -16,7 +16,7 @@ def test_xdg_variables_are_honoured_at_call_time(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "d"))
     assert paths.user_cache_dir() == paths.cache_dir() == tmp_path / "c" / "vqviz"
     assert paths.user_data_dir() == tmp_path / "d" / "vqviz"
-    assert projection.cache_dir() == tmp_path / "c" / "vqviz" / "projections"
+    assert map_store.cache_dir() == tmp_path / "c" / "vqviz" / "projections"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other"))
     assert data.cache_dir() == tmp_path / "other" / "vqviz"
 
@@ -37,7 +37,7 @@ def test_the_cache_setting_moves_downloads_only(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "downloads")
     assert data.cache_dir() == tmp_path / "downloads"
-    assert projection.cache_dir() == tmp_path / "c" / "vqviz" / "projections"
+    assert map_store.cache_dir() == tmp_path / "c" / "vqviz" / "projections"
 
 
 def test_vqviz_data_is_split_like_path(tmp_path, monkeypatch):

@@ -104,12 +104,13 @@ def test_a_data_set_is_one_decorated_reader(tmp_path, isolated, monkeypatch):
     (tmp_path / "squares").mkdir()
     (tmp_path / "squares" / "pixels.txt").write_text("0.25")
 
-    @data.register_dataset("squares", files=("pixels.txt",))
+    @data.register_dataset("squares", shape=(1, 2, 2), files=("pixels.txt",))
     def squares(folder, split):
         value = float((folder / "pixels.txt").read_text())
         return np.full((3, 1, 2, 2), value, np.float32), np.array([0, 1, 0]), ("dark", "light")
 
     assert data.NAMES[-1] == "squares" and "squares" not in registry.SPLITS
+    assert data.shape_of("squares") == data.load("squares", "test", tmp_path).shape == (1, 2, 2)
     ds = data.load("squares", "test", tmp_path, size=(4, 4))
     assert ds.shape == (1, 4, 4) and ds.classes == ("dark", "light") and np.allclose(ds.images, 0.25)
     assert data.find_dir("squares", tmp_path) == tmp_path / "squares"
@@ -117,6 +118,25 @@ def test_a_data_set_is_one_decorated_reader(tmp_path, isolated, monkeypatch):
         data.load("squares", download=False)
     with pytest.raises(ValueError, match="already registered"):
         data.register_dataset("squares")(squares)
+
+
+def test_the_image_shape_is_part_of_the_registration(monkeypatch):
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+    monkeypatch.setattr(registry, "_SCHEMES", dict(registry._SCHEMES))
+    monkeypatch.setattr(registry, "NAMES", registry.NAMES)
+    # Known without reading a file, and the shape that load gives.
+    assert data.shape_of("digits") == data.load("digits", "test").shape == (1, 8, 8)
+    assert [data.shape_of(n) for n in ("mnist", "fashion-mnist", "cifar10")] == [(1, 28, 28), (1, 28, 28), (3, 32, 32)]
+    assert data.shape_of("folder:/any/where") == (1, 28, 28) and data.shape_of("nothing") is None
+    # A registration without a shape, or with a wrong one, is refused at once, saying what to give.
+    with pytest.raises(ValueError, match=r"data set 'blank' is registered without its image shape: give shape=\("):
+        data.register_dataset("blank")
+    with pytest.raises(ValueError, match=r"the scheme 'zip' is registered without its image shape"):
+        data.register_scheme("zip")
+    for bad in ((8, 8), (1, 0, 8), (1, 8.0, 8), "1x8x8"):
+        with pytest.raises(ValueError, match="shape must be \\(channels, height, width\\) of positive ints"):
+            data.register_dataset("blank", shape=bad)
+    assert "blank" not in data.NAMES and data.shape_of("blank") is None and "zip" not in registry._SCHEMES
 
 
 def test_settings_of_the_package_are_those_of_their_modules(monkeypatch):

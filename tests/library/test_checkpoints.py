@@ -1,6 +1,7 @@
 """Checkpoints: round trip, atomic writes, and each refusal."""
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -77,7 +78,7 @@ def test_failed_write_keeps_the_old_checkpoint(saved, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoints.json, "dumps", boom)
+    monkeypatch.setattr(json, "dumps", boom)
     with torch.no_grad():
         model.head.bias.add_(1.0)
     try:
@@ -296,7 +297,7 @@ def test_a_header_of_other_shapes_is_refused_before_hashing(shipped_copy, monkey
     tensors = safetensors.torch.load(w.read_bytes())
     tensors = {k: torch.zeros([s + 1 for s in v.shape]) for k, v in tensors.items()}
     w.write_bytes(safetensors.torch.save(tensors))
-    monkeypatch.setattr(checkpoints.hashlib, "sha256", lambda *a: pytest.fail("hashed"))
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: pytest.fail("hashed"))
     with pytest.raises(CheckpointError, match="another architecture"):
         checkpoints.load(shipped_copy)
 
@@ -390,7 +391,7 @@ def test_saved_files_are_0644_less_the_umask(tiny_seq, tmp_path):
 def test_a_full_disk_is_refused_before_writing(saved, monkeypatch):
     model, path = saved
     before = {p.name: p.read_bytes() for p in path.iterdir()}
-    monkeypatch.setattr(checkpoints, "_free_bytes", lambda folder: 1000)
+    monkeypatch.setattr(checkpoints.saving, "_free_bytes", lambda folder: 1000)
     with torch.no_grad():
         model.head.bias.add_(1.0)
     try:
@@ -423,7 +424,7 @@ def test_a_reader_retries_when_a_writer_replaced_the_weights(saved, monkeypatch)
         calls.append(1)
         return meta
 
-    monkeypatch.setattr(checkpoints, "read_meta", stale_then_fresh)
+    monkeypatch.setattr(checkpoints.loading, "read_meta", stale_then_fresh)
     assert checkpoints.load(path).name == "seq" and len(calls) == 2
 
 

@@ -143,7 +143,7 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
     def full(path, blob):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(checkpoints, "atomic_write_bytes", full)
+    monkeypatch.setattr(checkpoints.saving, "atomic_write_bytes", full)
     assert main(["train", "seq", *SMALL, "--out", str(tmp_path / "ck")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()  # a warning about the 1-epoch decoder may come first
     assert lines[-1].startswith("error: No space left on device") and not any("Traceback" in line for line in lines)

@@ -1,4 +1,5 @@
-"""2-D maps and their disk cache: hits, corrupt files, keys, and PCA against scikit-learn."""
+"""2-D maps (vqviz.projection) and where they are kept (vqviz.map_store): hits, corrupt files, keys,
+and PCA against scikit-learn."""
 
 import os
 import stat
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from vqviz import projection
+from vqviz import map_store, projection
 from vqviz.errors import ConfigError
 
 KEY = dict(checkpoint_sha="ab" * 32, dataset="digits", split="test")
@@ -52,50 +53,50 @@ def test_same_seed_same_map(latents):
 
 
 def test_a_cache_hit_returns_the_same_array_without_recomputing(latents, cache, monkeypatch):
-    first = projection.cached_project(latents, "pca", **KEY)
+    first = map_store.cached_project(latents, "pca", **KEY)
     assert len(list(cache.glob("*.npy"))) == 1
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed despite the cache")
 
     monkeypatch.setattr(projection, "project", fail)
-    again = projection.cached_project(latents, "pca", progress=fail, **KEY)
+    again = map_store.cached_project(latents, "pca", progress=fail, **KEY)
     np.testing.assert_array_equal(again, first)
 
 
 def test_a_corrupt_cache_file_is_recomputed(latents, cache, monkeypatch):
-    first = projection.cached_project(latents, "pca", **KEY)
+    first = map_store.cached_project(latents, "pca", **KEY)
     (path,) = cache.glob("*.npy")
     for broken in (b"", b"not a numpy file", path.read_bytes()[:60]):
         path.write_bytes(broken)
         calls = []
         real = projection.project
         monkeypatch.setattr(projection, "project", lambda *a, **k: calls.append(1) or real(*a, **k))
-        np.testing.assert_allclose(projection.cached_project(latents, "pca", **KEY), first)
+        np.testing.assert_allclose(map_store.cached_project(latents, "pca", **KEY), first)
         assert calls == [1]
         monkeypatch.setattr(projection, "project", real)
     np.save(path, np.zeros((5, 2), np.float32))  # a readable file of the wrong shape
-    np.testing.assert_allclose(projection.cached_project(latents, "pca", **KEY), first)
+    np.testing.assert_allclose(map_store.cached_project(latents, "pca", **KEY), first)
 
 
 def test_keys_differ_by_everything_that_changes_the_map():
-    base = projection.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 30.0})
-    assert base == projection.cache_key("sha", "digits", "test", 360, "tsne", {})  # defaults filled in
+    base = map_store.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 30.0})
+    assert base == map_store.cache_key("sha", "digits", "test", 360, "tsne", {})  # defaults filled in
     others = [
-        projection.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 40.0}),
-        projection.cache_key("sha2", "digits", "test", 360, "tsne", {}),
-        projection.cache_key("sha", "mnist", "test", 360, "tsne", {}),
-        projection.cache_key("sha", "digits", "train", 360, "tsne", {}),
-        projection.cache_key("sha", "digits", "test", 361, "tsne", {}),
-        projection.cache_key("sha", "digits", "test", 360, "umap", {}),
-        projection.cache_key("sha", "digits", "test", 360, "tsne", {}, random_state=1),
+        map_store.cache_key("sha", "digits", "test", 360, "tsne", {"perplexity": 40.0}),
+        map_store.cache_key("sha2", "digits", "test", 360, "tsne", {}),
+        map_store.cache_key("sha", "mnist", "test", 360, "tsne", {}),
+        map_store.cache_key("sha", "digits", "train", 360, "tsne", {}),
+        map_store.cache_key("sha", "digits", "test", 361, "tsne", {}),
+        map_store.cache_key("sha", "digits", "test", 360, "umap", {}),
+        map_store.cache_key("sha", "digits", "test", 360, "tsne", {}, random_state=1),
     ]
     assert len({base, *others}) == len(others) + 1
 
 
 def test_cached_maps_of_different_parameters_are_separate_files(latents, cache):
-    a = projection.cached_project(latents, "tsne", perplexity=5.0, **KEY)
-    b = projection.cached_project(latents, "tsne", perplexity=20.0, **KEY)
+    a = map_store.cached_project(latents, "tsne", perplexity=5.0, **KEY)
+    b = map_store.cached_project(latents, "tsne", perplexity=20.0, **KEY)
     assert len(list(cache.glob("*.npy"))) == 2 and not np.array_equal(a, b)
 
 
@@ -113,13 +114,13 @@ def test_bad_input_is_refused_clearly(latents):
 
 
 def test_threads_do_not_change_the_key(latents, cache):
-    projection.cached_project(latents, "pca", n_jobs=4, **KEY)
-    projection.cached_project(latents, "pca", n_jobs=1, **KEY)
+    map_store.cached_project(latents, "pca", n_jobs=4, **KEY)
+    map_store.cached_project(latents, "pca", n_jobs=1, **KEY)
     assert len(list(cache.glob("*.npy"))) == 1
 
 
 def _key_path(cache, latents):
-    key = projection.cache_key("abc", "digits", "test", len(latents), "pca", {})
+    key = map_store.cache_key("abc", "digits", "test", len(latents), "pca", {})
     return Path(cache) / f"pca-{key}.npy"
 
 
@@ -140,7 +141,7 @@ def test_a_cache_header_claiming_absurd_rows_is_a_miss(latents, cache, monkeypat
         f.write(b"\0" * 64)
     calls = _count_fits(monkeypatch)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    xy = projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    xy = map_store.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
     assert xy.shape == (len(latents), 2) and calls == [1]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000
     assert np.array_equal(np.load(path), xy)  # rewritten whole
@@ -151,7 +152,7 @@ def test_a_fifo_in_place_of_the_cache_file_is_a_miss_not_a_hang(latents, cache, 
     path.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(path)
     calls = _count_fits(monkeypatch)
-    xy = projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    xy = map_store.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
     assert xy.shape == (len(latents), 2) and calls == [1]
 
 
@@ -162,10 +163,10 @@ def test_cache_writes_sweep_stale_temporaries_only(latents, cache):
     other = Path(cache) / "notes.tmp"
     for p in (stale, fresh, other):
         p.write_bytes(b"x")
-    old = time.time() - 2 * projection.STALE_SECONDS
+    old = time.time() - 2 * map_store.STALE_SECONDS
     os.utime(stale, (old, old))
     os.utime(other, (old, old))
-    projection.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
+    map_store.cached_project(latents, "pca", checkpoint_sha="abc", dataset="digits", split="test", cache=cache)
     assert not stale.exists() and fresh.exists() and other.exists()
     (written,) = Path(cache).glob("pca-*.npy")
     assert stat.S_IMODE(written.stat().st_mode) == 0o644 & ~_umask()
@@ -183,18 +184,18 @@ def test_a_map_stored_beside_a_checkpoint_is_read_before_the_cache_and_never_rec
     folder.mkdir()
     labels = np.repeat([0, 1, 2], 40)
     shipped = projection.project(latents, "pca", labels=labels) + 1.0  # not what a fit would give: it must be read
-    path = projection.store_beside(folder, shipped, "pca", **KEY)
+    path = map_store.store_beside(folder, shipped, "pca", **KEY)
     assert path.parent == folder / "maps" and path.name.startswith("pca-")
-    assert path.name == f"pca-{projection.cache_key(**KEY, n=120, method='pca', params={}, stratified=True)}.npy"
+    assert path.name == f"pca-{map_store.cache_key(**KEY, n=120, method='pca', params={}, stratified=True)}.npy"
     calls = _count_fits(monkeypatch)
-    got = projection.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
+    got = map_store.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
     np.testing.assert_array_equal(got, shipped)
     assert calls == [] and not list(cache.glob("*.npy"))  # neither computed nor copied into the user's cache
-    np.testing.assert_array_equal(projection.read_beside(folder, 120, "pca", **KEY), shipped)
+    np.testing.assert_array_equal(map_store.read_beside(folder, 120, "pca", **KEY), shipped)
     # another split, another method or another model's weights do not match it
-    assert projection.read_beside(folder, 120, "tsne", **KEY) is None
-    assert projection.read_beside(folder, 120, "pca", **{**KEY, "checkpoint_sha": "cd" * 32}) is None
-    other = projection.cached_project(latents, "pca", labels=labels, beside=folder, **{**KEY, "split": "train"})
+    assert map_store.read_beside(folder, 120, "tsne", **KEY) is None
+    assert map_store.read_beside(folder, 120, "pca", **{**KEY, "checkpoint_sha": "cd" * 32}) is None
+    other = map_store.cached_project(latents, "pca", labels=labels, beside=folder, **{**KEY, "split": "train"})
     assert calls == [1] and not np.array_equal(other, shipped)
 
 
@@ -202,16 +203,16 @@ def test_a_stored_map_that_is_not_exactly_the_map_is_ignored_and_bad_maps_are_re
     folder = tmp_path / "ckpt"
     folder.mkdir()
     labels = np.repeat([0, 1, 2], 40)
-    path = projection.store_beside(folder, np.ones((120, 2)), "pca", **KEY)
+    path = map_store.store_beside(folder, np.ones((120, 2)), "pca", **KEY)
     np.save(path, np.ones((120, 2), np.float64))  # the right key, the wrong dtype: a pickle-free reader refuses it
-    xy = projection.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
+    xy = map_store.cached_project(latents, "pca", labels=labels, beside=folder, **KEY)
     np.testing.assert_allclose(xy, projection.project(latents, "pca"), atol=1e-5)
     path.unlink()
     os.mkfifo(path)  # a FIFO is a miss, not a hang
-    assert projection.read_beside(folder, 120, "pca", **KEY) is None
+    assert map_store.read_beside(folder, 120, "pca", **KEY) is None
     with pytest.raises(ConfigError, match=r"\(N, 2\)"):
-        projection.store_beside(folder, np.ones((120, 3)), "pca", **KEY)
+        map_store.store_beside(folder, np.ones((120, 3)), "pca", **KEY)
     with pytest.raises(ConfigError, match="finite"):
-        projection.store_beside(folder, np.full((120, 2), np.nan), "pca", **KEY)
+        map_store.store_beside(folder, np.full((120, 2), np.nan), "pca", **KEY)
     with pytest.raises(ConfigError, match="no such checkpoint folder"):
-        projection.store_beside(tmp_path / "missing", np.ones((120, 2)), "pca", **KEY)
+        map_store.store_beside(tmp_path / "missing", np.ones((120, 2)), "pca", **KEY)

@@ -1,29 +1,45 @@
-"""The model contract (vqviz/models/base.py), checked on every registered family."""
+"""The model contract (vqviz/models/base.py), checked on every registered family alike: each is built
+from its ``Config.tiny`` and trained one epoch on the digits, and no family is named here."""
 
 import numpy as np
 import pytest
 import torch
 
-from vqviz import checkpoints
-from vqviz.models import build, get, names
+from vqviz import checkpoints, data
+from vqviz.models import get, names
 from vqviz.models.config import ModelConfig
+from vqviz.train import Trainer, TrainConfig
 from vqviz.utils import set_seed
 
-SMALL = {"latent_dim": 16}
-#: Per-family settings that keep the models small, or that the family needs.
-EXTRA = {"dvq": {"codebook_size": 8}, "vqvae": {"codebook_size": 8}, "soft_vqvae": {"codebook_size": 8},
-         "skvq": {"codebook_size": 8}, "kmeans_vae": {"n_clusters": 4}, "seq": {"k": 4, "k_sweep": (4,)}}
+#: The bundled digits' image shape, from their registration, and their classes.
+IN_SHAPE, N_CLASSES = data.shape_of("digits"), 10
 
 
-def small(name: str):
+def untrained(name: str):
     set_seed(0)
-    model = build(name, **SMALL, **EXTRA.get(name, {})).eval()
-    if name == "seq":  # its quantizer is fitted k-means: give it four centres
-        model.set_quantizer(torch.randn(4, 16), np.array([0, 1, 2, 3]))
-    if name == "kmeans_vae":  # likewise, its prior's centres
-        model.centres.copy_(torch.randn(4, 16))
-        model.updates.fill_(1)
-    return model
+    return get(name)(get(name).Config.tiny(IN_SHAPE, N_CLASSES))
+
+
+#: The families with a quantizer and those without, as they are built.
+QUANTIZING = [n for n in names() if untrained(n).has_quantizer]
+PLAIN = [n for n in names() if n not in QUANTIZING]
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """``trained(name) -> (model, metrics)``: the family built from its tiny config and trained one epoch
+    on the digits, in eval mode; each family is trained once for this module."""
+    train, test = digits
+    done = {}
+
+    def get_trained(name: str):
+        if name not in done:
+            model = untrained(name)
+            metrics = model.fit(train, test, Trainer(TrainConfig(epochs=1, batch_size=64)))
+            done[name] = model.eval(), metrics
+        return done[name]
+
+    return get_trained
 
 
 @pytest.fixture
@@ -32,8 +48,8 @@ def x(digits):
 
 
 @pytest.mark.parametrize("name", names())
-def test_shapes_and_deterministic_eval(name, x):
-    model = small(name)
+def test_shapes_and_deterministic_eval(name, x, trained):
+    model, _ = trained(name)
     assert isinstance(model.config, ModelConfig) and model.config == get(name).Config(**vars(model.config))
     with torch.no_grad():
         z, again = model.encode(x), model.encode(x)
@@ -45,9 +61,9 @@ def test_shapes_and_deterministic_eval(name, x):
     assert 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
 
 
-@pytest.mark.parametrize("name", [n for n in names() if small(n).has_quantizer])
-def test_quantizer_indices_go_back_to_codes_and_probabilities_sum_to_one(name, x):
-    model = small(name)
+@pytest.mark.parametrize("name", QUANTIZING)
+def test_quantizer_indices_go_back_to_codes_and_probabilities_sum_to_one(name, x, trained):
+    model, metrics = trained(name)
     with torch.no_grad():
         z = model.encode(x)
         q = model.quantize(z)
@@ -56,33 +72,38 @@ def test_quantizer_indices_go_back_to_codes_and_probabilities_sum_to_one(name, x
     assert q.indices.shape[0] == 12 and q.probs.shape[:-1] == q.indices.shape
     torch.testing.assert_close(q.probs.sum(-1), torch.ones(q.indices.shape))
     assert torch.equal(q.probs.argmax(-1), q.indices)
-    # What callers ask, answered by the model.
-    assert q.probs.shape[-1] == model.n_codes and model.n_codebooks == (q.indices.shape[1] if name == "dvq" else 1)
+    # What callers ask, answered by the model: K, and the L codebooks whose indices lie side by side
+    # (a map of codes, one code per position, is one codebook).
+    side_by_side = q.indices.shape[1] if q.indices.ndim == 2 and model.code_map_shape is None else 1
+    assert q.probs.shape[-1] == model.n_codes and model.n_codebooks == side_by_side
     soft = model.assignment_probs(z)
     assert soft.shape == q.probs.shape
     torch.testing.assert_close(soft.sum(-1), torch.ones(q.indices.shape))
+    # A model that labels its codes is scored by those labels, and only such a model.
     labels = model.cluster_labels
-    assert (labels is not None) == (name == "seq") and (labels is None or len(labels) == model.n_codes)
-    if name != "soft_vqvae":  # a hard quantizer's output is the chosen codewords
+    assert (labels is not None) == ("quantizer_test_accuracy" in metrics)
+    assert labels is None or (labels.shape == (model.n_codes,) and 0 <= labels.min() and labels.max() < N_CLASSES)
+    hard = bool(((q.probs == 0) | (q.probs == 1)).all())
+    if hard:  # a hard quantizer's output is the chosen codewords
         torch.testing.assert_close(back, q.quantized)
-    # The whole-split assignment is the per-image one (quantize(encode(x)), or the image's own
-    # variances for the soft VQ-VAE's hidden head).
+    # The whole-split assignment is the per-image one: quantize(encode(x)) for a hard quantizer, which
+    # picks from z alone; a soft one may also read the image (its own variances).
     with torch.no_grad():
         own = model.quantize_input(x)
     np.testing.assert_array_equal(model.quantize_array(np.asarray(x)).indices, own.indices.numpy())
-    if name != "soft_vqvae":
+    if hard:
         assert torch.equal(own.indices, q.indices)
 
 
-@pytest.mark.parametrize("name", [n for n in names() if not small(n).has_quantizer])
-def test_a_model_without_a_quantizer_says_so(name):
-    model = small(name)
+@pytest.mark.parametrize("name", PLAIN)
+def test_a_model_without_a_quantizer_says_so(name, trained):
+    model, _ = trained(name)
     assert (model.n_codes, model.n_codebooks, model.cluster_labels) == (None, None, None)
 
 
 @pytest.mark.parametrize("name", names())
-def test_checkpoint_round_trip(name, x, tmp_path):
-    model = small(name)
+def test_checkpoint_round_trip(name, x, tmp_path, trained):
+    model, _ = trained(name)
     folder = checkpoints.save(model, tmp_path / name, dataset="digits")
     loaded = checkpoints.load(folder, expect=name).model
     assert loaded.config == model.config
@@ -91,16 +112,11 @@ def test_checkpoint_round_trip(name, x, tmp_path):
         torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
 
 
-#: The families with a quantizer, and the soft VQ-VAE whose assignment reads the image's own variances.
-ASSIGNING = [(n, {}) for n in names() if small(n).has_quantizer] + [("soft_vqvae", {"variance": "hidden"})]
-
-
-@pytest.mark.parametrize("name, extra", ASSIGNING, ids=[f"{n}{'-hidden' if e else ''}" for n, e in ASSIGNING])
-def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(name, extra, digits, tmp_path):
+@pytest.mark.parametrize("name", QUANTIZING)
+def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(name, digits, tmp_path, trained):
     from vqviz import analysis
 
-    set_seed(0)
-    model = build(name, **SMALL, **{**EXTRA.get(name, {}), **extra}).eval() if extra else small(name)
+    model, _ = trained(name)
     test = digits[1]
     folder = checkpoints.save(model, tmp_path / name, dataset="digits", metrics=model.evaluate(test))
     ckpt = checkpoints.load(folder, expect=name)
@@ -119,11 +135,10 @@ def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(na
     if idx.ndim == 1:
         np.testing.assert_array_equal(table.clusters, idx)
         assert ckpt.metrics["test_dead_codes"] == int((stats.counts == 0).sum())
-    # The per-image path (the soft VQ-VAE's hidden variance head reads the image, not only z).
+    # The per-image path (an assignment that reads the image, not only z, reads it here too).
     with torch.no_grad():
         own = ckpt.model.quantize_input(torch.as_tensor(np.array(test.images[:32])))
     np.testing.assert_array_equal(a.indices[:32], own.indices.numpy())
     # "Is this model soft?" has one answer, and the entropies follow it.
     assert stats.hard == (not ckpt.model.is_soft)
-    assert ckpt.model.is_soft == (name in ("soft_vqvae", "skvq"))
     assert (a.entropy > 1e-6).any() == ckpt.model.is_soft

@@ -187,6 +187,7 @@ def shapes(n_per_style: int = 12, size: int = 28, seed: int = 0):
     return np.stack(images), np.asarray(labels, np.int64)
 
 
+@pytest.mark.slow  # a minute on 2 cores: CAE-4's dense layer sees 28 x 28 x 64 inputs
 def test_cae4_decoder_on_rendered_shapes_is_not_blank():
     """Unpooled CAE-4 on 28x28 shapes: the decoded centroids are pictures, and differ."""
     from vqviz.health import check_decoder, check_model

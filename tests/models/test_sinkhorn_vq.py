@@ -11,7 +11,8 @@ from vqviz import checkpoints
 from vqviz.cli import main
 from vqviz.errors import ConfigError
 from vqviz.models import build, names
-from vqviz.models.sinkhorn_vq import SinkhornVQ, gradient_penalty, sinkhorn
+from vqviz.models.common import gradient_penalty, sinkhorn
+from vqviz.models.sinkhorn_vq import SinkhornVQ
 from vqviz.train import Trainer, TrainConfig
 from vqviz.utils import set_seed
 

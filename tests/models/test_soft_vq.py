@@ -289,3 +289,28 @@ def test_checkpoints_before_the_authors_recipe_keep_the_literal_one():
     assert (config.posterior, config.variance, config.init, config.latent_reduction, config.vq_weight) == (
         "paper", "latent", "torch", "sum", 1.0)
     assert SoftVQVAE.Config(**SoftVQVAE.upgrade_config(old, "0.2.0")).posterior == "authors"
+
+
+@pytest.mark.parametrize("variance", ["latent", "hidden"])
+def test_a_cluster_shows_its_members_mean_posterior_mean_and_a_hard_model_its_codeword(digits, variance):
+    """What the Cluster styles page decodes for a cluster: the decoder's own input averaged over
+    the cluster's members (sum_k p(mu_k | x) mu_k, eq. 6), computed here by hand from
+    ``assign_input``; a cluster no sample falls in keeps its codeword, as a VQ-VAE's do."""
+    from vqviz import analysis
+
+    test = digits[1]
+    model = small(variance=variance).eval()
+    table = analysis.point_table(model, test.images, test.labels, test.n_classes)
+    with torch.no_grad():
+        z_hat = model.assign_input(torch.as_tensor(np.array(test.images)))[1].probs @ model.codebook
+    for k in range(model.n_codes):
+        members = table.clusters == k
+        want = z_hat[torch.as_tensor(members)].mean(0) if members.any() else model.codebook[k]
+        np.testing.assert_allclose(table.centres[k], want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert (np.bincount(table.clusters, minlength=model.n_codes) > 0).sum() >= 2
+    np.testing.assert_array_equal(analysis.centroid_images(model, table), model.decode_array(table.centres))
+
+    set_seed(0)
+    vq = build("vqvae", latent_dim=6, codebook_size=10, encoder="lae2").eval()
+    hard = analysis.point_table(vq, test.images, test.labels, test.n_classes)
+    np.testing.assert_array_equal(hard.centres, vq.codes(torch.arange(10)).detach().numpy())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..models import Model
 from .points import PointTable
@@ -47,16 +46,14 @@ def _view(title, label, rows, centroid, images, labels, n_classes, n_members, se
 
 def cluster_view(model: Model, table: PointTable, images: np.ndarray, cluster: int, n_classes: int,
                  n_members: int = 24, seed: int = 0, centroid: np.ndarray | None = None) -> GroupView:
-    """The panel of one cluster: its decoded codeword and its members in this split.
+    """The panel of one cluster: its decoded centre and its members in this split.
 
     ``centroid`` (C, H, W), if given, is the cluster's already decoded codeword (see
     :func:`points.centroid_images`), so that a panel decodes nothing.
     """
     rows = np.flatnonzero(table.clusters == cluster)
     if centroid is None:
-        with torch.no_grad():
-            code = model.codes(torch.as_tensor(table.codes[cluster : cluster + 1], device=model.device))
-        centroid = model.decode_array(code.cpu())[0]
+        centroid = model.decode_array(table.centres[cluster : cluster + 1])[0]
     return _view(f"Cluster {cluster}", int(table.cluster_labels[cluster]), rows, centroid,
                  images, table.labels, n_classes, n_members, seed)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
 from ..models import Model, majority_vote
@@ -39,6 +38,8 @@ class PointTable:
     cluster_labels : (K,) label of each cluster: the model's own (SEQ's majority vote on
         the training set) if it has one, else the majority on this split (-1: no member).
     codes : (K,) or (K, L) indices that give each cluster's codeword through ``model.codes``.
+    centres : (K, d) the latent that shows each cluster when decoded (:meth:`Model.cluster_centres`:
+        its codeword, or for the soft VQ-VAE its members' mean posterior mean).
     entropy : (N,) entropy of each sample's soft assignment in nats (``Assignment.entropy``:
         0 for a hard quantizer; for L codebooks the mean over them), or None.
     max_entropy : ln K, the entropy of a uniform assignment over the K codewords.
@@ -51,6 +52,7 @@ class PointTable:
     codes: np.ndarray | None = None
     entropy: np.ndarray | None = None
     max_entropy: float = 0.0
+    centres: np.ndarray | None = None
 
     @property
     def has_clusters(self) -> bool:
@@ -85,14 +87,13 @@ def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes:
         cluster_labels = own.cpu().numpy().astype(np.int64)
     else:
         cluster_labels = majority_vote(a.clusters, labels, len(a.codes), n_classes)
-    return PointTable(a.latents, labels, a.clusters, cluster_labels, a.codes, a.entropy, a.max_entropy)
+    return PointTable(a.latents, labels, a.clusters, cluster_labels, a.codes, a.entropy, a.max_entropy,
+                      model.cluster_centres(a))
 
 
 def centroid_images(model: Model, table: PointTable) -> np.ndarray:
-    """(K, C, H, W): every cluster's codeword (SEQ: its k-means centre), decoded."""
-    with torch.no_grad():
-        centres = model.codes(torch.as_tensor(table.codes, device=model.device))
-    return model.decode_array(centres.cpu())
+    """(K, C, H, W): every cluster's centre (its codeword; SEQ: its k-means centre), decoded."""
+    return model.decode_array(table.centres)
 
 
 def clusters_of(table: PointTable, rows: np.ndarray) -> list[int]:

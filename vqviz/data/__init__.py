@@ -16,17 +16,16 @@ through it: ``vqviz.data.MAX_IMAGE_PIXELS = 2**20`` changes ``vqviz.data.folder`
 
 from __future__ import annotations
 
-import sys
-import types
+from vqviz.utils import package_settings
 
 from . import download, paths, registry
 from . import digits, idx, cifar, folder  # noqa: F401  the order of registration is the order of NAMES
 from .idx import read_idx, write_idx
 from .registry import (SPLITS, Dataset, Progress, cache_dir, find_dir, load, register_dataset, register_scheme,
-                       search_dirs)
+                       search_dirs, shape_of)
 
 __all__ = ["Dataset", "Progress", "load", "find_dir", "search_dirs", "cache_dir", "read_idx", "write_idx",
-           "register_dataset", "register_scheme", "NAMES", "SPLITS"]
+           "register_dataset", "register_scheme", "shape_of", "NAMES", "SPLITS"]
 
 #: Each setting of this package, and the module that owns it.
 _SETTINGS = {
@@ -39,26 +38,4 @@ _SETTINGS = {
     **dict.fromkeys(("MAX_IMAGE_PIXELS", "MAX_FOLDER_FILES", "MAX_FOLDER_DEPTH", "MAX_DATASET_BYTES",
                      "IMAGE_SUFFIXES", "MAX_IMAGE_FILE_BYTES", "MAX_IMAGE_SECONDS", "MAX_FOLDER_SECONDS"), folder),
 }
-
-
-def __dir__():
-    return sorted([*globals(), *_SETTINGS])
-
-
-class _Package(types.ModuleType):
-    """The package, whose settings are properties that read and write the module owning each,
-    so that one value is in force. Properties (data descriptors), not ``__getattr__`` and
-    ``__setattr__``: tools that save and restore an attribute, such as pytest's monkeypatch,
-    then see the setting's value and put it back, rather than deleting it."""
-
-
-def _setting(name: str, owner: types.ModuleType) -> property:
-    return property(lambda _: getattr(owner, name), lambda _, value: setattr(owner, name, value),
-                    doc=f"``{owner.__name__}.{name}``")
-
-
-for _name, _owner in _SETTINGS.items():
-    setattr(_Package, _name, _setting(_name, _owner))
-del _name, _owner
-
-sys.modules[__name__].__class__ = _Package
+package_settings(__name__, _SETTINGS)

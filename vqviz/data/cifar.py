@@ -42,7 +42,7 @@ ROW = 3 * 32 * 32  # bytes of one image in a batch's data
 
 
 @register_dataset(
-    "cifar10", files=_BATCHES["train"] + _BATCHES["test"] + ("batches.meta",), subdir=FOLDER,
+    "cifar10", shape=(3, 32, 32), files=_BATCHES["train"] + _BATCHES["test"] + ("batches.meta",), subdir=FOLDER,
     mirrors=("https://www.cs.toronto.edu/~kriz/",), archive=ARCHIVE,
     checksums={ARCHIVE: "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"},
     sizes={ARCHIVE: 170498071}, provide=f"the folder {FOLDER} (unpacked from {ARCHIVE})")

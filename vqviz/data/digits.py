@@ -7,7 +7,7 @@ import numpy as np
 from .registry import SPLITS, register_dataset
 
 
-@register_dataset("digits")
+@register_dataset("digits", shape=(1, 8, 8))
 def digits(folder: None, split: str):
     """The digits of ``split``, pixels 0..16 scaled to [0, 1]; no files needed."""
     from sklearn.datasets import load_digits

@@ -35,12 +35,16 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
                   ".pbm", ".pnm"}
 
 
-@register_scheme("folder")
+#: (C, H, W) that a folder's images are converted to unless ``size`` and ``channels`` say otherwise.
+DEFAULT_SHAPE = (1, 28, 28)
+
+
+@register_scheme("folder", shape=DEFAULT_SHAPE)
 def load_folder(path: str, split: str, size: tuple[int, int] | None, channels: int | None) -> Dataset:
     """The ``split`` of the image folder at ``path``, as ``size`` (28, 28) with ``channels`` 1 by default."""
     try:
-        images, labels, classes, root = _folder(Path(path).expanduser(), split, size or (28, 28),
-                                                channels or 1)
+        images, labels, classes, root = _folder(Path(path).expanduser(), split, size or DEFAULT_SHAPE[1:],
+                                                channels or DEFAULT_SHAPE[0])
     except OSError as e:  # a name too long, a folder that cannot be listed
         raise DataError(f"folder:{path}"[:200] + f": cannot read the folder ({e.strerror or e})") from None
     return dataset(f"folder:{root}", split, images, labels, classes)

@@ -35,7 +35,7 @@ def _gz(*values) -> dict:
     return dict(zip((f + ".gz" for f in FILES), values, strict=True))
 
 
-_IDX_SOURCE = dict(files=FILES, suffixes=(".gz", ""),
+_IDX_SOURCE = dict(shape=(1, 28, 28), files=FILES, suffixes=(".gz", ""),
                    provide=", ".join(f + ".gz" for f in FILES) + " (gzipped or not)")
 
 

@@ -4,9 +4,10 @@ A data set is one module that decorates its reader with :func:`register_dataset`
 this module imports none of them (``vqviz/data/__init__.py`` does), so they import
 it without a loop. A reader takes the folder that holds the files (None for a data
 set that needs none) and a split, and returns images ``(N, C, H, W)`` in [0, 1],
-integer labels and the class names. Finding the folder, downloading into the
-cache, caching in memory, resizing and making the arrays read-only happen here,
-once for every data set.
+integer labels and the class names; the registration also gives the images' shape, so
+that it is known without reading a file (:func:`shape_of`: which checkpoints fit the data
+set). Finding the folder, downloading into the cache, caching in memory, resizing and
+making the arrays read-only happen here, once for every data set.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -79,6 +80,7 @@ class Source:
 
     name: str
     read: Callable[[Path | None, str], Arrays]
+    shape: tuple[int, int, int]
     files: tuple[str, ...] = ()
     suffixes: tuple[str, ...] = ("",)
     subdir: str | None = None
@@ -95,12 +97,29 @@ class Source:
         return None
 
 
+class Scheme(NamedTuple):
+    """How ``"<prefix>:<path>"`` names are loaded (see :func:`register_scheme`)."""
+
+    load: Callable[..., Dataset]
+    shape: tuple[int, int, int]
+
+
 _SOURCES: dict[str, Source] = {}
-_SCHEMES: dict[str, Callable[..., Dataset]] = {}
+_SCHEMES: dict[str, Scheme] = {}
 
 
-def register_dataset(name: str, *, files: tuple[str, ...] = (), suffixes: tuple[str, ...] = ("",),
-                     subdir: str | None = None, mirrors: tuple[str, ...] = (),
+def _check_shape(shape, what: str) -> tuple[int, int, int]:
+    """``shape`` as (C, H, W) of positive ints, or a ValueError that says the registration needs it."""
+    if shape is None:
+        raise ValueError(f"{what} is registered without its image shape: give shape=(channels, height, width), "
+                         "which tells which checkpoints fit it without reading its files")
+    if np.ndim(shape) != 1 or len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
+        raise ValueError(f"{what}: shape must be (channels, height, width) of positive ints, got {shape!r}")
+    return tuple(shape)
+
+
+def register_dataset(name: str, *, shape: tuple[int, int, int] | None = None, files: tuple[str, ...] = (),
+                     suffixes: tuple[str, ...] = ("",), subdir: str | None = None, mirrors: tuple[str, ...] = (),
                      checksums: dict[str, str] | None = None, sizes: dict[str, int] | None = None,
                      archive: str | None = None, provide: str = "", hint: str = ""):
     """Register the decorated ``read(folder, split) -> (images, labels, classes)`` as ``name``.
@@ -109,6 +128,8 @@ def register_dataset(name: str, *, files: tuple[str, ...] = (), suffixes: tuple[
     ----------
     name : str
         The name :func:`load` takes.
+    shape : (int, int, int)
+        (C, H, W) of the images ``read`` returns; required (:func:`shape_of`).
     files : tuple of str
         The files a folder must hold for ``read``; empty for a data set that needs no files
         (``read`` then gets ``folder=None``).
@@ -128,10 +149,11 @@ def register_dataset(name: str, *, files: tuple[str, ...] = (), suffixes: tuple[
     """
     if name in _SOURCES or ":" in name:
         raise ValueError(f"data set {name!r} is already registered or holds ':'")
+    shape = _check_shape(shape, f"data set {name!r}")
 
     def decorate(read):
         global NAMES
-        _SOURCES[name] = Source(name, read, tuple(files), tuple(suffixes), subdir, archive,
+        _SOURCES[name] = Source(name, read, shape, tuple(files), tuple(suffixes), subdir, archive,
                                 tuple(checksums or ()), provide, hint)
         if checksums:
             downloader.MIRRORS[name] = tuple(mirrors)
@@ -143,13 +165,26 @@ def register_dataset(name: str, *, files: tuple[str, ...] = (), suffixes: tuple[
     return decorate
 
 
-def register_scheme(prefix: str):
-    """Register the decorated ``load(path, split, size, channels) -> Dataset`` for ``"<prefix>:<path>"``."""
+def register_scheme(prefix: str, *, shape: tuple[int, int, int] | None = None):
+    """Register the decorated ``load(path, split, size, channels) -> Dataset`` for ``"<prefix>:<path>"``;
+    ``shape``, required, is (C, H, W) of the images it gives by default (no ``size``, no ``channels``)."""
+    shape = _check_shape(shape, f"the scheme {prefix!r}")
+
     def decorate(loader):
-        _SCHEMES[prefix] = loader
+        _SCHEMES[prefix] = Scheme(loader, shape)
         return loader
 
     return decorate
+
+
+def shape_of(name: str) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images :func:`load` gives for ``name`` by default (no ``size``, no ``channels``),
+    from its registration, so known without reading a file; None for a name nothing registered."""
+    prefix, colon, _ = name.partition(":")
+    if colon and prefix in _SCHEMES:
+        return _SCHEMES[prefix].shape
+    source = _SOURCES.get(name)
+    return source.shape if source is not None else None
 
 
 def load(name: str = "digits", split: str = "train", data_dir: str | os.PathLike | None = None, *,
@@ -193,7 +228,7 @@ def load(name: str = "digits", split: str = "train", data_dir: str | os.PathLike
     size = None if size is None else (int(size[0]), int(size[1]))
     prefix, colon, rest = name.partition(":")
     if colon and prefix in _SCHEMES:  # not cached: the user may change the files between calls
-        return _SCHEMES[prefix](rest, split, size, channels)
+        return _SCHEMES[prefix].load(rest, split, size, channels)
     source = _source(name)
     folder = ""
     if source.files:

@@ -244,8 +244,7 @@ class Model(nn.Module):
         out = {f"{split}_{k}": v for k, v in metrics.reconstruction_errors(x, x_hat).items()}
         if self.has_quantizer:
             a = self.assign(dataset.images, batch_size)
-            usage = metrics.codebook_usage(a.indices, a.n_codes)
-            out.update({f"{split}_{key}": v for key, v in usage.items() if key != "counts"})
+            out.update(metrics.named_usage(a.indices, a.n_codes, split))
             out[f"{split}_assignment_entropy"] = float(a.entropy.mean())
         return out
 
@@ -288,6 +287,12 @@ class Model(nn.Module):
             codes, clusters = np.unique(idx, axis=0, return_inverse=True)
             clusters = clusters.reshape(-1).astype(np.int64)
         return Assignment(z, idx, probs, soft, clusters, codes, entropy)
+
+    def cluster_centres(self, a: Assignment) -> np.ndarray:
+        """(M, d) float32: the latent that shows each cluster of ``a`` when decoded, its codeword
+        (:meth:`codes`). A model whose decoder sees a mix of codewords overrides this."""
+        with torch.no_grad():
+            return self.codes(torch.as_tensor(a.codes, device=self.device)).cpu().numpy().astype(np.float32)
 
     def quantize_array(self, images: np.ndarray, batch_size: int = 1024) -> QuantizedArray:
         """A whole split's codes and the quantizer's probabilities: :meth:`assign`'s."""

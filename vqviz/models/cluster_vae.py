@@ -54,6 +54,11 @@ class LambdaVAEConfig(VAEConfig):
                               f"({self.n_classes})")
         check_number("lam", self.lam, low_open=True)
 
+    @classmethod
+    def tiny(cls, in_shape, n_classes: int, **settings) -> LambdaVAEConfig:
+        """:meth:`ModelConfig.tiny`, with a latent wide enough for one dimension per class."""
+        return super().tiny(in_shape, n_classes, **{"latent_dim": max(16, n_classes), **settings})
+
 
 @dataclass
 class KMeansVAEConfig(VAEConfig):

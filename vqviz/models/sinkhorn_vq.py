@@ -32,27 +32,14 @@ With a map of codes, each is also counted over the positions with content only (
 a position that sees only blank input (Fashion-MNIST's background) has the blank image's latent,
 which no assignment can spread over the codebook (:meth:`SinkhornVQ.blank_positions`).
 
-Momentum Sinkhorn-Knopp (``sinkhorn``) works in log space (logsumexp), each row of
-log P shifted by its maximum (the minimum distance, as in SeLa and SwAV; beta absorbs
-it). Three readings of section 3.1, each measured:
-- the moving average is taken of log alpha and log beta (a geometric average), not of
-  alpha and beta: the scalings are defined up to alpha -> c alpha, beta -> beta / c,
-  which an arithmetic average does not respect, and it lowers a scaling by at most a
-  factor m per iteration (on digits at m = 0.999, log alpha fell by 1 per 360 steps and
-  the codes collapsed first: usage entropy 2.30 nats against 2.33 here; at m = 0.9,
-  3.06 against 4.00);
-- log alpha is centred before each average, which otherwise drifts (to +90 after
-  3000 batches at m = 0.9); the plan does not change;
-- beta is per sample and the samples change between batches, so the model carries only
-  alpha-bar (a (K,) buffer) and takes for a new batch's beta_{t-1} the scaling that
-  alpha-bar implies, [P alpha]^-1. On a skewed Gaussian mixture the literal
-  position-wise average of beta balanced less (usage entropy 3.90 nats) than this
-  (4.14; one Sinkhorn-Knopp on all the data: 4.15).
+Momentum Sinkhorn-Knopp and the gradient penalty are :func:`vqviz.models.common.sinkhorn`
+(in log space, with the three readings of section 3.1 it makes, each measured) and
+:func:`vqviz.models.common.gradient_penalty`; the small CNN is :func:`vqviz.nets.small_cnn`.
+The model carries only the running code scaling alpha-bar (a (K,) buffer, ``log_alpha``).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -64,11 +51,12 @@ from torch import nn
 
 from ..cluster import squared_distances
 from ..errors import ConfigError
-from ..nets import ARCHITECTURES, build_decoder, build_encoder
+from ..metrics import named_usage
+from ..nets import ARCHITECTURES, blind_positions, build_decoder, build_encoder, small_cnn, small_cnn_sizes
 from ..train import Trainer
 from ..utils import to_tensor
 from .base import Model
-from .common import QuantizerOutput, batched, reconstruction_loss
+from .common import QuantizerOutput, batched, gradient_penalty, reconstruction_loss, sinkhorn
 from .config import ModelConfig, check_choice, check_number
 from .registry import register
 
@@ -78,96 +66,6 @@ if TYPE_CHECKING:
 QUANTIZERS = ("none", "nearest", "sinkhorn")
 
 ENCODERS = ("cnn", *ARCHITECTURES)
-
-
-def _average(new: torch.Tensor, old: torch.Tensor, m: float) -> torch.Tensor:
-    """(1 - m) new + m old of log scalings: a geometric moving average of the scalings."""
-    return new if m == 0 else torch.lerp(new, old, m)
-
-
-def sinkhorn(log_p: torch.Tensor, n_iters: int, log_alpha: torch.Tensor | None = None,
-             log_beta: torch.Tensor | None = None, momentum: float = 0.0
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Momentum Sinkhorn-Knopp (eq. 5 and section 3.1) towards uniform marginals.
-
-    Parameters
-    ----------
-    log_p : (N, K) log-kernel, -lambda ||e_k - z_i||^2 (eq. 8).
-    n_iters : Sinkhorn iterations (each a code update, then a sample update).
-    log_alpha : (K,) log of the running code scaling alpha-bar; None = ones.
-    log_beta : (N,) or broadcastable, log of the running sample scaling beta-bar;
-        None = the sample scaling that ``log_alpha`` implies, [P alpha]^-1.
-    momentum : m; 0 is plain Sinkhorn-Knopp.
-
-    Returns
-    -------
-    plan : (N, K) Q_ik = beta_i P_ik alpha_k, with P's rows shifted to a maximum of 1.
-        At convergence (m = 0) rows sum to 1 and columns to N / K: N times the
-        transport plan with marginals 1/N and 1/K. A row is then the sample's
-        distribution over codes; its argmax is the hard assignment, which depends on
-        alpha only.
-    log_alpha : (K,) the updated code scaling (each new log alpha centred to mean 0, then averaged).
-    log_beta : (N,) the updated sample scaling.
-    """
-    if log_p.ndim != 2:
-        raise ConfigError(f"sinkhorn takes an (N, K) log-kernel, got shape {tuple(log_p.shape)}")
-    if not 0 <= momentum < 1:
-        raise ConfigError(f"momentum must lie in [0, 1), got {momentum}")
-    n, k = log_p.shape
-    # Subtract each row's minimum distance (SeLa, SwAV): a per-sample factor that beta absorbs.
-    log_p = log_p - log_p.max(1, keepdim=True).values
-    la = log_p.new_zeros(k) if log_alpha is None else log_alpha.to(log_p)
-    lb = -torch.logsumexp(log_p + la, 1) if log_beta is None else log_beta.to(log_p).expand(n)
-    log_col = math.log(n / k)  # column target N / K, row target 1
-    for _ in range(n_iters):
-        new = log_col - torch.logsumexp(log_p + lb[:, None], 0)  # (K,): alpha_y <- [P beta]_y^-1
-        la = _average(new - new.mean(), la, momentum)  # alpha-bar_t <- (1 - m) alpha + m alpha-bar, in log
-        new = -torch.logsumexp(log_p + la, 1)  # (N,): beta_i <- [alpha^T P]_i^-1
-        lb = _average(new, lb, momentum)
-    return (log_p + la + lb[:, None]).exp(), la, lb
-
-
-def gradient_penalty(z: torch.Tensor, codebook: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(N, d), (K, d) -> (): mean over samples of (||grad_z C(z)||^2 - 1)^2, eqs. (6) and (9).
-
-    C(z) = sum_k exp(-(1/d) ||z - e_k||^2 / (2 sigma^2)). The paper writes 1/K; DUQ, which
-    eq. (9) follows, averages over the embedding's d dimensions, as here. The squared norm
-    of eq. (6) (no square root) keeps the gradient finite when z sits on a codeword.
-    The graph is kept (create_graph) so that the penalty trains the encoder.
-    """
-    with torch.enable_grad():
-        if not z.requires_grad:
-            z = z.detach().requires_grad_(True)
-        # ||z||^2 - 2 z.e + ||e||^2 without clamping: its gradient 2 (z - e) is exact.
-        d2 = (z * z).sum(1, keepdim=True) - 2.0 * z @ codebook.T + (codebook * codebook).sum(1)
-        c = torch.exp(-d2 / (z.shape[1] * 2.0 * sigma**2)).sum(1)  # (N, K) -> (N,): eq. (9)
-        (grad,) = torch.autograd.grad(c.sum(), z, create_graph=True)  # rows are independent
-    return ((grad.pow(2).sum(1) - 1.0) ** 2).mean()
-
-
-def _map_size(h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Sizes after one and two stride-2, padding-1 3x3 convs: ceil(h / 2), then ceil again."""
-    h1, w1 = -(-h // 2), -(-w // 2)
-    return (h1, w1), (-(-h1 // 2), -(-w1 // 2))
-
-
-def _small_cnn(in_shape, latent_dim: int, spatial: bool = False) -> tuple[nn.Module, nn.Module]:
-    """conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d) and its mirror (decoder logits), any image size.
-
-    ``spatial``: the last layer is a 1x1 conv to d channels, and the encoder gives the
-    (N, d, h / 4, w / 4) map; the decoder takes that map back.
-    """
-    c, h, w = in_shape
-    (h1, w1), (h2, w2) = _map_size(h, w)
-    convs = [nn.Conv2d(c, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU()]
-    ups = [nn.Upsample(size=(h1, w1)), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
-           nn.Upsample(size=(h, w)), nn.Conv2d(32, c, 3, padding=1)]
-    if spatial:
-        return (nn.Sequential(*convs, nn.Conv2d(64, latent_dim, 1)),
-                nn.Sequential(nn.Conv2d(latent_dim, 64, 1), nn.ReLU(), *ups))
-    encoder = nn.Sequential(*convs, nn.Flatten(), nn.Linear(64 * h2 * w2, latent_dim))
-    decoder = nn.Sequential(nn.Linear(latent_dim, 64 * h2 * w2), nn.ReLU(), nn.Unflatten(1, (64, h2, w2)), *ups)
-    return encoder, decoder
 
 
 @dataclass
@@ -247,12 +145,12 @@ class SinkhornVQ(Model):
         super().__init__(config)
         c = config
         if c.encoder == "cnn":
-            self.encoder, self.decoder = _small_cnn(c.in_shape, c.latent_dim, c.spatial)
+            self.encoder, self.decoder = small_cnn(c.in_shape, c.latent_dim, c.spatial)
         else:
             self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
             self.decoder = build_decoder(c.encoder, c.in_shape, c.latent_dim, logits=True)
         #: (h, w) of the map of codes, (1, 1) for one code per image.
-        self.map_shape = _map_size(*c.in_shape[1:])[1] if c.spatial else (1, 1)
+        self.map_shape = small_cnn_sizes(*c.in_shape[1:])[1] if c.spatial else (1, 1)
         self.n_positions = self.map_shape[0] * self.map_shape[1]
         # BatchNorm before VQ keeps z near N(0, 1), the codebook's scale (section 4.1).
         self.norm = nn.BatchNorm2d(c.latent_dim) if c.spatial else nn.BatchNorm1d(c.latent_dim)
@@ -423,10 +321,11 @@ class SinkhornVQ(Model):
         out = super().evaluate(dataset, batch_size)
         if self.has_quantizer and self.config.spatial:
             idx, blank = self._assignments(dataset.images, batch_size, "nearest")
-            out.update(self._usage(idx, dataset.split))
-            out[f"{dataset.split}_blank_share"] = float(blank.mean())
+            k, split = self.config.codebook_size, dataset.split
+            out.update(named_usage(idx, k, split))
+            out[f"{split}_blank_share"] = float(blank.mean())
             if not blank.all():
-                out.update(self._usage(idx[~blank], dataset.split, "_content"))
+                out.update(named_usage(idx[~blank], k, split, "_content"))
         return out
 
     def sinkhorn_usage(self, dataset: Dataset, batch_size: int = 1024) -> dict:
@@ -434,9 +333,10 @@ class SinkhornVQ(Model):
         beside ``evaluate``'s usage of the nearest codeword: ``<split>_usage_entropy_sinkhorn``, ...
         and, with a map of codes, over its positions with content: ``..._sinkhorn_content``."""
         idx, blank = self._assignments(dataset.images, batch_size, "sinkhorn")
-        out = self._usage(idx, dataset.split, "_sinkhorn")
+        k, split = self.config.codebook_size, dataset.split
+        out = named_usage(idx, k, split, "_sinkhorn")
         if blank is not None and not blank.all():
-            out.update(self._usage(idx[~blank], dataset.split, "_sinkhorn_content"))
+            out.update(named_usage(idx[~blank], k, split, "_sinkhorn_content"))
         return out
 
     def _assignments(self, images: np.ndarray, batch_size: int, rule: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -451,30 +351,8 @@ class SinkhornVQ(Model):
                 idx = q.indices if rule == "nearest" else soft.argmax(-1)
                 codes.append(idx.reshape(-1).cpu())
                 if self.config.spatial:
-                    blank.append(self._blind(x).reshape(-1).cpu())
+                    blank.append(blind_positions(self.encoder, x).reshape(-1).cpu())
         return torch.cat(codes).numpy(), torch.cat(blank).numpy() if blank else None
-
-    def _blind(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, P) bool: the positions whose receptive field in ``x`` is all zeros.
-
-        Each conv of the encoder maps "some input in my window is not zero" by a max-pool with its
-        window, stride and padding; the ReLUs keep it. This is exact and the same on every device,
-        where comparing latents with a blank image's is not: a GPU's TF32 convolutions differ by
-        about 1e-3 between batch sizes.
-        """
-        seen = (x != 0).any(1, keepdim=True).float()
-        for layer in self.encoder:
-            if isinstance(layer, nn.Conv2d):
-                seen = F.max_pool2d(seen, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
-            elif not isinstance(layer, nn.ReLU):
-                raise ConfigError(f"blank positions need an encoder of convolutions and ReLUs, not {layer}")
-        return (seen == 0).reshape(len(x), -1)
-
-    def _usage(self, idx: np.ndarray, split: str, suffix: str = "") -> dict:
-        from .. import metrics
-
-        usage = metrics.codebook_usage(idx, self.config.codebook_size)
-        return {f"{split}_{k}{suffix}": v for k, v in usage.items() if k != "counts"}
 
     def blank_positions(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """(N, C, H, W) -> (N, P) bool: the positions of the map of codes whose receptive field in
@@ -488,7 +366,7 @@ class SinkhornVQ(Model):
         if not self.config.spatial:
             raise ConfigError("blank positions need a map of codes: this skvq model is not spatial")
         x = to_tensor(images).float()  # the input alone decides: nothing is encoded
-        return batched(lambda b: self._blind(b.to(self.device)).cpu(), x, batch_size).numpy()
+        return batched(lambda b: blind_positions(self.encoder, b.to(self.device)).cpu(), x, batch_size).numpy()
 
     def accuracy(self, dataset: Dataset, batch_size: int = 1024) -> float:
         """The classifier's accuracy on a split (evaluation mode: nearest codeword)."""

@@ -49,6 +49,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,7 +57,7 @@ from ..cluster import squared_distances
 from ..errors import ConfigError
 from ..nets import INITS, build_decoder, build_encoder, init_weights
 from ..utils import to_tensor
-from .base import Model, older_than
+from .base import Assignment, Model, older_than
 from .common import QuantizerOutput, batched, reconstruction_loss
 from .config import ModelConfig, check_choice, check_number
 from .registry import register
@@ -267,6 +268,21 @@ class SoftVQVAE(Model):
         z, log_var = self.encode_with_log_var(x)
         q = self.quantize(z, log_var)
         return z, q, q.probs
+
+    def cluster_centres(self, a: Assignment) -> np.ndarray:
+        """(K, d): each cluster's mean decoder input, the mean of its members' posterior means
+        z_hat_q (eq. 6), which is what the decoder learned to draw; a codeword alone, far from
+        every z_hat_q, decodes to a picture the decoder never saw. A cluster with no member
+        keeps its codeword."""
+        centres = super().cluster_centres(a)
+        k = len(a.codes)
+        counts = np.bincount(a.clusters, minlength=k)
+        weights = np.zeros((k, a.n_codes))
+        np.add.at(weights, a.clusters, a.soft_probs)  # the summed posteriors of each cluster's members
+        filled = counts > 0
+        codebook = self.codebook.detach().cpu().numpy().astype(np.float64)
+        centres[filled] = (weights[filled] / counts[filled, None]) @ codebook
+        return centres
 
     # ----- training -----
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
