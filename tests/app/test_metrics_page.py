@@ -7,7 +7,7 @@ import json
 from driving import ROOT, SHIPPED, figures, open_app, settled, variant
 
 from vqviz_app import catalog
-from vqviz import checkpoints
+from vqviz import checkpoints, cli
 
 
 def test_metrics_show_the_k_curve_and_the_downstream_table():
@@ -44,6 +44,8 @@ def test_metrics_show_the_benchmark_next_to_the_papers(tmp_path):
             for enc, p_e, acc in (("lae2", 0.98, [0.90, 0.97, 0.979]), ("cae4", 0.992, [0.95, 0.99, 0.991]))]
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "mnist.json").write_text(json.dumps({"dataset": "mnist", "runs": runs}))
+    # What bench repro publishes: the table and the curves written from the runs, as the app reads them.
+    assert cli.main(["bench", "repro", "--dataset", "mnist", "--out", str(tmp_path / "results"), "--table-only"]) == 0
     at = open_app("metrics")
     assert at.segmented_control(key="bench_dataset").value == "mnist"
     curves = next(f for f in figures(at) if "Fig. 3" in f["layout"].get("title", {}).get("text", ""))
@@ -57,6 +59,16 @@ def test_metrics_show_the_benchmark_next_to_the_papers(tmp_path):
     assert row["ours"] == "99.10 % ± 0 % (2)" and row["paper"] == "99.00 %" and row["verdict"].startswith("met")
     lae2 = table[(table["model"] == "LAE-2") & (table["figure"] == "encoder accuracy P_E (test)")].iloc[0]
     assert lae2["paper"] == "" and lae2["verdict"] == "no figure in the paper"
+    assert row["time"] == "60 s" and row["source"] == "Le, Ko and Chen, SEQ (arXiv 1910.11067), Fig. 3"
+
+
+def test_a_results_file_of_an_older_bench_repro_says_how_to_rewrite_it(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "mnist.json").write_text(json.dumps({"dataset": "mnist", "runs": [], "table": []}))
+    at = open_app("metrics")
+    (warning,) = [w.value for w in at.warning if "cannot be read" in w.value]
+    assert "no 'seq_curves'" in warning and "bench repro --dataset mnist --table-only" in warning
+    assert any("No benchmark results" in i.value for i in at.info)
 
 
 def test_metrics_without_benchmark_results_say_how_to_make_them():

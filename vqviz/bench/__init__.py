@@ -1,8 +1,10 @@
 """Benchmarks: ``python -m vqviz bench repro|perf|ui``.
 
-- ``repro`` (:mod:`vqviz.bench.repro`) runs the seed papers' protocols and writes
-  ``vqviz_app/results/<dataset>.json`` and a markdown table of our figures next to the papers'.
-- ``perf`` (:mod:`vqviz.bench.perf`) prints speed ratios measured within one run.
+- ``repro`` (:mod:`vqviz.bench.repro`) runs the seed papers' protocols (:mod:`vqviz.bench.protocols`,
+  one module per paper) and writes ``vqviz_app/results/<dataset>.json`` and a markdown table of our
+  figures next to the papers' (:mod:`vqviz.bench.repro_table`).
+- ``perf`` (:mod:`vqviz.bench.perf`) prints speed ratios measured within one run
+  (:mod:`vqviz.bench.perf_measures`).
 - ``ui`` (:mod:`vqviz.bench.ui`) times the app's gestures in a real browser against the floor,
   the smallest Streamlit app.
 

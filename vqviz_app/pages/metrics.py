@@ -5,7 +5,6 @@ import math
 
 import streamlit as st
 
-from vqviz.bench import protocols, repro
 from vqviz.errors import VqvizError
 
 from vqviz_app import cache, catalog, figures, jobs
@@ -92,7 +91,8 @@ def _downstream(ctx: Context) -> None:
 
 
 def _papers(dataset: str) -> None:
-    """The published `bench repro` results: SEQ's Fig. 3 as a chart, then every figure against the paper."""
+    """The published `bench repro` results (:mod:`vqviz_app.published`, plain data): SEQ's Fig. 3 as a chart,
+    then every figure against the paper."""
     st.subheader("Against the papers")
     found = {}
     for name in ("mnist", "fashion-mnist", dataset):
@@ -112,15 +112,13 @@ def _papers(dataset: str) -> None:
     results = found[shown]
     st.caption(f"`python -m vqviz bench repro --dataset {shown}`: our figures (mean ± std over the seeds that ran) "
                "next to each paper's. The budgets are in the table; the full protocol differences are in "
-               f"{results['path'].with_suffix('.md').name} and the README.")
-    curves = repro.seq_curves(results["runs"])
-    if curves:
-        st.plotly_chart(figures.seq_curves_figure(curves, protocols.SEQ_PAPER_BEST.get(shown)), width="stretch")
+               f"{results.path.with_suffix('.md').name} and the README.")
+    if results.seq_curves:
+        st.plotly_chart(figures.seq_curves_figure(results.seq_curves, results.seq_paper_best), width="stretch")
     # What people compare first, on the left; where the figure comes from, on the right.
-    rows = [{"model": r["model"], "figure": r["metric"], "ours": repro.format_ours(r),
-             "paper": repro.format_number(r["paper"], r["percent"]), "verdict": r["verdict"], "budget": r["budget"],
-             "time": repro.format_time(r),
-             "source": f"{protocols.PROTOCOLS[r['protocol']].paper}, {r['source']}"} for r in results["table"]]
+    rows = [{"model": r["model"], "figure": r["metric"], "ours": r["shown"]["ours"], "paper": r["shown"]["paper"],
+             "verdict": r["verdict"], "budget": r["budget"], "time": r["shown"]["time"],
+             "source": f"{r['citation']}, {r['source']}"} for r in results.rows]
     st.dataframe(rows, hide_index=True, width="stretch", placeholder="–")
 
 
