@@ -39,11 +39,16 @@ def tiny_seq(digits):
 
 
 #: Test modules that are slow as a whole: each starts servers, browsers, process groups or fuzzers.
-SLOW_MODULES = {"test_browser.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py"}
+SLOW_MODULES = {"test_browser.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py",
+                "test_install.py"}
+
+
+#: Fixtures that make a test slow: the real data sets, and ``bench repro --quick``'s every protocol.
+SLOW_FIXTURES = {"shared_data", "quick"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark ``slow`` every test of :data:`SLOW_MODULES` and every test on the real data sets."""
+    """Mark ``slow`` every test of :data:`SLOW_MODULES` and every test that uses a :data:`SLOW_FIXTURES`."""
     for item in items:
-        if item.path.name in SLOW_MODULES or "shared_data" in getattr(item, "fixturenames", ()):
+        if item.path.name in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

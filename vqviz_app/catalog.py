@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vqviz import checkpoints, data, settings
+from vqviz import checkpoints, data, settings, workflow
 from vqviz.errors import CheckpointError
 from vqviz.utils import printable, read_regular
 
@@ -40,8 +40,9 @@ UPLOADS = "uploads"
 
 
 def user_dir() -> Path:
-    """Where the app writes trained and uploaded checkpoints: ``$XDG_DATA_HOME/vqviz/checkpoints``."""
-    return data.paths.user_data_dir() / "checkpoints"
+    """Where the app writes trained and uploaded checkpoints, and ``vqviz train`` by default:
+    ``$XDG_DATA_HOME/vqviz/checkpoints``."""
+    return workflow.checkpoints_dir()
 
 
 def data_dir() -> Path:
@@ -231,21 +232,11 @@ def remove(entry: Entry) -> None:
     _refused.pop((entry.path, entry.stamp), None)
 
 
-#: The image shape (C, H, W) of each built-in data set, known without reading its files (which may be
-#: absent); a folder's images are converted to 1x28x28, as :func:`vqviz.data.load` does by default.
-SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-FOLDER_SHAPE = (1, 28, 28)
-
-
-def shape_of(dataset: str) -> tuple[int, int, int] | None:
-    """The shape of a data set's images, or None for a name the app does not know."""
-    return FOLDER_SHAPE if dataset.startswith("folder:") else SHAPES.get(dataset)
-
-
 def fits(entry: Entry, dataset: str) -> bool:
-    """Whether a readable checkpoint takes the images of ``dataset`` (same input shape)."""
+    """Whether a readable checkpoint takes the images of ``dataset``: the input shape that the data set's
+    registration gives (:func:`vqviz.data.shape_of`, known without reading its files, which may be absent)."""
     shape = entry.summary.get("in_shape") if not entry.error else None
-    return shape is not None and tuple(shape) == shape_of(dataset)
+    return shape is not None and tuple(shape) == data.shape_of(dataset)
 
 
 def for_dataset(found: list[Entry], dataset: str) -> tuple[list[Entry], list[Entry]]:

@@ -2,7 +2,9 @@
 
 Both run in threads, so that a page never blocks on them: it shows what is ready and
 polls the rest (``st.fragment(run_every=...)``). Background work calls :mod:`vqviz`
-directly, never Streamlit.
+directly, never Streamlit. Here: the training jobs and their registry, the background workers
+(:class:`Background`), and the scores' computations; the map's own jobs are in
+:mod:`vqviz_app.maps`, the job list the pages draw in :mod:`vqviz_app.joblist`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Hashable
 
 import numpy as np
 # What the threads below import on first use is imported here, by the thread that imports this module:
@@ -33,7 +35,7 @@ import sklearn.model_selection  # noqa: F401
 import streamlit as st
 import torch
 
-from vqviz import analysis, checkpoints, data, health, models, projection, settings, workflow
+from vqviz import analysis, checkpoints, data, health, map_store, models, settings, workflow
 from vqviz.errors import VqvizError
 from vqviz.train import EndStage, StopTraining, TrainConfig, plateau
 from vqviz.utils import atomic_write_bytes
@@ -484,11 +486,14 @@ class Background:
     def __init__(self):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
-        self._futures: dict[tuple, Future] = {}
+        self._futures: dict[Hashable, Future] = {}
         self._lock = threading.Lock()
-        self.progress: dict[tuple, Progress] = {}
+        self._recent: list[Hashable] = []  # the keys passed to keep_recent, the most recent last
+        self.progress: dict[Hashable, Progress] = {}
 
-    def submit(self, key: tuple, fn: Callable[[], object]) -> Future:
+    def submit(self, key: Hashable, fn: Callable[[], object]) -> Future:
+        """The future of ``fn``'s result: queued now, unless ``key`` was submitted before (and not
+        forgotten by :meth:`keep_recent`), whose future it then is."""
         with self._lock:
             if key not in self._futures:
                 self._futures[key] = future = Future()
@@ -513,6 +518,29 @@ class Background:
                     future.set_result(_guarded(fn))
                 except BaseException as e:  # SystemExit and the like: the waiting page hears of it
                     future.set_exception(e)
+
+    def keep_recent(self, key: Hashable, keep: int,
+                    made_from: Callable[[Hashable, Hashable], bool] = lambda k, old: False) -> None:
+        """Count ``key`` as the most recently asked for of the results this worker keeps only a few of
+        (large ones), and forget the finished ones beyond the ``keep`` most recent: their futures, their
+        progress, and the results ``made_from(k, old)`` says were made from one of them. One still being
+        computed is kept. A key forgotten is computed again if it is submitted again."""
+        with self._lock:
+            if key in self._recent:
+                self._recent.remove(key)
+            self._recent.append(key)
+            for old in self._recent[:-keep]:
+                if old in self._futures and not self._futures[old].done():
+                    continue
+                self._recent.remove(old)
+                for k in [k for k in self._futures if k == old or made_from(k, old)]:
+                    del self._futures[k]
+                self.progress.pop(old, None)
+
+    def keys(self) -> list[Hashable]:
+        """The keys whose results (or computations) this worker holds."""
+        with self._lock:
+            return list(self._futures)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until everything submitted so far is done, or ``timeout`` seconds; whether it is."""
@@ -543,7 +571,8 @@ def _guarded(fn):
 @st.cache_resource(show_spinner=False)
 def background(name: str) -> Background:
     """The server's background worker ``name`` (one per process; cleared with Streamlit's caches):
-    "scores" for the downstream scores and codebook statistics, "maps" for projections, so that
+    "scores" for the downstream scores and codebook statistics, "maps" for projections
+    (:mod:`vqviz_app.maps`), so that
     a map never waits behind a table. Always called with the name: Streamlit's cache keys on the
     arguments as passed, so ``background()`` and ``background("scores")`` would be two workers."""
     return Background()
@@ -575,7 +604,7 @@ def ready(future: Future, wait: float = 0.0):
 
 
 def _store(kind: str, key: str) -> Path:
-    return projection.cache_dir().parent / kind / f"{key}.json"
+    return map_store.cache_dir().parent / kind / f"{key}.json"
 
 
 def downstream(entry: Entry, dataset: str) -> Future:
@@ -618,65 +647,3 @@ def codebook_stats(entry: Entry, dataset: str, split: str) -> Future:
         return analysis.codebook_stats(model, images)
 
     return background("scores").submit(("codebook", entry.path, entry.stamp, dataset, split), compute)
-
-
-def projection_map(sha: str, dataset: str, split: str, latents: np.ndarray, labels: np.ndarray, method: str,
-                   params: dict) -> tuple[Future, Progress]:
-    """A split's 2-D map from the disk cache, or computed in the background (t-SNE and UMAP take
-    seconds; UMAP's first call also compiles). Returns the future (an (N, 2) array, or
-    {"error": message}) and its progress."""
-    key = ("map", sha, dataset, split, len(latents), method, tuple(sorted(params.items())))
-    worker = background("maps")
-    progress = worker.progress.setdefault(key, Progress())
-    folder = projection.cache_dir()  # read now: the environment is the page's
-
-    def compute() -> np.ndarray:
-        return projection.cached_project(latents, method, checkpoint_sha=sha, dataset=dataset, split=split,
-                                         labels=labels, progress=progress, cache=folder, **params)
-
-    return worker.submit(key, compute), progress
-
-
-def train_map(sha: str, dataset: str, split: str, train_latents: np.ndarray, train_labels: np.ndarray,
-              latents: np.ndarray, method: str, params: dict) -> tuple[Future, Future, Progress]:
-    """The train split's map as a fitted :class:`vqviz.projection.Projector`, and the ``latents`` of
-    ``split`` placed on it by its ``transform``, both in the background (the fit of a large train
-    split takes minutes). Returns the fit's future, the placed points' future (an (N, 2) array)
-    and their progress; a failure is {"error": message} in either. The fitted map is kept in
-    memory for the life of the server (a Projector is never written to disk)."""
-    frozen = tuple(sorted(params.items()))
-    key = ("train-map", sha, dataset, len(train_latents), method, frozen)
-    worker = background("maps")
-    progress = worker.progress.setdefault(key, Progress())
-
-    def fit() -> projection.Projector:
-        return projection.Projector(method, **params).fit(train_latents, train_labels, progress=progress)
-
-    fitted = worker.submit(key, fit)
-    _forget_old_train_maps(worker, key)
-
-    def place() -> np.ndarray:
-        model = fitted.result()  # submitted before this one, to the same single worker: already done
-        return model if isinstance(model, dict) else model.transform(latents, progress)
-
-    return fitted, worker.submit(("placed", *key[1:], split, len(latents)), place), progress
-
-
-#: Fitted train maps kept in memory (a t-SNE of 60,000 latents holds its affinities: tens of MB).
-KEEP_TRAIN_MAPS = 2
-
-
-def _forget_old_train_maps(worker: Background, newest: tuple) -> None:
-    """Drop the finished train maps (and the points placed on them) beyond the :data:`KEEP_TRAIN_MAPS`
-    most recently asked for; one still being computed is kept."""
-    with worker._lock:
-        order = worker.__dict__.setdefault("_train_maps", [])
-        if newest in order:
-            order.remove(newest)
-        order.append(newest)
-        for key in order[:-KEEP_TRAIN_MAPS]:
-            if worker._futures[key].done():
-                order.remove(key)
-                for k in [k for k in worker._futures if k == key or (k[0] == "placed" and k[1:6] == key[1:6])]:
-                    del worker._futures[k]
-                worker.progress.pop(key, None)

@@ -4,9 +4,9 @@ app.py`` from a checkout, whose ``app.py`` calls :func:`main`.
 Opens on the bundled digits data with a shipped SEQ checkpoint, on the latent map.
 The pages are wired here, in one place: each is a module of ``vqviz_app/pages/`` with a
 ``render(ctx)`` function, and to add one, add its line in ``PAGES`` and its entry in
-``RENDER``. The sidebar is drawn here, once for every page, and its choice is passed
-to the page as a :class:`vqviz_app.state.Context`; both run inside one error guard
-(:func:`vqviz_app.widgets.run_page`). ``st.Page`` names each module's file (by its full
+``RENDER``. The sidebar (:mod:`vqviz_app.sidebar`) is drawn here, once for every page, and
+its choice is passed to the page as a :class:`vqviz_app.state.Context`; both run inside one
+error guard (:func:`vqviz_app.widgets.run_page`). ``st.Page`` names each module's file (by its full
 path, so that either entry script finds it), so that a page has its URL and AppTest's
 ``switch_page`` finds it; a link's ``?page=`` (the file's name) picks the page a session
 opens on. Streamlit's ``st.navigation`` turns off its legacy ``pages/`` folder handling,
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from vqviz_app import state, widgets
+from vqviz_app import sidebar, state, widgets
 from vqviz_app.pages import assignment_entropy, cluster_styles, latent_map, metrics, models, style_mixer
 
 if "OMP_NUM_THREADS" not in os.environ:  # decoding one image on many threads is slower on a busy machine
@@ -56,7 +56,7 @@ def main() -> None:
     start = state.start_page("latent_map")
     page = st.navigation({group: [st.Page(f, title=t, icon=i, default=f.endswith(f"/{start}.py"))
                                   for f, t, i in pages] for group, pages in PAGES.items()})
-    widgets.run_page(RENDER[page.title], NAMES[page.title])
+    widgets.run_page(RENDER[page.title], sidebar.sidebar, NAMES[page.title])
     widgets.freeze_new_imports()
 
 

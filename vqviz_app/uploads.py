@@ -18,6 +18,7 @@ from vqviz import archive, checkpoints, settings
 from vqviz.errors import DataError, VqvizError
 
 from . import catalog
+from .state import Session, session
 
 T = TypeVar("T")
 #: One upload unpacks at a time, so that two cannot both fit in the space left by the quota (and
@@ -155,8 +156,8 @@ def remove(path: str | Path) -> None:
 def panel() -> None:
     """The Models page's list of kept uploads, each with its size and a Remove button, and the quota's use."""
     st.subheader("Uploads kept on this server")
-    if "upload_removed" in st.session_state:
-        st.success(f"Removed **{st.session_state.pop('upload_removed')}**.")
+    if Session.upload_removed.stored:
+        st.success(f"Removed **{Session.upload_removed.pop()}**.")
     found, limit = listed(), quota()
     taken = sum(u.size for u in found)
     st.caption(f"{taken / 2**20:,.1f} MB of {limit / 2**20:,.0f} MB (VQVIZ_UPLOAD_QUOTA_MB) taken by "
@@ -166,11 +167,11 @@ def panel() -> None:
         name = catalog.shown_path(upload.path)
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.markdown(f"`{name}` · {upload.kind} · {upload.size / 2**20:,.1f} MB")
-        if right.button("Remove", key=f"upload-remove-{name}", icon=":material/delete:", width="stretch"):
+        if right.button("Remove", key=Session.upload_remove.key(name), icon=":material/delete:", width="stretch"):
             try:
                 remove(upload.path)
             except (OSError, ValueError) as e:
                 st.error(f"{name} could not be removed: {getattr(e, 'strerror', None) or e}")
                 return
-            st.session_state["upload_removed"] = name
+            session.upload_removed = name
             st.rerun()

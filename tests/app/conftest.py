@@ -14,7 +14,6 @@ import pytest
 from driving import ROOT, SHIPPED
 
 from vqviz_app import cache, catalog, jobs
-from vqviz.bench import repro
 
 CODEBOOK_SHIPPED = ("skvq-digits", "skvq-digits-vq", "vqvae-digits")
 
@@ -36,7 +35,7 @@ def map_cache(tmp_path_factory):
 def app_env(bundled, map_cache, tmp_path, monkeypatch):
     """Private checkpoint folders and caches; Streamlit's caches cleared around every test."""
     monkeypatch.setattr(catalog, "BUNDLED_DIR", bundled)
-    monkeypatch.setattr(repro, "RESULTS", tmp_path / "results")  # no published benchmark unless a test writes one
+    monkeypatch.setenv("VQVIZ_RESULTS", str(tmp_path / "results"))  # no published benchmark unless a test writes one
     monkeypatch.setenv("XDG_CACHE_HOME", str(map_cache))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
     monkeypatch.delenv("VQVIZ_CHECKPOINTS", raising=False)

@@ -19,7 +19,7 @@ from sklearn.datasets import make_blobs
 from streamlit.testing.v1 import AppTest
 
 from vqviz_app import catalog
-from vqviz import projection
+from vqviz import map_store, projection
 from vqviz.analysis import selection
 from vqviz.errors import ConfigError
 
@@ -120,17 +120,17 @@ def test_fit_sample_is_exact_stratified_and_seeded():
 
 
 def test_sampled_maps_have_their_own_cache_keys(tmp_path):
-    key = lambda n, **kw: projection.cache_key("sha", "mnist", "all", n, "tsne", {}, **kw)  # noqa: E731
+    key = lambda n, **kw: map_store.cache_key("sha", "mnist", "all", n, "tsne", {}, **kw)  # noqa: E731
     # Up to max_fit the key is the one of a full map, as before sampling existed.
     assert key(FIT) == key(FIT, max_fit=FIT, stratified=True) == key(FIT, max_fit=10 * FIT)
     assert len({key(N), key(N, max_fit=FIT), key(N, max_fit=FIT, stratified=True), key(N, max_fit=FIT + 1)}) == 4
 
     x = np.random.default_rng(0).normal(size=(N, 8)).astype(np.float32)
     spec = dict(checkpoint_sha="ab" * 32, dataset="digits", split="all", cache=tmp_path)
-    sampled = projection.cached_project(x, "pca", max_fit=FIT, **spec)
-    full = projection.cached_project(x, "pca", **spec)
+    sampled = map_store.cached_project(x, "pca", max_fit=FIT, **spec)
+    full = map_store.cached_project(x, "pca", **spec)
     assert len(list(tmp_path.glob("*.npy"))) == 2 and not np.array_equal(sampled, full)
-    np.testing.assert_array_equal(projection.cached_project(x, "pca", max_fit=FIT, **spec), sampled)
+    np.testing.assert_array_equal(map_store.cached_project(x, "pca", max_fit=FIT, **spec), sampled)
 
 
 def test_bad_input_is_refused_clearly(fitted, blobs):

@@ -15,18 +15,18 @@ def held_maps(tmp_path, monkeypatch):
     returned event is set (at most 60 s): the page's background work, caught in the middle."""
     import threading
 
-    from vqviz import projection
+    from vqviz import map_store
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no map made by an earlier test
     gate = threading.Event()
-    cached_project = projection.cached_project
+    cached_project = map_store.cached_project
 
     def slow(latents, method="tsne", **kwargs):
         if method != "pca":
             gate.wait(60)
         return cached_project(latents, method, **kwargs)
 
-    monkeypatch.setattr(projection, "cached_project", slow)
+    monkeypatch.setattr(map_store, "cached_project", slow)
     return gate
 
 
@@ -55,7 +55,7 @@ def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
 
 
 def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatch):
-    from vqviz_app import cache
+    from vqviz_app import cache, maps
     from vqviz.images import shade_text
 
     _, ds, _ = reference()
@@ -64,7 +64,7 @@ def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatc
     rows = np.flatnonzero(ds.labels == 5)
     assert fives["hovertext"] == shade_text(ds.images[rows])  # each point's own image, in row order
     assert "%{hovertext}" in fives["hovertemplate"]
-    monkeypatch.setattr(cache, "HOVER_MAX", 359)  # a larger map: the label only, no image per point
+    monkeypatch.setattr(maps, "HOVER_MAX", 359)  # a larger map: the label only, no image per point
     cache.clear()
     at.run()
     assert all("hovertext" not in t and "%{hovertext}" not in t["hovertemplate"] for t in points(figures(at)[0]))
@@ -291,7 +291,7 @@ def test_a_click_on_an_empty_spot_decodes_the_latent_there():
 
 def test_the_grid_of_empty_spots_turns_a_click_into_its_position_and_nothing_else():
     from vqviz_app import figures as figs
-    from vqviz_app.cache import SPOTS
+    from vqviz_app.maps import SPOTS
     from vqviz.analysis import point_table
 
     ckpt, ds, _ = reference()
@@ -367,18 +367,18 @@ def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_p
 def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch):
     from driving import variant
 
-    from vqviz_app import jobs
-    from vqviz import projection
+    from vqviz_app import maps
+    from vqviz import map_store
 
     folder = variant(tmp_path, monkeypatch, "shipped-map")
     ckpt = checkpoints.load(folder)
     ds = data.load("digits", "test")
     shipped = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
-    projection.store_beside(folder, shipped, "tsne", checkpoint_sha=ckpt.meta["weights"]["sha256"],
-                            dataset="digits", split="test")
+    map_store.store_beside(folder, shipped, "tsne", checkpoint_sha=ckpt.meta["weights"]["sha256"],
+                           dataset="digits", split="test")
     at = open_app()
     calls = []
-    monkeypatch.setattr(jobs, "projection_map", lambda *a, **k: calls.append(1))  # nothing to compute
+    monkeypatch.setattr(maps, "projection_job", lambda *a, **k: calls.append(1))  # nothing to compute
     at.selectbox(key="checkpoint").set_value(str(folder)).run()
     assert not at.exception and not at.error and not at.get("progress") and calls == []
     got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
@@ -479,15 +479,20 @@ def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
 
 
 def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
-    from vqviz_app import jobs
+    from vqviz_app import jobs, maps
+    from vqviz_app.cache import View
 
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(60, 4)).astype(np.float32), np.arange(60) % 3
     worker = jobs.background("maps")
+
+    def key(n):  # a checkpoint of each size: three train maps
+        return maps.MapKey(View(f"ckpt-{n}", n, "digits", "test"), "pca", on_train=True)
+
     for n in (20, 30, 40):
-        fitted, placed, _ = jobs.train_map("sha", "digits", "test", z[:n], y[:n], z[:5], "pca", {})
+        fitted, placed, _ = maps.train_jobs(key(n), z[:n], y[:n], z[:5])
         assert placed.result(60).shape == (5, 2)
-    kept = sorted(k[3] for k in worker._futures if k[0] == "train-map")
-    assert kept == [30, 40] and sum(k[0] == "placed" for k in worker._futures) == 2
-    again, _, _ = jobs.train_map("sha", "digits", "test", z[:40], y[:40], z[:5], "pca", {})
+    kept = sorted(k[1].view.stamp for k in worker.keys() if k[0] == "fit")
+    assert kept == [30, 40] and sum(k[0] == "placed" for k in worker.keys()) == 2
+    again, _, _ = maps.train_jobs(key(40), z[:40], y[:40], z[:5])
     assert again is fitted  # the newest is kept, not fitted again

@@ -28,12 +28,14 @@ LIMIT_S = 5.0
 LAUNCHER = """
 import sys, time
 import numpy as np
-from vqviz_app import jobs
+from vqviz_app import jobs, maps
+from vqviz_app.cache import View
 from vqviz.train import TrainConfig
 
 rng = np.random.default_rng(0)
 latents = rng.normal(size=(20_000, 16)).astype(np.float32)
-tsne, _ = jobs.projection_map("test", "noise", "all", latents, np.zeros(len(latents), int), "tsne", {})
+key = maps.MapKey(View("test", 0, "noise", "all"), "tsne")
+tsne, _ = maps.projection_job(key, "test", latents, np.zeros(len(latents), int))
 blocked = jobs.background("scores").submit(("blocked",), lambda: time.sleep(120))
 job = jobs.start_training("seq", "digits", TrainConfig(epochs=100_000), {"k": 10}, threads=1, session="test")
 while not (tsne.running() and blocked.running() and job.fraction > 0):

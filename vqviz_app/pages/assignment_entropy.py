@@ -8,9 +8,9 @@ from vqviz import images
 from vqviz.analysis import CodebookStats
 from vqviz.errors import VqvizError
 
-from vqviz_app import catalog, figures, jobs, widgets
+from vqviz_app import catalog, figures, jobs, sidebar, widgets
 from vqviz_app.catalog import Entry
-from vqviz_app.state import Context, Loaded
+from vqviz_app.state import Context, Loaded, Session, session
 
 COLOURS = ("#1f77b4", "#d55e00")  # left, right
 #: How long the page waits for the statistics before it shows what is ready.
@@ -19,20 +19,20 @@ WAIT_S = 0.5
 
 def render(ctx: Context) -> None:
     st.title("Assignment entropy")
-    view = widgets.loaded(ctx)
-    left = view.entry
-    if not view.model.has_quantizer:
-        st.info(f"**{left.label}** (family {view.ckpt.name}) has no codebook, so there is no assignment to "
+    loaded = sidebar.loaded(ctx)
+    left = loaded.entry
+    if not loaded.model.has_quantizer:
+        st.info(f"**{left.label}** (family {loaded.ckpt.name}) has no codebook, so there is no assignment to "
                 "measure. Pick a model with a codebook, such as SK-VQ, a VQ-VAE or SEQ, in the sidebar.",
                 icon=":material/info:")
         return
     which = "train and test" if ctx.split == "all" else ctx.split
-    st.caption(f"How two models use their codebooks on the {len(view.data.labels):,} {which} images of "
+    st.caption(f"How two models use their codebooks on the {len(loaded.data.labels):,} {which} images of "
                f"{ctx.dataset}, as in the SK-VQ paper's Table 1: how sure each sample's assignment is, how "
                "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
                "the left (unless its assignments are hard: then on the right); pick the other here.")
     candidates = [e for e in catalog.entries() if not e.error and e.dataset == ctx.dataset and e.has_codebook]
-    if not view.model.is_soft:  # its histogram would be empty: open on a soft model, if there is one
+    if not loaded.model.is_soft:  # its histogram would be empty: open on a soft model, if there is one
         soft = next((e for e in candidates if e.path != left.path and _soft(_model(e))), None)
         if soft is None:
             st.caption(f"**{left.label}** assigns every sample to one codeword (a hard assignment), so its "
@@ -42,13 +42,12 @@ def render(ctx: Context) -> None:
             st.caption(f"The sidebar's **{left.label}** assigns every sample to one codeword (a hard "
                        f"assignment): its entropies are all 0, so it has no histogram. The page opens on "
                        f"**{soft.label}**, whose assignments are soft, with {left.label} on the right.")
-            if not st.session_state.get("entropy_right_picked"):
-                st.session_state["entropy_right"] = st.session_state["entropy_swapped"] = left.path
+            if not session.entropy_right_picked:
+                session.entropy_right = session.entropy_swapped = left.path
             left = soft
-    state = st.session_state
-    if left is view.entry and state.get("entropy_right") == state.pop("entropy_swapped", None) \
-            and not state.get("entropy_right_picked"):
-        state.pop("entropy_right", None)  # it was there only beside a soft model: the usual default
+    if left is loaded.entry and session.entropy_right == Session.entropy_swapped.pop() \
+            and not session.entropy_right_picked:
+        del session.entropy_right  # it was there only beside a soft model: the usual default
     others = [e for e in candidates if e.path != left.path]
     cols = st.columns(2, gap="large")
     cols[0].subheader(left.label)
@@ -57,12 +56,11 @@ def render(ctx: Context) -> None:
     with cols[1]:
         if others:
             by_path = {e.path: e for e in others}
-            if st.session_state.get("entropy_right") not in by_path:
-                st.session_state["entropy_right"] = _default(left, others).path
-            path = st.selectbox("Compare with", list(by_path), key="entropy_right",
+            if session.entropy_right not in by_path:
+                session.entropy_right = _default(left, others).path
+            path = st.selectbox("Compare with", list(by_path), key=Session.entropy_right.key,
                                 format_func=lambda p: by_path[p].label, label_visibility="collapsed",
-                                persist_state="session",
-                                on_change=lambda: st.session_state.update(entropy_right_picked=True))
+                                persist_state="session", on_change=Session.entropy_right_picked.set, args=(True,))
             right = by_path[path]
             st.caption(_describe(right))
         else:
@@ -97,9 +95,9 @@ def render(ctx: Context) -> None:
                "(hard) assignment; its exponential, the perplexity, is the effective number of codewords in "
                "use, at most K. Dead codes: codewords no sample of this split is assigned to.")
     for entry in sides:  # SK-VQ's map of codes, for whichever side has one
-        model = view.model if entry is view.entry else _model(entry)
+        model = loaded.model if entry is loaded.entry else _model(entry)
         if model is not None and model.code_map_shape is not None:
-            _code_maps(model, entry.label, view)
+            _code_maps(model, entry.label, loaded)
 
 
 def _side(s: CodebookStats, top: float, colour: str) -> None:
@@ -138,16 +136,16 @@ def _describe(entry: Entry) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _code_maps(model, label: str, view: Loaded) -> None:
+def _code_maps(model, label: str, loaded: Loaded) -> None:
     """The SK-VQ paper's picture: which codeword each region of an image uses, for ``model``."""
-    split = view.data
+    split = loaded.data
     h, w = model.code_map_shape
     st.subheader(f"Map of codes: {label}")
     st.caption(f"This model quantizes each image as a {h}x{w} map of codes, one codeword of {model.n_codes} per "
                "region, then pools the map for its classifier. Each region is tinted by its codeword's colour "
                "(the same colour for the same codeword in every image).")
     n = len(split.labels)
-    picks = st.number_input("Image", 0, n - 1, 0, key=f"code_map_image-{label}", help="Its index in the split.")
+    picks = st.number_input("Image", 0, n - 1, 0, key=Session.code_map_image.key(label), help="Its index in the split.")
     rows = np.arange(int(picks), min(int(picks) + 4, n))
     x = np.array(split.images[rows])
     with torch.no_grad():
@@ -155,7 +153,7 @@ def _code_maps(model, label: str, view: Loaded) -> None:
     cols = st.columns(len(rows))
     for col, row, image, codes in zip(cols, rows, x, maps):
         col.image(images.code_map_picture(image, codes, model.n_codes, scale=max(1, 224 // image.shape[-1])),
-                  caption=f"#{row}: {view.classes[split.labels[row]]}, "
+                  caption=f"#{row}: {loaded.classes[split.labels[row]]}, "
                           f"{widgets.plural(len(np.unique(codes)), 'codeword')}",
                   width="stretch")
 

@@ -6,14 +6,14 @@ import streamlit as st
 from vqviz import analysis
 from vqviz.images import grid
 
-from vqviz_app import cache, widgets
-from vqviz_app.state import Context
+from vqviz_app import cache, sidebar, widgets
+from vqviz_app.state import Context, Session
 
 
 def render(ctx: Context) -> None:
-    view = widgets.loaded(ctx, need_clusters=True)
-    table, classes = view.table, view.classes
-    images = cache.centroids(ctx.entry.path, ctx.entry.stamp, ctx.dataset, ctx.split)
+    loaded = sidebar.loaded(ctx, need_clusters=True)
+    table, classes = loaded.table, loaded.classes
+    images = cache.centroids(loaded.view)
     groups = analysis.cluster_table(table)
     sizes, purity = table.sizes, table.purity
     h = images.shape[-2]
@@ -22,7 +22,7 @@ def render(ctx: Context) -> None:
     st.caption(f"Each tile is one of the {len(sizes)} clusters of **{ctx.entry.label}**: its codeword passed "
                "through the decoder. A class with several clusters shows its *styles*. Under each tile: "
                f"the cluster's number, its members in the {ctx.split} split and its purity.")
-    widgets.decoder_warning(view)
+    widgets.decoder_warning(loaded)
     cols = st.columns(3)
     cols[0].metric("Clusters", len(sizes))
     cols[1].metric(f"Used in the {ctx.split} split", int((sizes > 0).sum()))
@@ -44,9 +44,9 @@ def render(ctx: Context) -> None:
         st.info("No cluster has a label in this split.")
         return
     label = st.segmented_control("Class", labels, format_func=lambda c: classes[c], default=labels[0],
-                                 required=True, key="styles_class", persist_state="session")
+                                 required=True, key=Session.styles_class.key, persist_state="session")
     n_members = 12
-    rows = analysis.subclasses(table, view.data.images, label, n_members=n_members)
+    rows = analysis.subclasses(table, loaded.data.images, label, n_members=n_members)
     if not rows:
         st.info(f"No cluster of {classes[label]} has a member in the {ctx.split} split.")
     for k, members in rows:

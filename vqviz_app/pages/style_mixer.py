@@ -6,8 +6,9 @@ import streamlit as st
 from vqviz import analysis
 from vqviz.images import framed, png_bytes
 
-from vqviz_app import cache, figures, widgets
-from vqviz_app.state import Context
+from vqviz_app import cache, maps, sidebar, widgets
+from vqviz_app.cache import View
+from vqviz_app.state import Context, Session, session
 
 SOURCES = {"clusters of one class": "Styles of one class", "one cluster": "One cluster", "random": "At random",
            "map": "Click in the map"}
@@ -16,64 +17,60 @@ TOP, STEP = 1.0, 0.01
 
 
 def render(ctx: Context) -> None:
-    view = widgets.loaded(ctx)
-    table, classes = view.table, view.classes
+    loaded = sidebar.loaded(ctx)
+    table, classes = loaded.table, loaded.classes
     st.title("Style mixer")
     st.caption("Three latents z1, z2, z3 and their mixture z = α1 z1 + α2 z2 + α3 z3 with α3 = 1 − α1 − α2, "
                "decoded. Mixing the clusters of one class blends its styles (the SEQ paper, section 3.3, whose "
                "figures keep α1 and α2 below 0.5). Each weight goes from 0 to 1 here: α1 = 1 shows z1 alone.")
-    widgets.decoder_warning(view)
+    widgets.decoder_warning(loaded)
 
-    state = st.session_state
     sources = list(SOURCES) if table.has_clusters else ["random", "map"]
     top = st.columns([3, 2, 1], vertical_alignment="bottom")
     source = top[0].segmented_control("Take three latents", sources, format_func=SOURCES.get, default=sources[0],
-                                      required=True, key="mix_source", persist_state="session")
+                                      required=True, key=Session.mix_source.key, persist_state="session")
     choice = None
     if source == "clusters of one class":
         groups = analysis.cluster_table(table)
         labels = sorted((c for c in groups if c >= 0), key=lambda c: -len(groups[c]))
         choice = top[1].selectbox("Class", labels, format_func=lambda c: f"{classes[c]} ({widgets.plural(len(groups[c]), 'cluster')})",
-                                  key="mix_class", persist_state="session")
+                                  key=Session.mix_class.key, persist_state="session")
     elif source == "one cluster":
         ks = [int(k) for k in np.argsort(-table.sizes, kind="stable") if table.sizes[k] > 0]
-        choice = top[1].selectbox("Cluster", ks, key="mix_cluster", persist_state="session",
+        choice = top[1].selectbox("Cluster", ks, key=Session.mix_cluster.key, persist_state="session",
                                   format_func=lambda k: f"{k} (label {classes[table.cluster_labels[k]]}, "
                                                         f"{widgets.plural(table.sizes[k], 'member')})")
     if source != "map" and top[2].button("Draw again", icon=":material/casino:", width="stretch"):
-        state["mix_seed"] = state.get("mix_seed", 0) + 1
-    if state.get("mix_of") != (ctx.entry.path, ctx.dataset, ctx.split):  # rows belong to one split
-        state["mix_of"] = (ctx.entry.path, ctx.dataset, ctx.split)
-        state["mix_rows"] = analysis.pick_triplet(table, "random").tolist()
-        state.pop("mix_for", None)
-    wanted = (source, choice, state.get("mix_seed", 0))
+        session.mix_seed += 1
+    if session.mix_of != (ctx.entry.path, ctx.dataset, ctx.split):  # rows belong to one split
+        session.mix_of = (ctx.entry.path, ctx.dataset, ctx.split)
+        session.mix_rows = analysis.pick_triplet(table, "random").tolist()
+        del session.mix_for
+    wanted = (source, choice, session.mix_seed)
     if source == "map":
-        state.pop("mix_for", None)
-    elif state.get("mix_for") != wanted:
-        state["mix_rows"] = analysis.pick_triplet(table, source, wanted[-1], cluster=choice, label=choice).tolist()
-        state["mix_for"] = wanted
-    rows = np.asarray(state["mix_rows"])
+        del session.mix_for
+    elif session.mix_for != wanted:
+        session.mix_rows = analysis.pick_triplet(table, source, wanted[-1], cluster=choice, label=choice).tolist()
+        session.mix_for = wanted
+    rows = np.asarray(session.mix_rows)
 
     if source == "map":
         st.caption("Each click replaces the oldest of the three latents.")
-        xy, _ = widgets.map_or_meanwhile(view, state.get("method", "tsne"), {})
-        fig, traces = figures.map_figure(xy, table, classes, ctx.colour, rows, height=420)
-        st.plotly_chart(fig, key="mix_map", on_select=widgets.append_clicks("mix_map", "mix_rows", traces, keep=3),
-                        selection_mode="points", width="stretch", config={"displaylogo": False})
+        maps.draw_picker(loaded, ctx.colour, rows, Session.mix_map, Session.mix_rows, keep=3)
 
-    h = view.data.images.shape[-2]
+    h = loaded.data.images.shape[-2]
     left, right = st.columns([5, 4], gap="large")
     with left:
         cols = st.columns(3)
-        for i, (col, picture) in enumerate(zip(cols, framed(view.data.images[rows], cache.scale_for(h, 72)))):
+        for i, (col, picture) in enumerate(zip(cols, framed(loaded.data.images[rows], cache.scale_for(h, 72)))):
             r = rows[i]
             where = f" · cluster {table.clusters[r]}" if table.has_clusters else ""
             col.image(picture, caption=f"z{i + 1} · {classes[table.labels[r]]} · sample {r}{where}")
-        _mixer(ctx, tuple(int(r) for r in rows), cache.scale_for(h, 160))
+        _mixer(loaded.view, tuple(int(r) for r in rows), cache.scale_for(h, 160))
     with right:
-        steps = st.slider("Mixtures along each side of the triangle", 3, 11, 6, key="mix_steps",
+        steps = st.slider("Mixtures along each side of the triangle", 3, 11, 6, key=Session.mix_steps.key,
                           persist_state="session")
-        picture = analysis.mixing_picture(view.model, table.latents[rows], steps, scale=cache.scale_for(h, 48))
+        picture = analysis.mixing_picture(loaded.model, table.latents[rows], steps, scale=cache.scale_for(h, 48))
         st.image(picture, caption=f"{steps * (steps + 1) // 2} mixtures: z1 top left, z2 top right, z3 bottom "
                                   f"right; each step moves 1/{steps - 1} of the weight (the SEQ paper's Fig. 5)")
         st.download_button("Download as PNG", png_bytes(picture), file_name="vqviz-mixtures.png",
@@ -81,18 +78,18 @@ def render(ctx: Context) -> None:
 
 
 @st.fragment
-def _mixer(ctx: Context, rows: tuple[int, ...], scale: int) -> None:
+def _mixer(view: View, rows: tuple[int, ...], scale: int) -> None:
     """Only this part reruns while a slider moves; each step picks one of the mixtures decoded beforehand."""
     left, right = st.columns([3, 2], vertical_alignment="center")
     with left:
-        a1 = st.slider("α1, the weight of z1", 0.0, TOP, 0.25, STEP, key="alpha1", persist_state="session")
-        a2 = st.slider("α2, the weight of z2", 0.0, TOP, 0.25, STEP, key="alpha2", persist_state="session")
+        a1 = st.slider("α1, the weight of z1", 0.0, TOP, 0.25, STEP, key=Session.alpha1.key, persist_state="session")
+        a2 = st.slider("α2, the weight of z2", 0.0, TOP, 0.25, STEP, key=Session.alpha2.key, persist_state="session")
         if a1 + a2 > 1 + STEP / 2:  # a mixture's weights are at most 1 in all: z3's cannot be negative
             a2 = round(1 - a1, 2)
             st.caption(f"α1 + α2 is at most 1, so that z3's weight is not negative: α2 is taken as "
                        f"1 − α1 = {a2:.2f}.")
         st.metric("α3 = 1 − α1 − α2, the weight of z3", f"{abs(1 - a1 - a2):.2f}")
-    images = cache.slider_grid(ctx.entry.path, ctx.entry.stamp, rows, ctx.dataset, ctx.split)
+    images = cache.slider_grid(view, rows)
     image = images[round(a1 / STEP), round(a2 / STEP)]
     big = image.repeat(scale, 0).repeat(scale, 1)
     right.image(big, caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {abs(1 - a1 - a2):.2f} z3")
