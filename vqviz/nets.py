@@ -13,7 +13,7 @@ Architectures:
   the dense layer sees the whole H x W x 64 map (28 x 28 x 64 = 50,176 inputs on MNIST).
 - ``cae4_pool``: the same with 2x2 max-pooling after each conv: 16 times fewer inputs to
   the dense layer and about 6 times less compute per image. Not the paper's network;
-  checkpoints made before vqviz 0.3 called it ``cae4``.
+  checkpoints made before vqviz 0.2 called it ``cae4``.
 - ``mlp``: dense(500)-dense(500)-dense(2000)-dense(d), the soft VQ-VAE paper's MLP.
 
 And SK-VQ's network (:func:`small_cnn`): conv(32, 3x3, /2)-conv(64, 3x3, /2)-dense(d), a small

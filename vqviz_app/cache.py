@@ -2,7 +2,7 @@
 and mixtures; and :class:`View`, the one key of a checkpoint's split.
 
 A :class:`View` holds the checkpoint's path and the mtime of its ``meta.json`` (``stamp``), so a
-re-saved checkpoint is reloaded. Decoding runs on one torch thread (set in ``app.py``):
+re-saved checkpoint is reloaded. Decoding runs on one torch thread (set in ``vqviz_app/main.py``):
 on a busy machine, more threads make small decodes many times slower. (What only the map or only
 the cluster panel caches is in :mod:`vqviz_app.maps` and :mod:`vqviz_app.panel`.)
 """

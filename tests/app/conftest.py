@@ -1,7 +1,7 @@
 """The AppTest environment, set up once for every test of the app.
 
 The bundled checkpoints are copied into a private folder, so that checkpoints other
-people add to ``checkpoints/`` do not change what these tests see; the map cache is
+people add to ``vqviz_app/checkpoints/`` do not change what these tests see; the map cache is
 shared by the session (each map is computed once), the data home is private to each
 test, and Streamlit's caches are cleared around every test.
 """

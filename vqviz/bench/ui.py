@@ -14,7 +14,7 @@ each median as a ratio to the floor's measured in the same run:
 - the latent map: a click on a point -> the cluster panel with its images loaded;
 - a fresh tab on the warm server (the map cached) -> the page's title, and the map drawn (the
   difference is mostly plotly.js, loaded and parsed by each new tab); on MNIST's test split too
-  when its files are there, with the shipped ``checkpoints/seq-mnist-lae2`` (or
+  when its files are there, with the shipped ``vqviz_app/checkpoints/seq-mnist-lae2`` (or
   ``--mnist-checkpoint``): once on a fresh server (a link naming the data set, to the map drawn:
   the data read, the split encoded, the shipped map read), then on fresh tabs;
 - page switches: Latent map -> Cluster styles -> Style mixer -> Latent map.

@@ -288,6 +288,9 @@ class Model(nn.Module):
             clusters = clusters.reshape(-1).astype(np.int64)
         return Assignment(z, idx, probs, soft, clusters, codes, entropy)
 
+    #: What :meth:`cluster_centres` gives, in words a page can show after "each cluster's picture is".
+    CENTRE_MEANING: ClassVar[str] = "its codeword passed through the decoder"
+
     def cluster_centres(self, a: Assignment) -> np.ndarray:
         """(M, d) float32: the latent that shows each cluster of ``a`` when decoded, its codeword
         (:meth:`codes`). A model whose decoder sees a mix of codewords overrides this."""

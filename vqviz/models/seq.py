@@ -158,6 +158,7 @@ class SEQ(Model):
 
     Config = SEQConfig
     name = "seq"
+    CENTRE_MEANING = "its k-means centre passed through the decoder"
 
     def __init__(self, config: SEQConfig):
         super().__init__(config)

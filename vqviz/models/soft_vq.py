@@ -269,6 +269,9 @@ class SoftVQVAE(Model):
         q = self.quantize(z, log_var)
         return z, q, q.probs
 
+    CENTRE_MEANING = ("its members' mean posterior mean (the decoder's input, a mix of codewords) passed through "
+                      "the decoder")
+
     def cluster_centres(self, a: Assignment) -> np.ndarray:
         """(K, d): each cluster's mean decoder input, the mean of its members' posterior means
         z_hat_q (eq. 6), which is what the decoder learned to draw; a codeword alone, far from

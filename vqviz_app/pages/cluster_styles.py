@@ -19,8 +19,8 @@ def render(ctx: Context) -> None:
     h = images.shape[-2]
 
     st.title("Cluster styles")
-    st.caption(f"Each tile is one of the {len(sizes)} clusters of **{ctx.entry.label}**: its codeword passed "
-               "through the decoder. A class with several clusters shows its *styles*. Under each tile: "
+    st.caption(f"Each tile is one of the {len(sizes)} clusters of **{ctx.entry.label}**: "
+               f"{loaded.model.CENTRE_MEANING}. A class with several clusters shows its *styles*. Under each tile: "
                f"the cluster's number, its members in the {ctx.split} split and its purity.")
     widgets.decoder_warning(loaded)
     cols = st.columns(3)

@@ -1,0 +1,110 @@
+"""The explorer as a user installs it: a wheel built from this checkout, installed with the
+``app`` extra into a fresh virtual environment (no checkout on its path), then ``vqviz app``,
+which serves the explorer on the bundled digits in a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from vqviz import data
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+#: How many points of the split the map draws: its traces' x values, without the train map behind it,
+#: the grid of empty spots, placed images and the decoded spot.
+N_POINTS_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
+  const other = ['train map', 'your images', 'decoded spot'];
+  return gd._fullData.filter(t => !other.includes(t.name) && t.hoverinfo !== 'none')
+    .reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"""
+NO_PROGRESS_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+
+def _run(cmd: list[str], **kwargs) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kwargs)
+    assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)])
+    return next(out.glob("vqviz-*.whl"))
+
+
+def test_the_wheel_holds_both_packages_and_what_the_app_ships(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "vqviz/__init__.py" in names and "vqviz_app/main.py" in names and "vqviz_app/pages/latent_map.py" in names
+    assert any(n.startswith("vqviz_app/checkpoints/seq-digits-lae2/weights-") for n in names)
+    assert "vqviz_app/checkpoints/seq-digits-lae2/meta.json" in names
+    assert "vqviz_app/results/mnist.json" in names and "vqviz_app/.streamlit/config.toml" in names
+    assert not any(n.startswith(("tests/", "benchmarks/", "app.py")) for n in names)
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment holding the wheel with its ``app`` extra, and nothing of the checkout."""
+    venv = tmp_path_factory.mktemp("venv") / "env"
+    _run([sys.executable, "-m", "venv", str(venv)])
+    _run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[app]"])
+    return venv
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_vqviz_app_from_the_installed_wheel_serves_the_explorer_on_the_bundled_digits(installed, tmp_path):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    where = _run([str(installed / "bin" / "python"), "-c", "import vqviz, vqviz_app; print(vqviz_app.__file__)"],
+                 cwd=tmp_path)
+    assert str(installed) in where and str(ROOT) not in where  # the installed copy, not the checkout's
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VQVIZ_DATA", "VQVIZ_CHECKPOINTS")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"), OMP_NUM_THREADS="1")
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([str(installed / "bin" / "vqviz"), "app", "--port", str(port), "--",
+                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
+                time.sleep(0.1)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.wait_for_selector(".js-plotly-plot canvas", state="visible", timeout=120_000)
+            page.wait_for_function(NO_PROGRESS_JS, timeout=120_000)  # the t-SNE map replaced PCA's
+            points = page.evaluate(N_POINTS_JS)
+            body = page.locator("body").inner_text()
+            browser.close()
+        assert points == len(data.load("digits", "test").labels), points  # the map of the bundled digits
+        assert "Latent map" in body and "Traceback" not in body and "Error" not in body, body[:2000]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
