@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -95,7 +96,7 @@ SHIPPED = {
 #: - lambda-hot VAE: the paper's naive argmax accuracy, 91.9 %; k-means VAE: the paper's BCE, 77.6 nats per image.
 FLOORS = {"seq-mnist-lae2": 0.97, "seq-fashion-mnist-lae2": 0.85, "skvq-fashion-mnist": 0.78,
           "skvq-fashion-mnist-vq": 0.78, "soft-vqvae-mnist": 0.75, "vqvae-restarts-mnist": 100.0,
-          "dvq-mnist": 22.0, "skvq-mnist": 0.85, "lambda-vae-mnist": 0.9, "kmeans-vae-mnist": 85.0}
+          "dvq-mnist": 22.0, "skvq-mnist": 0.85, "lambda-vae-mnist": 0.9, "kmeans-vae-mnist": 82.0}
 #: The shipped map: what the app asks for first (the test split, t-SNE at its default perplexity).
 MAP = ("tsne", {"perplexity": 30.0})
 
@@ -153,6 +154,7 @@ def ship(name: str, source: Path | None) -> dict:
     t1 = time.perf_counter()
     latents = shipped.model.encode_array(test.images)  # as the app's point table encodes the split
     xy = projection.project(latents, method, labels=test.labels, **params)  # the app asks with labels
+    shutil.rmtree(out / map_store.MAPS_DIR, ignore_errors=True)  # no map of earlier weights stays beside them
     map_store.store_beside(out, xy, method, checkpoint_sha=shipped.meta["weights"]["sha256"], dataset=dataset,
                            split="test", **params)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
