@@ -74,6 +74,13 @@ def decoder_check_type(root: Path) -> Path:
         decoder_check={"degenerate": True, "std_ratio": "low", "between_ratio": [1], "threshold": None}))
 
 
+def codebook_history_type(root: Path) -> Path:
+    """``metrics.codebook_history`` with a perplexity that is text."""
+    return _edit_meta(_copy(root, "codebook-history-type"), lambda m: m["metrics"].update(codebook_history={
+        "epoch": [1, 2], "stage": ["train", "train"], "usage_entropy": [1.0, 1.5], "perplexity": [2.7, "high"],
+        "dead_codes": [3, 1], "n_codes": 8, "sample": 360, "split": "test"}))
+
+
 def nan_weights(root: Path) -> Path:
     """Weights holding NaN and infinity, with a matching hash (saved by vqviz itself)."""
     ckpt = checkpoints.load(GOOD)
@@ -87,7 +94,7 @@ def nan_weights(root: Path) -> Path:
 #: name -> maker; each maker writes one bad checkpoint under a root folder and returns its folder.
 KINDS = {"surrogate-dataset": surrogate_dataset, "undecodable-name": undecodable_name, "fifo-meta": fifo_meta,
          "endless-meta": endless_meta, "weights-folder": weights_folder, "decoder-check-type": decoder_check_type,
-         "nan-weights": nan_weights}
+         "codebook-history-type": codebook_history_type, "nan-weights": nan_weights}
 
 
 def make_all(root: Path, good: bool = True) -> dict[str, Path]:

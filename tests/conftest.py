@@ -1,6 +1,7 @@
 """Shared fixtures: the real data folder beside the repo, and small trained models; and which
 tests are ``slow``: ``pytest -m "not slow"`` leaves out real data, real browsers and servers,
-torchrun and the fuzz, the tests that take minutes (CI runs everything)."""
+torchrun, the fuzz, the wheel install, ``bench repro --quick`` and the trainings of the app's quick
+path, the tests that take minutes or more than a few seconds each (CI runs everything)."""
 
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def tiny_seq(digits):
 
 #: Test modules that are slow as a whole: each starts servers, browsers, process groups or fuzzers.
 SLOW_MODULES = {"test_browser.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py",
-                "test_install.py"}
+                "test_install.py", "test_quick_training.py"}
 
 
 #: Fixtures that make a test slow: the real data sets, and ``bench repro --quick``'s every protocol.

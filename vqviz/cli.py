@@ -219,12 +219,26 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _history_line(h: dict) -> str:
+    """The codebook history in one line: perplexity and dead codes at its first and last entry (for L
+    codebooks their mean over the codebooks)."""
+    def mean(v):
+        return sum(v) / len(v) if isinstance(v, list) else v
+
+    p, d = h.get("perplexity") or [0], h.get("dead_codes") or [0]
+    return (f"{len(h.get('epoch', []))} entries on {h.get('sample')} {h.get('split', '')} images: perplexity "
+            f"{mean(p[0]):.1f} -> {mean(p[-1]):.1f} of {h.get('n_codes')}, dead codes {mean(d[0]):.3g} -> "
+            f"{mean(d[-1]):.3g}")
+
+
 def _print_metrics(metrics: dict) -> None:
     curve = metrics.get("k_curve")
     width = max((len(k) for k in metrics), default=0)
     for key, value in metrics.items():
         if key == "k_curve":
             continue
+        if key == "codebook_history" and isinstance(value, dict):  # its first and last epoch, not every number
+            value = _history_line(value)
         if isinstance(value, dict):  # e.g. the decoder check: its numbers, one line
             value = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
         shown = f"{value:.4f}" if isinstance(value, float) else value

@@ -23,3 +23,8 @@ class TrainingError(VqvizError):
 
 class ConfigError(VqvizError, ValueError):
     """An argument or configuration value is out of its allowed range."""
+
+
+class UntrustedCodeError(CheckpointError, ConfigError):
+    """A checkpoint or a config names code to import (a wrapped model's factory) that this installation
+    does not allow: neither an installed entry point nor under a module prefix the operator lists."""

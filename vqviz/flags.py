@@ -17,6 +17,7 @@ only what the command line set and the dataclass's own defaults (or a preset) fi
 from __future__ import annotations
 
 import argparse
+import json
 import types
 import typing
 from dataclasses import MISSING, fields
@@ -61,6 +62,8 @@ def add(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, sk
             options["action"] = "store_true" if meta.get("switch") else argparse.BooleanOptionalAction
         elif typing.get_origin(kind) is tuple:
             options.update(type=_int_tuple, metavar="N,N,...")
+        elif kind is dict or typing.get_origin(kind) is dict:
+            options.update(type=_json_object, metavar="JSON")
         else:
             options.update(type=kind, metavar=meta.get("metavar", f.name.upper()))
         if "choices" in meta:
@@ -81,6 +84,16 @@ def _unwrap_optional(kind):
         if len(rest) == 1:
             return rest[0]
     return kind
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"width\": 64}}', got {text[:80]!r}")
+    return value
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import CheckpointError, ConfigError
 from .models import get, names
+from .models.registry import not_installed
 
 FORMAT = "vqviz-checkpoint"
 FORMAT_VERSION = 1
@@ -131,7 +132,8 @@ DECODER_CHECK_TYPES = {"degenerate": (lambda v: type(v) is bool, "true or false"
 
 
 def _check_metrics(metrics: dict) -> None:
-    """The types of the metrics read by name (:data:`METRIC_TYPES`), the decoder check and the K curve."""
+    """The types of the metrics read by name (:data:`METRIC_TYPES`), the decoder check, the K curve and the
+    codebook history."""
     for key, value in metrics.items():
         if not _flat(value, 3):
             raise CheckpointError(f"{_field('metrics', key)} must be a number, a string, or a list or "
@@ -150,6 +152,47 @@ def _check_metrics(metrics: dict) -> None:
         _expect(isinstance(point, dict) and _is_int(point.get("k")) and point["k"] >= 1
                 and all(_is_real(v) or v is None for v in point.values()),
                 "metrics", f"k_curve[{i}]", "an object of K (a count) and numbers", point)
+    if "codebook_history" in metrics:
+        _check_codebook_history(metrics["codebook_history"])
+
+
+#: What each value of a codebook history must be: one per recorded epoch, for L codebooks a list of L.
+HISTORY_VALUES = {
+    "usage_entropy": (lambda v, k: _is_number(v) and 0 <= v <= math.log(k) + 1e-6, "an entropy in [0, ln K]"),
+    "perplexity": (lambda v, k: _is_number(v) and 1 - 1e-6 <= v <= k * (1 + 1e-6), "a perplexity in [1, K]"),
+    "dead_codes": (lambda v, k: _is_int(v) and 0 <= v < k, "a count of dead codes below K"),
+}
+
+
+def _check_codebook_history(history: Any) -> None:
+    """``metrics.codebook_history`` (:class:`vqviz.models.history.CodebookHistory`): K, the sample size,
+    and lists of one entry per recorded epoch, all as long; each value a number, or a list of one per
+    codebook (as many in every entry)."""
+    where = "metrics.codebook_history"
+    _expect(isinstance(history, dict), "metrics", "codebook_history", "an object", history)
+    k, sample = history.get("n_codes"), history.get("sample")
+    for key, value in (("n_codes", k), ("sample", sample)):
+        _expect(_is_int(value) and 1 <= value <= MAX_CONFIG_INT, where, key, f"a count in 1..{MAX_CONFIG_INT}", value)
+    _expect(isinstance(history.get("split", ""), str), where, "split", "a string", history.get("split"))
+    series = {key: history.get(key) for key in ("epoch", "stage", *HISTORY_VALUES)}
+    for key, values in series.items():
+        _expect(isinstance(values, list) and len(values) >= 1, where, key, "a list of one entry per epoch", values)
+    lengths = {len(values) for values in series.values()}
+    if len(lengths) > 1:
+        raise CheckpointError(f"{_field('metrics', 'codebook_history')} must have as many entries in each of "
+                              f"{', '.join(series)}, not {', '.join(str(len(v)) for v in series.values())}")
+    for i, (epoch, stage) in enumerate(zip(series["epoch"], series["stage"])):
+        _expect(_is_int(epoch) and 0 <= epoch <= MAX_CONFIG_INT, where, f"epoch[{i}]",
+                f"an epoch (an integer in 0..{MAX_CONFIG_INT})", epoch)
+        _expect(isinstance(stage, str) and 0 < len(stage) <= 64, where, f"stage[{i}]", "a stage's name", stage)
+    width = None  # None: one codebook; L: lists of L values
+    for key, (ok, want) in HISTORY_VALUES.items():
+        for i, value in enumerate(series[key]):
+            row = value if isinstance(value, list) else [value]
+            shape = len(value) if isinstance(value, list) else None
+            width = shape if key == "usage_entropy" and i == 0 else width
+            _expect(shape == width and len(row) >= 1 and all(ok(v, k) for v in row), where, f"{key}[{i}]",
+                    want + (f", or a list of {width} of them" if width else ""), value)
 
 
 def check_meta(meta: Any) -> dict:
@@ -158,7 +201,7 @@ def check_meta(meta: Any) -> dict:
     Every field's type and range is checked, so that nothing downstream (the app's
     sidebar, the catalogue, the loader) meets a list where it expects a name: the
     metrics that pages read by name too (:data:`METRIC_TYPES`, the decoder check, the
-    K curve), and all text, keys included, must be encodable as UTF-8.
+    K curve, the codebook history), and all text, keys included, must be encodable as UTF-8.
 
     Raises
     ------
@@ -180,9 +223,8 @@ def check_meta(meta: Any) -> dict:
             raise CheckpointError(f"{META} is corrupted: the field {key!r} is missing")
     model = meta["model"]
     _expect(isinstance(model, str), "", "model", "a string", model)
-    if model not in names():
-        raise CheckpointError(f"{_field('', 'model')} names an unknown model {model[:40]!r}; "
-                              f"this vqviz knows {', '.join(names())}")
+    if model not in names():  # a plug-in's family that is not installed here: say where it would come from
+        raise CheckpointError(f"{_field('', 'model')} {not_installed(model, meta.get('versions'))}")
     out = {"train": {}, "dataset": None, "split_sizes": {}, "seed": None, "metrics": {}, "versions": {},
            "state": {}, **meta}
     for key in ("config", "train", "split_sizes", "metrics", "versions", "state", "weights"):
@@ -266,6 +308,9 @@ def _check_setting(key: str, hint: Any, value: Any) -> Any:
             _expect(_is_int(v) and abs(v) <= MAX_CONFIG_INT, "config", key, "a list of integers "
                     f"up to {MAX_CONFIG_INT}", v)
         value = tuple(value)
+    elif hint is dict or origin is dict:  # JSON arguments (a wrapped model's factory_args)
+        _expect(isinstance(value, dict) and _flat(value, 4), "config", key,
+                "an object of numbers, strings, and lists and objects of them", value)
     else:  # a type this schema does not know: refuse rather than guess
         raise CheckpointError(f"{_field('config', key)} has a type this vqviz cannot check")
     return value

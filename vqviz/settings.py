@@ -1,5 +1,5 @@
 """Settings of a server that runs the app for a team: the folders it may read, how many training
-jobs run at once, and how much disk uploads may take.
+jobs run at once, how much disk uploads may take, and whose code a checkpoint may have imported.
 
 Each setting comes from an environment variable, else from the ``[server]`` section of a
 ``vqviz.toml`` (the file ``VQVIZ_CONFIG`` names, else ``vqviz.toml`` in the folder the server
@@ -13,7 +13,14 @@ variable                       ``[server]`` key            default
 ``VQVIZ_MAX_JOBS_PER_SESSION`` ``max_jobs_per_session``    1 per browser session
 ``VQVIZ_UPLOAD_QUOTA_MB``      ``upload_quota_mb``         2048 MB for all uploads together
 ``VQVIZ_MAX_UPLOAD_IMAGES``    ``max_upload_images``       20,000 files in one uploaded .zip
+``VQVIZ_ALLOWED_FACTORIES``    ``allowed_factories``       none: only installed entry points
 =============================  ==========================  ==================================
+
+``VQVIZ_ALLOWED_FACTORIES`` is a comma list of module prefixes (``mypkg.nets,lab``), and
+``allowed_factories`` a list of them (or the same comma list): the modules whose functions a
+wrapped model's checkpoint may name as its factory (:mod:`vqviz.models.factories`). Loading
+such a checkpoint imports that module and calls the function with the checkpoint's JSON
+arguments, so list only modules whose every public function is safe to call that way.
 
 Everything is read at call time, so a changed environment takes effect at once. The paths
 helpers (:func:`locate`, :func:`shown`) keep a visitor inside the roots: a typed path is
@@ -23,6 +30,7 @@ resolved (links followed) before it is compared, and a path is shown relative to
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,6 +52,7 @@ class ServerSettings:
     max_jobs_per_session : training jobs that one browser session may run at once
     upload_quota_mb : disk, in MB, that all kept uploads may take together (0: no uploads)
     max_upload_images : files (entries) that one uploaded .zip of images may hold
+    allowed_factories : module prefixes whose functions a wrapped model's checkpoint may name as its factory
     """
 
     roots: tuple[Path, ...] | None = None
@@ -51,11 +60,15 @@ class ServerSettings:
     max_jobs_per_session: int = 1
     upload_quota_mb: float = 2048
     max_upload_images: int = 20_000
+    allowed_factories: tuple[str, ...] = ()
 
 
 #: The environment variable of each setting; its ``[server]`` key is the field's name.
 ENV = {"roots": "VQVIZ_ROOTS", "max_jobs": "VQVIZ_MAX_JOBS", "max_jobs_per_session": "VQVIZ_MAX_JOBS_PER_SESSION",
-       "upload_quota_mb": "VQVIZ_UPLOAD_QUOTA_MB", "max_upload_images": "VQVIZ_MAX_UPLOAD_IMAGES"}
+       "upload_quota_mb": "VQVIZ_UPLOAD_QUOTA_MB", "max_upload_images": "VQVIZ_MAX_UPLOAD_IMAGES",
+       "allowed_factories": "VQVIZ_ALLOWED_FACTORIES"}
+#: A module prefix of ``allowed_factories``: dotted Python names, nothing else (no pattern, no empty one).
+MODULE_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def config_file(environ=None) -> Path:
@@ -101,6 +114,8 @@ def _parse(name: str, value, source: str):
         if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
             raise ConfigError(f"{source}: expected a list of folders")
         return tuple(Path(p).expanduser() for p in parts if p.strip())
+    if name == "allowed_factories":
+        return _prefixes(value, source)
     kind = {f.name: f.type for f in fields(ServerSettings)}[name]
     try:
         number = float(value) if kind == "float" else int(value)
@@ -110,6 +125,19 @@ def _parse(name: str, value, source: str):
         raise ConfigError(f"{source} = {value!r}: expected a {'number' if kind == 'float' else 'whole number'} "
                           "of 0 or more") from None
     return number
+
+
+def _prefixes(value, source: str) -> tuple[str, ...]:
+    """Module prefixes from a comma list or a list of names; each must be a dotted Python name."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise ConfigError(f"{source}: expected module prefixes, a list or a comma list (mypkg.nets,lab)")
+    out = tuple(p.strip() for p in parts if p.strip())
+    bad = [p for p in out if not MODULE_PREFIX.fullmatch(p)]
+    if bad:
+        raise ConfigError(f"{source}: {bad[0][:60]!r} is not a module name; give dotted module prefixes such as "
+                          "mypkg.nets")
+    return out
 
 
 class Root(NamedTuple):

@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay : Adam's L2 penalty.
     seed : seeds python, numpy and torch at the start of every stage.
     device : "auto" (cuda, then mps, then cpu), or a torch device string.
+    history_sample : held-out images on which a model with a codebook records its codebook use after every epoch (the checkpoint's codebook history); 0 = none.
     """
 
     epochs: int = 10
@@ -46,6 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
+    history_sample: int = 2000
 
     def __post_init__(self):
         for name, (low, high) in TRAIN_INT_RANGES.items():
@@ -65,7 +67,8 @@ class TrainConfig:
 
 #: Allowed ranges of TrainConfig's numbers. An Adam step of lr = 1e38 overflows float32, and no
 #: model here learns anything above lr = 10, so such values are refused before a run starts.
-TRAIN_INT_RANGES = {"epochs": (1, 100_000), "batch_size": (1, 2**20), "seed": (0, 2**63 - 1)}
+TRAIN_INT_RANGES = {"epochs": (1, 100_000), "batch_size": (1, 2**20), "seed": (0, 2**63 - 1),
+                    "history_sample": (0, 2**20)}
 TRAIN_FLOAT_RANGES = {"lr": (0.0, 10.0, False), "weight_decay": (0.0, 10.0, True)}
 
 
@@ -153,11 +156,17 @@ class Trainer:
         self.history: dict[str, list[dict]] = defaultdict(list)
         self.converged: Callable[[str, list[dict]], bool] | None = None
 
-    def add_callback(self, event: str, fn: Callable[[Progress], None]) -> None:
-        """Call ``fn(progress)`` on ``event``: one of "on_step", "on_epoch", "on_stage"."""
+    def add_callback(self, event: str, fn: Callable[[Progress], None], first: bool = False) -> None:
+        """Call ``fn(progress)`` on ``event``: one of "on_step", "on_epoch", "on_stage"; ``first``:
+        before the callbacks added so far (so that one which ends the stage cannot skip it)."""
         if event not in EVENTS:
             raise ConfigError(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}")
-        self.callbacks[event].append(fn)
+        self.callbacks[event].insert(0 if first else len(self.callbacks[event]), fn)
+
+    def remove_callback(self, event: str, fn: Callable[[Progress], None]) -> None:
+        """Stop calling ``fn`` on ``event``; a callback that is not there is no error."""
+        if fn in self.callbacks.get(event, []):
+            self.callbacks[event].remove(fn)
 
     def plan(self, stages: Sequence[str]) -> None:
         """Declare the stages a fit will run, so that ``fraction`` spans all of them."""

@@ -65,7 +65,8 @@ def train(name: str, dataset: str = "digits", *, data_dir: str | None = None, ou
     metrics["train_seconds"] = time.perf_counter() - t0
     # No picture may be silently wrong: a decoder that collapsed to a constant image is
     # recorded in the checkpoint (the app shows it beside every decoded image) and said now.
-    metrics["decoder_check"] = health.decoder_check(model, train_set, test_set, seed=train_config.seed)
+    if model.has_decoder:  # a wrapped encoder may come without one: then nothing is drawn
+        metrics["decoder_check"] = health.decoder_check(model, train_set, test_set, seed=train_config.seed)
     if message := health.decoder_warning(metrics):
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     metrics["device"] = str(trainer.device)

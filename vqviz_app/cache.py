@@ -57,8 +57,8 @@ def point_table(view: View) -> analysis.PointTable:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Decoding the centroids...")
-def centroids(view: View) -> np.ndarray:
-    """(K, C, H, W) every cluster's decoded codeword."""
+def centroids(view: View) -> np.ndarray | None:
+    """(K, C, H, W) every cluster's decoded codeword; None for a model without a decoder."""
     return analysis.centroid_images(checkpoint(view.path, view.stamp).model, point_table(view))
 
 

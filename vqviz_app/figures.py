@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+from plotly.subplots import make_subplots
 
-from vqviz.analysis import CodebookStats, PointTable, drawn_rows
+from vqviz.analysis import CodebookStats, PointTable, UsageHistory, drawn_rows
 
 PLAIN = dict(displayModeBar=False)
 
@@ -258,4 +259,40 @@ def usage_figure(s: CodebookStats, peak: int, colour: str) -> go.Figure:
                       showlegend=s.n_codebooks > 1, legend=dict(orientation="h", y=1.12),
                       xaxis=dict(title="codeword rank", range=[0.5, k + 0.5]),
                       yaxis=dict(title=s.counted, range=[0, peak * 1.15]))
+    return fig
+
+
+HISTORY_HEIGHT = 300
+
+
+def codebook_history_figure(h: UsageHistory, colour: str = "#1f77b4") -> go.Figure:
+    """Codebook use over training: perplexity (above, K dotted) and dead codes (below) after each
+    recorded epoch, one line per codebook. A collapse shows as perplexity falling while dead codes rise."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.6, 0.4])
+    x = h.step
+    many = h.n_codebooks > 1
+    colours = palette(h.n_codebooks) if many else [colour]
+    mode = "lines+markers" if len(x) <= 30 else "lines"
+    where = [f"{s}, epoch {e}" if e else f"after {s}" for s, e in zip(h.stage, h.epoch)]
+    for i in range(h.n_codebooks):
+        name = f"codebook {i}" if many else "perplexity"
+        fig.add_scatter(x=x, y=h.perplexity[:, i], mode=mode, name=name, legendgroup=name, line_color=colours[i],
+                        customdata=where, row=1, col=1,
+                        hovertemplate=f"%{{customdata}}: perplexity %{{y:.1f}} of {h.n_codes}<extra>"
+                                      f"{name if many else ''}</extra>")
+        fig.add_scatter(x=x, y=h.dead_codes[:, i], mode=mode, name=name, legendgroup=name, line_color=colours[i],
+                        customdata=where, row=2, col=1, showlegend=False,
+                        hovertemplate=f"%{{customdata}}: %{{y}} dead of {h.n_codes}<extra>"
+                                      f"{name if many else ''}</extra>")
+    fig.add_hline(y=h.n_codes, row=1, col=1, line_dash="dot", line_color="#888",
+                  annotation_text=f"K = {h.n_codes}", annotation_position="bottom right")
+    fig.update_yaxes(title_text="perplexity", range=[0, h.n_codes * 1.08], row=1, col=1)  # 0 to K: models compare
+    most = int(h.dead_codes.max())
+    fig.update_yaxes(title_text="dead codes", range=[0, max(most, 1) * 1.15], row=2, col=1,
+                     **(dict(dtick=1) if most < 5 else {}))
+    # each stage counts its own epochs; a long history keeps plotly's ticks, the place over the whole fit
+    ticks = dict(tickvals=x, ticktext=[str(e) if e else s for s, e in zip(h.stage, h.epoch)]) if len(x) <= 20 else {}
+    fig.update_xaxes(title_text="epoch", row=2, col=1, **ticks)
+    fig.update_layout(height=HISTORY_HEIGHT, margin=dict(l=0, r=10, t=10, b=0), showlegend=many,
+                      legend=dict(orientation="h", y=1.12))
     return fig

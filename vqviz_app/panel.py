@@ -18,7 +18,7 @@ from vqviz.images import grid, png_bytes, side_by_side
 from . import cache, figures
 from .cache import View
 from .state import Loaded
-from .widgets import plural
+from .widgets import NO_DECODER, plural
 
 #: Full cluster panels shown for a selection; every other cluster is in the strip above them.
 MAX_PANELS = 3
@@ -56,15 +56,18 @@ def _cluster_panel(view: View, cluster: int):
     as one picture with the panel, not one by one after it.
     """
     ds = cache.dataset(view.dataset, view.split)
+    centres = cache.centroids(view)  # None: the model has no decoder
     group = analysis.cluster_view(cache.checkpoint(view.path, view.stamp).model, cache.point_table(view), ds.images,
-                                  cluster, ds.n_classes, n_members=MEMBERS, centroid=cache.centroids(view)[cluster])
+                                  cluster, ds.n_classes, n_members=MEMBERS,
+                                  centroid=None if centres is None else centres[cluster])
     return group, _picture(group), figures.histogram_figure(group.histogram, ds.classes, group.label)
 
 
 def _picture(group: analysis.GroupView) -> bytes:
-    """The centroid (about 112 pixels) beside a grid of the members (about 48 pixels each)."""
-    h = group.centroid.shape[-2]
-    pictures = [grid(group.centroid[None], pad=0, scale=cache.scale_for(h, 112))]
+    """The centroid (about 112 pixels; none without a decoder) beside a grid of the members (about 48 pixels
+    each)."""
+    h = group.members.shape[-2]
+    pictures = [] if group.centroid is None else [grid(group.centroid[None], pad=0, scale=cache.scale_for(h, 112))]
     if len(group.members):
         pictures.append(grid(group.members, ncol=MEMBERS_PER_ROW, pad=1, scale=cache.scale_for(h, 48)))
     return png_bytes(side_by_side(pictures, gap=16))
@@ -76,7 +79,10 @@ def show_group(group: analysis.GroupView, picture: bytes, classes: tuple[str, ..
     st.markdown(f"**{group.title}** · label **{label_of(classes, group.label)}** · "
                 f"{plural(len(group.rows), 'member')} in this split")
     shown = "its only member" if len(group.rows) == 1 else f"{len(group.members)} of its members"
-    st.image(picture, caption=f"decoded centroid · {shown}")
+    centroid = "decoded centroid · "
+    if group.centroid is None:
+        centroid = f"{NO_DECODER.lower()}, so no decoded centroid · "
+    st.image(picture, caption=f"{centroid}{shown}")
     left, right = st.columns([2, 5], vertical_alignment="center")
     left.metric("Purity", "–" if np.isnan(group.purity) else f"{group.purity:.0%}")
     if histogram is None:
@@ -90,8 +96,11 @@ def show_summary(loaded: Loaded, rows: np.ndarray) -> list[int]:
     shares = analysis.cluster_summary(loaded.table, rows)
     if len(shares) > 1:
         centres = cache.centroids(loaded.view)
+        shown = "decoded centroid"
+        if centres is None:  # no decoder: each cluster by its most typical member
+            centres, shown = analysis.typical_images(loaded.table, loaded.data.images), "most typical member"
         st.caption(f"The selection falls in **{len(shares)} clusters**, most selected members first; the first "
-                   f"{min(MAX_PANELS, len(shares))} in full below. Under each decoded centroid: cluster, its label, "
+                   f"{min(MAX_PANELS, len(shares))} in full below. Under each {shown}: cluster, its label, "
                    "selected of its members, purity.")
         st.image([cache.tiles_png(centres[s.cluster][None], 48) for s in shares], width=52,
                  caption=[f"{s.cluster}·{label_of(loaded.classes, s.label)} {s.picked}/{s.size} "
@@ -131,16 +140,19 @@ def show_placed(loaded: Loaded, placed: list[placement.Placed], names: list[str]
 
 def _sample_row(loaded: Loaded, p: placement.Placed, what: str) -> None:
     """One picture, so that the panel's images arrive together: the image and its decoding (about 64
-    pixels), then its nearest neighbours (about 40), their labels and distances in the caption."""
+    pixels; the image alone without a decoder), then its nearest neighbours (about 40), their labels and
+    distances in the caption."""
     rows = p.neighbours.rows
     h = p.image.shape[-2]
-    pictures = [grid(np.stack([p.image, p.reconstruction]), pad=1, scale=cache.scale_for(h, 64))]
+    drawn = [p.image] if p.reconstruction is None else [p.image, p.reconstruction]
+    pictures = [grid(np.stack(drawn), pad=1, scale=cache.scale_for(h, 64))]
     if len(rows):
         pictures.append(grid(loaded.data.images[rows], pad=1, scale=cache.scale_for(h, 40)))
     st.image(png_bytes(side_by_side(pictures, gap=24)))
     near = ", ".join(f"{label_of(loaded.classes, int(loaded.table.labels[r]))} ({d:.2f})"
                      for r, d in zip(rows, p.neighbours.distances))
-    st.caption(f"{what.capitalize()}, decoded; then its {len(rows)} nearest neighbours in latent space, "
+    decoded = ", decoded" if p.reconstruction is not None else f" ({NO_DECODER.lower()})"
+    st.caption(f"{what.capitalize()}{decoded}; then its {len(rows)} nearest neighbours in latent space, "
                f"nearest first (true label, distance): {near}")
 
 

@@ -11,9 +11,10 @@ from typing import Callable
 
 import streamlit as st
 
+from vqviz import analysis
 from vqviz.errors import VqvizError
 
-from . import catalog
+from . import catalog, figures
 from .state import Context, Loaded
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,37 @@ def decoder_warning(loaded: Loaded) -> None:
     message = loaded.decoder_warning
     if message is not None:
         st.warning(message, icon=":material/warning:")
+
+
+def codebook_history(entry: catalog.Entry, colour: str = "#1f77b4") -> None:
+    """The checkpoint's codebook use over training (its perplexity and dead codes after every epoch),
+    or one line saying why it has none."""
+    h = analysis.usage_history(entry.metrics)
+    if h is None:
+        st.caption(f"{entry.label} has no codebook, so no codebook use over training." if not entry.has_codebook
+                   else f"No codebook history: {entry.label} has none (made before vqviz recorded one, trained "
+                        "with `history_sample=0`, or not trained here).")
+        return
+    st.plotly_chart(figures.codebook_history_figure(h, colour), width="stretch", config=figures.PLAIN)
+    once = len(h.epoch) == 1 and h.epoch[0] == 0
+    when = (f"Its codebook is fitted once, at its {h.stage[0]} stage, and no later stage moves a code: one point"
+            if once else "After every epoch that trains the encoder or the codebook")
+    st.caption(f"{when}, on a fixed sample of {plural(h.sample, h.split + ' image')}: the perplexity, the number of "
+               "codewords in effective use (at most K), and the dead codes, codewords no image of the sample gets. "
+               "A collapse shows as the perplexity falling while dead codes rise.")
+
+
+#: What a page says where a model cannot draw: a wrapped encoder without a decoder.
+NO_DECODER = "This model has no decoder"
+
+
+def no_decoder(loaded: Loaded, what: str) -> bool:
+    """Say that this model has no decoder, so ``what`` (e.g. "no mixture is drawn") cannot be shown, and
+    return True; return False, saying nothing, for a model that decodes."""
+    if loaded.model.has_decoder:
+        return False
+    st.info(f"{NO_DECODER}: {what}.", icon=":material/hide_image:")
+    return True
 
 
 def run_page(render: Callable[[Context], None], sidebar: Callable[[str], Context], page: str = "") -> None:

@@ -163,6 +163,7 @@ def test_tsne_interpolation_is_a_convex_combination_of_the_nearest_map_points(bl
         proj.inverse(spots)
 
 
+@pytest.mark.slow  # UMAP's fit and inverse: 12 s
 def test_umap_inverse_lands_near_the_latents_of_the_spot(blobs):
     proj = Projector("umap", n_neighbors=10).fit(blobs)
     centres = np.stack([proj.embedding_[i * 40:(i + 1) * 40].mean(0) for i in range(3)])

@@ -3,7 +3,7 @@ picked, the good ones stay listed, and the bad ones can be removed from the Mode
 
 The bad kinds (``tests/bad_checkpoints.py``): a lone surrogate in ``meta.json``, a folder name that is
 not UTF-8, a FIFO and a link to ``/dev/zero`` in place of ``meta.json``, a folder in place of the
-weights, a decoder check of the wrong types, and weights holding NaN; all in one folder, with one
+weights, a decoder check and a codebook history of the wrong types, and weights holding NaN; all in one folder, with one
 good checkpoint beside them.
 """
 
@@ -27,6 +27,7 @@ SAYS = {"surrogate-dataset": "'dataset' holds text that is not valid Unicode",
         "undecodable-name": "path is not valid UTF-8", "fifo-meta": "meta.json is not a regular file",
         "endless-meta": "meta.json is not a regular file", "weights-folder": "missing or not a regular file",
         "decoder-check-type": "'metrics.decoder_check.std_ratio' must be a number",
+        "codebook-history-type": "'metrics.codebook_history.perplexity[1]' must be a perplexity",
         "nan-weights": "holds NaN or infinite values"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from driving import ROOT, array, figures, open_app, settled
 
@@ -138,3 +139,24 @@ def test_a_map_of_codes_is_drawn_over_its_images(codebooks, tmp_path, monkeypatc
     assert shown == [f"#{i}: {test.classes[test.labels[i]]}, {n} codeword{'s' * (n != 1)}" for i, n in enumerate(used)]
     at.number_input(key="code_map_image-mine/skvq-map").set_value(10).run()
     assert [c for el in at.get("image") for c in el.captions][0].startswith("#10: ")
+
+
+def test_each_model_shows_its_codebook_over_training_or_says_it_has_none(tmp_path, monkeypatch):
+    folder = tmp_path / "mine" / "vq"
+    ckpt = workflow.train("vqvae", "digits", out=folder, train_config=TrainConfig(epochs=3, seed=0), encoder="lae2",
+                          latent_dim=8, codebook_size=16)
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
+    at = open_app("assignment_entropy", settle=True)
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    settled(at)
+    assert not at.exception and not at.error
+    # Left the new VQ-VAE (no model of these digits is soft), right a shipped SEQ made before the history.
+    assert at.subheader[0].value == "mine/vq"
+    figs = figures(at)
+    assert [[t["type"] for t in f["data"]] for f in figs] == [["bar"], ["scatter", "scatter"], ["bar"]]
+    h = ckpt.metrics["codebook_history"]
+    perplexity, dead = figs[1]["data"]
+    assert array(perplexity["y"]) == pytest.approx(h["perplexity"]) and array(dead["y"]).tolist() == h["dead_codes"]
+    assert array(perplexity["x"]).tolist() == [1, 2, 3]  # one point per epoch
+    right = Path(at.selectbox(key="entropy_right").value).name
+    assert any(c.value.startswith(f"No codebook history: {right}") for c in at.caption)

@@ -40,6 +40,7 @@ def test_a_job_is_seen_and_stopped_from_a_second_session():
     assert not checkpoints.find(catalog.user_dir())
 
 
+@pytest.mark.slow  # waits for k-means iterations made slow on purpose
 def test_stop_is_heard_inside_k_means(monkeypatch):
     plain = cluster.squared_distances
 

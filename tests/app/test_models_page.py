@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from driving import ROOT, SHIPPED, figures, open_app, zipped
+from driving import ROOT, SHIPPED, array, figures, open_app, zipped
 
 from vqviz_app import catalog
 from vqviz import checkpoints, workflow
 from vqviz.errors import CheckpointError, TrainingError
+from vqviz.train import TrainConfig
 
 
 def _wait_for_training(at, seconds=60):
@@ -38,6 +39,8 @@ def test_training_from_the_browser_adds_a_checkpoint_to_the_picker():
     assert at.selectbox(key="checkpoint").value == str(new)  # listed in the picker, and picked
     assert f"{new.name} · seq · digits" in at.selectbox(key="checkpoint").options
     assert checkpoints.load(new).meta["config"]["latent_dim"] == 16
+    # SEQ's k-means codebook is fitted once, after its encoder stage: its history is one point
+    assert any(c.value.startswith("Its codebook is fitted once, at its kmeans stage") for c in at.caption)
 
 
 def test_a_diverging_run_shows_an_error_and_the_app_goes_on(monkeypatch):
@@ -131,8 +134,36 @@ def test_install_checkpoint_zip_is_atomic_and_capped(tmp_path):
 
 
 
-def test_the_models_table_leaves_missing_values_blank_not_none():
+def test_the_models_table_leaves_missing_values_blank_not_none(tmp_path, monkeypatch):
+    # an autoencoder beside the shipped checkpoints: it has no codebook, so no usage figures
+    workflow.train("ae", "digits", out=tmp_path / "ae", train_config=TrainConfig(epochs=1, seed=0), encoder="lae2",
+                   latent_dim=8)
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path))
     at = open_app("models")
     table = at.dataframe[0]
-    assert table.proto.placeholder == "–"  # shown for a checkpoint without, e.g., P_E
-    assert table.value.isna().any().any()  # and there are such cells among the shipped checkpoints
+    assert table.proto.placeholder == "–"  # shown for a checkpoint without, e.g., a perplexity
+    assert table.value.isna().any().any()  # and there are such cells
+
+
+def test_the_picked_checkpoint_shows_its_codebook_over_training(tmp_path, monkeypatch):
+    mine = tmp_path / "mine"
+    vq = workflow.train("vqvae", "digits", out=mine / "vq", train_config=TrainConfig(epochs=3, seed=0),
+                        encoder="lae2", latent_dim=8, codebook_size=16)
+    ae = workflow.train("ae", "digits", out=mine / "ae", train_config=TrainConfig(epochs=1, seed=0), encoder="lae2",
+                        latent_dim=8)
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(mine))
+    at = open_app("models")
+    # The shipped checkpoints were made before codebook use was recorded: one line, no chart.
+    assert "Codebook over training: seq-digits-cae4" in [s.value for s in at.subheader]
+    assert any(c.value.startswith("No codebook history: seq-digits-cae4") for c in at.caption) and not figures(at)
+    at.selectbox(key="checkpoint").set_value(str(vq.path)).run()
+    assert not at.exception and not at.error
+    (fig,) = figures(at)
+    h = vq.metrics["codebook_history"]
+    perplexity, dead = fig["data"]
+    assert array(perplexity["y"]) == pytest.approx(h["perplexity"]) and array(dead["y"]).tolist() == h["dead_codes"]
+    assert len(h["epoch"]) == 3
+    assert any("on a fixed sample of 360 test images" in c.value for c in at.caption)
+    at.selectbox(key="checkpoint").set_value(str(ae.path)).run()
+    assert not at.exception and not figures(at)
+    assert any(c.value == "mine/ae has no codebook, so no codebook use over training." for c in at.caption)

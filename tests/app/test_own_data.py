@@ -47,6 +47,7 @@ def _use(at, path) -> None:
     at.text_input(key="own_path").input(str(path)).run()  # Enter
 
 
+@pytest.mark.slow  # trains a model on a folder
 def test_a_folder_picked_by_path_is_trained_on_now_and_its_map_opens(tmp_path):
     folder = _shapes(tmp_path / "shapes", junk=("circle/notes.txt",))
     at = open_app(settle=False)

@@ -31,6 +31,7 @@ def _positive(value) -> bool:
     return isinstance(value, float) and math.isfinite(value) and value > 0
 
 
+@pytest.mark.slow  # a benchmark run, as bench repro --quick
 def test_quick_run_prints_every_measure_and_writes_the_figures(tmp_path, capsys):
     out = tmp_path / "perf.json"
     assert main(["bench", "perf", "--quick", "--json", str(out)]) == 0

@@ -199,6 +199,7 @@ def test_cifar_crafted_batches_are_refused_in_a_child_process(tmp_path):
         assert report["grew_kib"] < 256 * 1024, (name, report)
 
 
+@pytest.mark.slow  # a fuzz
 def test_cifar_hypothesis_fuzz_in_a_child_process(tmp_path):
     """tests/fuzz_targets.py's CIFAR target, alone: every example ends in DataError or a load, none crashes."""
     root = tmp_path / "sandbox"

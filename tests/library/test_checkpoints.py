@@ -205,6 +205,11 @@ def test_every_shipped_checkpoint_loads():
         assert checkpoints.load(folder).model.training is False
 
 
+#: A good codebook history (``metrics.codebook_history``) of two epochs, K = 8.
+HISTORY = {"epoch": [1, 2], "stage": ["train", "train"], "usage_entropy": [1.0, 1.5], "perplexity": [2.7, 4.5],
+           "dead_codes": [3, 1], "n_codes": 8, "sample": 360, "split": "test"}
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("dataset", ["digits"], "'dataset' must be a string or null, not a list"),
     ("metrics", [1, 2], "'metrics' must be an object, not a list"),
@@ -230,6 +235,22 @@ def test_every_shipped_checkpoint_loads():
     ("metrics", {"p_e": "high"}, "'metrics.p_e' must be a number, not a string"),
     ("metrics", {"k_curve": [{"k": "10", "test_accuracy": 0.9}]}, "'metrics.k_curve[0]' must be an object of K"),
     ("metrics", {"k_curve": [{"k": 10, "test_accuracy": "0.9"}]}, "'metrics.k_curve[0]' must be an object of K"),
+    ("metrics", {"codebook_history": [1.0]}, "'metrics.codebook_history' must be an object, not a list"),
+    ("metrics", {"codebook_history": {**HISTORY, "n_codes": 0}},
+     "'metrics.codebook_history.n_codes' must be a count in 1..1048576"),
+    ("metrics", {"codebook_history": {**HISTORY, "n_codes": 10**400}},
+     "'metrics.codebook_history.n_codes' must be a count in 1..1048576"),
+    ("metrics", {"codebook_history": {**HISTORY, "epoch": [1]}}, "must have as many entries in each of"),
+    ("metrics", {"codebook_history": {**HISTORY, "perplexity": [2.7, "high"]}},
+     "'metrics.codebook_history.perplexity[1]' must be a perplexity in [1, K], not a string"),
+    ("metrics", {"codebook_history": {**HISTORY, "perplexity": [2.7, 9.0]}},
+     "'metrics.codebook_history.perplexity[1]' must be a perplexity in [1, K], not a number"),
+    ("metrics", {"codebook_history": {**HISTORY, "dead_codes": [3, 8]}},
+     "'metrics.codebook_history.dead_codes[1]' must be a count of dead codes below K"),
+    ("metrics", {"codebook_history": {**HISTORY, "usage_entropy": [[1.0, 1.2], 1.5]}},
+     "'metrics.codebook_history.usage_entropy[1]' must be an entropy in [0, ln K], or a list of 2 of them"),
+    ("metrics", {"codebook_history": {**HISTORY, "stage": ["train", 2]}},
+     "'metrics.codebook_history.stage[1]' must be a stage's name, not an integer"),
 ])
 def test_meta_fields_of_the_wrong_type_are_refused_by_name(shipped_copy, field, value, message):
     _edit(shipped_copy, lambda m: m.__setitem__(field, value))

@@ -24,6 +24,11 @@ LAYERS = (
     ("vqviz_app.pages", "vqviz_app.main"),  # the pages and the entry script: no module of the app imports them
 )
 
+#: What the root package's PEP 562 ``__getattr__`` loads when a public name is first asked for
+#: (``vqviz.wrap``): a re-export of the library's face, which no module of the library uses, so the
+#: layers do not count it. Only inside a function: at the top, the circle test would see it.
+LAZY_EXPORTS = {"vqviz": {"vqviz.models"}}
+
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -138,7 +143,8 @@ def test_no_imports_run_in_a_circle():
 
 def test_no_module_imports_one_of_a_higher_layer():
     graph = _graph(top_level_only=False)
-    up = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m))
+    up = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps - LAZY_EXPORTS.get(m, set())
+                if _layer(d) > _layer(m))
     assert up == []
 
 

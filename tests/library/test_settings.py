@@ -115,3 +115,14 @@ def test_shown_is_relative_to_the_deepest_root(tmp_path):
     assert shown(top / "c", roots) == "top/c"
     assert shown(top, roots) == "top"
     assert shown("/srv/private/thing", roots) == "thing"  # outside every root: the last part only
+
+
+def test_the_allowed_factories_are_module_prefixes_from_a_comma_list_or_a_list(tmp_path):
+    got = server_settings({"VQVIZ_CONFIG": "", "VQVIZ_ALLOWED_FACTORIES": " mypkg.nets, lab ,"})
+    assert got.allowed_factories == ("mypkg.nets", "lab") and ServerSettings().allowed_factories == ()
+    toml = tmp_path / "vqviz.toml"
+    toml.write_text('[server]\nallowed_factories = ["mypkg"]\n')
+    assert server_settings({"VQVIZ_CONFIG": str(toml)}).allowed_factories == ("mypkg",)
+    for bad in ("mypkg/nets", "*", "../x", "os.path.", "1st"):
+        with pytest.raises(ConfigError, match="VQVIZ_ALLOWED_FACTORIES: .* is not a module name"):
+            server_settings({"VQVIZ_CONFIG": "", "VQVIZ_ALLOWED_FACTORIES": f"ok, {bad}"})

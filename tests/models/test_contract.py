@@ -142,3 +142,22 @@ def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(na
     # "Is this model soft?" has one answer, and the entropies follow it.
     assert stats.hard == (not ckpt.model.is_soft)
     assert (a.entropy > 1e-6).any() == ckpt.model.is_soft
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_family_with_a_codebook_records_its_use_over_training(name, digits, trained):
+    """One entry per epoch of the stages that can move a code (SEQ: one, at its k-means), and the last
+    is the trained model's own usage of the same held-out sample: no later stage moved a code."""
+    from vqviz.models.history import sample_rows, usage_of
+
+    model, metrics = trained(name)  # one epoch, the default sample: the whole test split of 360
+    h = metrics.get("codebook_history")
+    if name in PLAIN:
+        assert h is None
+        return
+    test = digits[1]
+    assert (h["n_codes"], h["sample"], h["split"]) == (model.n_codes, len(test.images), "test")
+    assert h["epoch"] == ([0] if name == "seq" else [1]) and len(h["stage"]) == 1
+    usage = usage_of(model, model.assign(test.images[sample_rows(len(test.images), 2000)]))
+    for key in ("usage_entropy", "perplexity", "dead_codes"):
+        assert h[key][-1] == pytest.approx(usage[key], abs=1e-9), key

@@ -1,4 +1,5 @@
-"""Codebook usage and assignment entropy over a whole split (the SK-VQ paper's Table 1)."""
+"""Codebook usage and assignment entropy over a whole split (the SK-VQ paper's Table 1), and codebook
+use over training as a checkpoint records it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import metrics
 from ..errors import ConfigError
 from ..models import Model
+from ..models.history import usage_of
 
 
 @dataclass
@@ -83,8 +84,7 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
         raise ConfigError(f"{model.name} has no codebook: usage and assignment entropy need a quantizer")
     a = model.assign(images, batch_size)
     k = a.n_codes
-    idx = a.indices.reshape(-1) if model.code_map_shape is not None else a.indices  # a map: one codebook
-    usage = metrics.codebook_usage(idx, k)
+    usage = usage_of(model, a)  # a map of codes counts as one codebook
     counts = np.asarray(usage["counts"], dtype=np.int64).reshape(-1, k)  # (L, K)
     return CodebookStats(
         n_codes=k, counts=counts, order=np.argsort(-counts, axis=1, kind="stable"),
@@ -94,4 +94,56 @@ def codebook_stats(model: Model, images: np.ndarray, batch_size: int = 1024) -> 
         entropy=a.entropy, soft=model.is_soft, counted="samples" if model.code_map_shape is None else "regions")
 
 
-__all__ = ["CodebookStats", "codebook_stats"]
+@dataclass
+class UsageHistory:
+    """A checkpoint's codebook use over training (its ``codebook_history`` metric), as arrays: one row
+    per recorded epoch, one column per codebook.
+
+    Attributes
+    ----------
+    n_codes : K, the codewords of each codebook.
+    sample : the held-out images it was measured on, drawn once from ``split``.
+    split : the split the sample comes from ("test").
+    stage : (T,) the stage of each entry ("train", SK-VQ's "classifier", SEQ's "kmeans").
+    epoch : (T,) each entry's epoch within its stage (0: after a stage without epochs).
+    usage_entropy, perplexity : (T, L) float64, as :class:`CodebookStats` has them.
+    dead_codes : (T, L) int64, codewords no image of the sample is assigned to.
+    """
+
+    n_codes: int
+    sample: int
+    split: str
+    stage: np.ndarray
+    epoch: np.ndarray
+    usage_entropy: np.ndarray
+    perplexity: np.ndarray
+    dead_codes: np.ndarray
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.perplexity.shape[1]
+
+    @property
+    def step(self) -> np.ndarray:
+        """(T,) 1, 2, ...: each entry's place over the whole fit, its stages one after the other."""
+        return np.arange(1, len(self.epoch) + 1)
+
+
+def usage_history(metrics: dict) -> UsageHistory | None:
+    """The ``codebook_history`` of a checkpoint's metrics (checked by :mod:`vqviz.schema` when it was
+    read), or None where there is none: a checkpoint made before it was recorded, or a model without
+    a codebook."""
+    h = metrics.get("codebook_history")
+    if not isinstance(h, dict):
+        return None
+
+    def table(key: str, dtype) -> np.ndarray:
+        return np.asarray(h[key], dtype=dtype).reshape(len(h["epoch"]), -1)  # (T,) or (T, L) -> (T, L)
+
+    return UsageHistory(n_codes=h["n_codes"], sample=h["sample"], split=h.get("split", ""),
+                        stage=np.asarray(h["stage"], dtype=object), epoch=np.asarray(h["epoch"], dtype=np.int64),
+                        usage_entropy=table("usage_entropy", np.float64), perplexity=table("perplexity", np.float64),
+                        dead_codes=table("dead_codes", np.int64))
+
+
+__all__ = ["CodebookStats", "codebook_stats", "UsageHistory", "usage_history"]

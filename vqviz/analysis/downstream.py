@@ -16,7 +16,8 @@ def downstream_scores(model: Model, train, test, max_train: int = 10_000, random
     k-means (as many clusters as classes) on the test latents, scored by Hungarian
     accuracy and NMI; a linear probe trained on at most ``max_train`` training
     latents (a seeded subsample) and scored on the test set; the reconstruction
-    error of the test images through the model's own path (its quantizer included).
+    error of the test images through the model's own path (its quantizer included), for a
+    model with a decoder.
     """
     rng = np.random.default_rng(random_state)
     keep = np.sort(rng.choice(len(train), min(max_train, len(train)), replace=False))
@@ -25,6 +26,8 @@ def downstream_scores(model: Model, train, test, max_train: int = 10_000, random
     out = metrics.kmeans_scores(z_test, test.labels, n_clusters=test.n_classes, random_state=random_state)
     out["linear_probe"] = metrics.linear_probe(z_train, train.labels[keep], z_test, test.labels,
                                                random_state=random_state)
+    if not model.has_decoder:
+        return out
     x = torch.as_tensor(np.array(test.images, dtype=np.float32))
     model.eval()
     x_hat = batched(lambda b: model.reconstruct(b.to(model.device)).cpu(), x)

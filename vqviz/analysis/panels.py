@@ -19,7 +19,8 @@ class GroupView:
     title : e.g. "Cluster 17".
     label : the cluster's label (-1: none; for a selection, its most frequent label).
     rows : (n,) the members' row numbers in the split.
-    centroid : (C, H, W) the decoded codeword (a selection: its decoded mean latent).
+    centroid : (C, H, W) the decoded codeword (a selection: its decoded mean latent); None for a
+        model without a decoder.
     members : (m, C, H, W) up to ``n_members`` members, chosen at random (seeded).
     histogram : (n_classes,) members per true label.
     purity : fraction of members whose label is ``label`` (NaN for no member).
@@ -28,7 +29,7 @@ class GroupView:
     title: str
     label: int
     rows: np.ndarray
-    centroid: np.ndarray
+    centroid: np.ndarray | None
     members: np.ndarray
     histogram: np.ndarray
     purity: float
@@ -49,10 +50,11 @@ def cluster_view(model: Model, table: PointTable, images: np.ndarray, cluster: i
     """The panel of one cluster: its decoded centre and its members in this split.
 
     ``centroid`` (C, H, W), if given, is the cluster's already decoded codeword (see
-    :func:`points.centroid_images`), so that a panel decodes nothing.
+    :func:`points.centroid_images`), so that a panel decodes nothing. A model without a decoder
+    has none.
     """
     rows = np.flatnonzero(table.clusters == cluster)
-    if centroid is None:
+    if centroid is None and model.has_decoder:
         centroid = model.decode_array(table.centres[cluster : cluster + 1])[0]
     return _view(f"Cluster {cluster}", int(table.cluster_labels[cluster]), rows, centroid,
                  images, table.labels, n_classes, n_members, seed)
@@ -60,9 +62,10 @@ def cluster_view(model: Model, table: PointTable, images: np.ndarray, cluster: i
 
 def selection_view(model: Model, table: PointTable, images: np.ndarray, rows: np.ndarray, n_classes: int,
                    n_members: int = 24, seed: int = 0) -> GroupView:
-    """The panel of selected points (for a model without clusters): their decoded mean latent."""
+    """The panel of selected points (for a model without clusters): their decoded mean latent (None
+    without a decoder)."""
     rows = np.asarray(rows, dtype=np.int64)
-    centroid = model.decode_array(table.latents[rows].mean(0, keepdims=True))[0]
+    centroid = model.decode_array(table.latents[rows].mean(0, keepdims=True))[0] if model.has_decoder else None
     return _view(f"{len(rows)} selected", -1, rows, centroid, images, table.labels, n_classes, n_members, seed)
 
 
@@ -111,6 +114,15 @@ def typical_rows(table: PointTable, cluster: int) -> np.ndarray:
     return rows[np.argsort(((z - z.mean(0)) ** 2).sum(1), kind="stable")]
 
 
+def typical_images(table: PointTable, images: np.ndarray) -> np.ndarray:
+    """(K, C, H, W): each cluster's most typical member in this split (nearest its mean latent), blank
+    (white) for a cluster without one: what stands for a cluster where the model cannot decode."""
+    out = np.ones((len(table.cluster_labels), *images.shape[1:]), np.float32)
+    for k in np.flatnonzero(table.sizes):
+        out[k] = images[typical_rows(table, int(k))[0]]
+    return out
+
+
 def subclasses(table: PointTable, images: np.ndarray, label: int, n_members: int = 8,
                seed: int = 0) -> list[tuple[int, np.ndarray]]:
     """(cluster, member images) for each non-empty cluster of ``label``, largest first.
@@ -127,4 +139,4 @@ def subclasses(table: PointTable, images: np.ndarray, label: int, n_members: int
 
 
 __all__ = ["GroupView", "ClusterShare", "cluster_summary", "cluster_view", "selection_view", "cluster_table",
-           "typical_rows", "subclasses"]
+           "typical_rows", "typical_images", "subclasses"]

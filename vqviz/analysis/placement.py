@@ -259,7 +259,7 @@ class Placed:
     latent : (d,) its latent.
     cluster : its cluster (-1: none, or a tuple of codewords the split never uses).
     label : its cluster's label, the quantized label (-1: none).
-    reconstruction : (C, H, W) its latent decoded.
+    reconstruction : (C, H, W) its latent decoded; None for a model without a decoder.
     neighbours : its nearest latents in the split, nearest first (a point of the split: itself left out).
     xy : (2,) its place on the map (None for a point already on it), and ``how`` it was placed.
     """
@@ -268,7 +268,7 @@ class Placed:
     latent: np.ndarray
     cluster: int
     label: int
-    reconstruction: np.ndarray
+    reconstruction: np.ndarray | None
     neighbours: Neighbours
     xy: np.ndarray | None = None
     how: str = ""
@@ -283,7 +283,7 @@ def place_images(model: Model, images: np.ndarray, table: PointTable, where: Map
     """(M, C, H, W) new images encoded, assigned, decoded, given their ``k`` nearest latents in
     ``table`` and, with ``where``, placed on its map."""
     z, clusters = assign(model, images, table)
-    recon = model.decode_array(z)
+    recon = model.decode_array(z) if model.has_decoder else [None] * len(z)
     near = nearest(table.latents, z, k)
     xy, how = where.place(z) if where is not None else (None, "")
     return [Placed(np.asarray(images[i], np.float32), z[i], -1 if clusters is None else int(clusters[i]),
@@ -301,7 +301,8 @@ def describe_point(model: Model, table: PointTable, images: np.ndarray, row: int
     near = nearest(table.latents, table.latents[row:row + 1], k, exclude=np.array([row]))
     cluster = int(table.clusters[row]) if table.clusters is not None else -1
     return Placed(np.asarray(images[row], np.float32), table.latents[row], cluster, _label_of(table, cluster),
-                  model.decode_array(table.latents[row:row + 1])[0], Neighbours(near.rows[0], near.distances[0]))
+                  model.decode_array(table.latents[row:row + 1])[0] if model.has_decoder else None,
+                  Neighbours(near.rows[0], near.distances[0]))
 
 
 __all__ = ["Placed", "place_images", "describe_point", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "K_NEIGHBOURS",

@@ -91,9 +91,10 @@ def point_table(model: Model, images: np.ndarray, labels: np.ndarray, n_classes:
                       model.cluster_centres(a))
 
 
-def centroid_images(model: Model, table: PointTable) -> np.ndarray:
-    """(K, C, H, W): every cluster's centre (its codeword; SEQ: its k-means centre), decoded."""
-    return model.decode_array(table.centres)
+def centroid_images(model: Model, table: PointTable) -> np.ndarray | None:
+    """(K, C, H, W): every cluster's centre (its codeword; SEQ: its k-means centre), decoded; None for a
+    model without a decoder."""
+    return model.decode_array(table.centres) if model.has_decoder else None
 
 
 def clusters_of(table: PointTable, rows: np.ndarray) -> list[int]:

@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, UntrustedCodeError
 from ..models import Model, get
 from ..schema import META, _is_int, check_config, check_meta
 from ..utils import open_regular, read_regular
@@ -128,6 +128,8 @@ def skeleton(name: str, config: Any, where: str) -> dict[str, tuple[tuple[int, .
         with torch.device("meta"):
             model = cls(config)
         state = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    except UntrustedCodeError as e:  # a factory that may not be imported (and was not): say so in full
+        raise UntrustedCodeError(f"{where}: {e}") from None
     except Exception as e:  # noqa: BLE001  any failure means the config describes no model
         raise CheckpointError(f"{where}: cannot build the {name!r} model from its config: "
                               f"{type(e).__name__}: {str(e)[:200]}") from None

@@ -26,6 +26,7 @@ import torch
 from .. import __version__
 from ..errors import CheckpointError
 from ..models import Model
+from ..models.registry import provenance
 from ..schema import FORMAT, FORMAT_VERSION, META, WEIGHTS_NAME, check_meta
 from ..utils import atomic_path, atomic_write_bytes, file_mode
 from .loading import label
@@ -141,7 +142,7 @@ def save(model: Model, path: str | Path, *, dataset: str | None = None, split_si
         "split_sizes": split_sizes or {},
         "seed": seed,
         "metrics": metrics or {},
-        "versions": _versions(),
+        "versions": {**_versions(), **provenance(model)},  # a plug-in's distribution too
         "state": model.extra_state(),
         "weights": {"file": weights, "sha256": digest},
         "summary": summary_of(model, dataset, metrics or {}),

@@ -37,6 +37,7 @@ from ..errors import ConfigError
 from ..train import Trainer
 from ..utils import to_tensor
 from .common import QuantizerOutput, batched
+from .history import CodebookHistory
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -137,6 +138,12 @@ class Model(nn.Module):
         return self.n_codes is not None
 
     @property
+    def has_decoder(self) -> bool:
+        """Whether this model draws latents: ``decode``, ``reconstruct`` and every decoded picture apply
+        (a wrapped encoder may come without a decoder)."""
+        return True
+
+    @property
     def code_map_shape(self) -> tuple[int, int] | None:
         """(h, w) of the map of codes that a spatial quantizer gives each image (SK-VQ's
         ``spatial``, whose ``quantize`` then returns (N, h w) indices of one codebook); None otherwise."""
@@ -218,15 +225,19 @@ class Model(nn.Module):
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
         """Train on ``train``, then score on ``test`` (or ``train``); return the metrics.
 
-        The default minimises :meth:`training_loss` over all parameters in one stage.
+        The default minimises :meth:`training_loss` over all parameters in one stage and, for a
+        model with a codebook, records its use after every epoch (``codebook_history``,
+        :class:`~vqviz.models.history.CodebookHistory`).
         """
         self.data_variance = float(np.var(train.images, dtype=np.float64)) or 1.0
         self.to(trainer.device)
         trainer.plan(["train"])
-        trainer.run("train", self.parameters(), self.training_loss,
-                    (to_tensor(train.images), to_tensor(train.labels)), modules=(self,),
-                    after_epoch=self.after_epoch)
-        return self.evaluate(test if test is not None else train)
+        history = CodebookHistory.for_fit(self, train, test, trainer)  # a model without a codebook records nothing
+        with history.watching(trainer):
+            trainer.run("train", self.parameters(), self.training_loss,
+                        (to_tensor(train.images), to_tensor(train.labels)), modules=(self,),
+                        after_epoch=self.after_epoch)
+        return history.into(self.evaluate(test if test is not None else train))
 
     def after_epoch(self, epoch: int) -> None:
         """Called by the default ``fit`` after every epoch; override to update state."""

@@ -27,6 +27,7 @@ from ..utils import to_tensor
 from .autoencoders import VAE, VAEConfig
 from .common import QuantizerOutput, batched
 from .config import check_number
+from .history import CodebookHistory
 from .registry import register
 
 if TYPE_CHECKING:
@@ -193,14 +194,16 @@ class KMeansVAE(VAE):
         self._seed = trainer.config.seed
         x, y = to_tensor(train.images), to_tensor(train.labels)
         self._train_images = x.to(trainer.device)
+        history = CodebookHistory.for_fit(self, train, test, trainer)  # after each epoch's new centres
         try:
             self.update_centres(self._train_images, self._seed)
             trainer.report("kmeans", 1.0, f"initial {self.config.n_clusters} centres")
-            trainer.run("train", self.parameters(), self.training_loss, (x, y), modules=(self,),
-                        after_epoch=self.after_epoch)
+            with history.watching(trainer):
+                trainer.run("train", self.parameters(), self.training_loss, (x, y), modules=(self,),
+                            after_epoch=self.after_epoch)
         finally:
             self._train_images = None
-        return self.evaluate(test if test is not None else train)
+        return history.into(self.evaluate(test if test is not None else train))
 
     def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
         """Reconstruction errors, codebook use, and the Hungarian accuracy and NMI of the clusters."""

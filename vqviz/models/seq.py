@@ -46,6 +46,7 @@ from ..utils import to_tensor
 from .base import Model
 from .common import QuantizerOutput, batched, reconstruction_loss
 from .config import ModelConfig, check_choice, check_number
+from .history import CodebookHistory
 from .registry import register
 
 if TYPE_CHECKING:
@@ -231,7 +232,8 @@ class SEQ(Model):
 
     # ----- training -----
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
-        """Run the three stages; return P_E, the K curve, the chosen K and reconstruction error.
+        """Run the three stages; return P_E, the K curve, the chosen K, reconstruction error and the
+        codebook history (one entry, at the k-means stage: no later stage moves a code).
 
         ``val_fraction`` of ``train`` is held out of all three stages: the K rule reads
         the accuracies on it. P_E, P_Q and the curve's ``test_accuracy`` are on ``test``.
@@ -314,6 +316,9 @@ class SEQ(Model):
         # Every rank ran the same k-means on the same gathered features; rank 0's result is the one kept.
         self.centres = distributed.broadcast(self.centres)
         self._cluster_labels = distributed.broadcast(self._cluster_labels)
+        # Its one entry of codebook use: the decoder stage trains on frozen features, so no code moves after this.
+        history = CodebookHistory.for_fit(self, train, test, trainer)
+        history.record("kmeans", 0)
         chosen = next(p for p in curve if p["k"] == k)
         metrics.update(k=k, quantizer_train_accuracy=chosen["train_accuracy"],
                        kmeans_seconds=time.perf_counter() - t0)
@@ -333,7 +338,7 @@ class SEQ(Model):
         x_hat = batched(lambda b: self.decode(b).cpu(), z_score)
         metrics[f"{score.split}_recon_mse"] = float(F.mse_loss(x_hat, xs))
         self.eval()
-        return metrics
+        return history.into(metrics)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The decoder's loss from its logits, a per-pixel mean: BCE or MSE of the sigmoid."""

@@ -58,6 +58,7 @@ from ..utils import to_tensor
 from .base import Model
 from .common import QuantizerOutput, batched, gradient_penalty, reconstruction_loss, sinkhorn
 from .config import ModelConfig, check_choice, check_number
+from .history import CodebookHistory
 from .registry import register
 
 if TYPE_CHECKING:
@@ -295,7 +296,9 @@ class SinkhornVQ(Model):
         params = [*self.encoder.parameters(), *self.norm.parameters(), *self.head.parameters()]
         if self.has_quantizer and not c.constant_embedding:
             params.append(self.codebook)
-        trainer.run("classifier", params, self.training_loss, (x, y), modules=(self,))
+        history = CodebookHistory.for_fit(self, train, test, trainer)  # the decoder stage moves no code
+        with history.watching(trainer):
+            trainer.run("classifier", params, self.training_loss, (x, y), modules=(self,))
         metrics: dict = {"classifier_seconds": time.perf_counter() - t0}
 
         # The decoder learns x from the frozen classifier's latent, computed once (section 4.2).
@@ -312,7 +315,7 @@ class SinkhornVQ(Model):
         metrics.update(self.evaluate(scored))
         if self.has_quantizer:
             metrics.update(self.sinkhorn_usage(scored))
-        return metrics
+        return history.into(metrics)
 
     def evaluate(self, dataset: Dataset, batch_size: int = 1024) -> dict:
         """``Model.evaluate``; with a map of codes, usage counts every position in one codebook,

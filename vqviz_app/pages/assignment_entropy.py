@@ -77,7 +77,7 @@ def render(ctx: Context) -> None:
         stats = [jobs.ready(jobs.codebook_stats(e, ctx.dataset, ctx.split)) for e in sides]
         ready = [s for s in stats if isinstance(s, CodebookStats)]
         top = max((s.max_entropy for s in ready), default=1.0)  # one entropy axis: ln K is comparable
-        for col, s, colour in zip(st.columns(2, gap="large"), stats, COLOURS):
+        for col, s, colour, entry in zip(st.columns(2, gap="large"), stats, COLOURS, sides):
             with col:
                 if s is None:
                     st.progress(0.0, text="Assigning the split to the codebook, in the background...")
@@ -85,6 +85,8 @@ def render(ctx: Context) -> None:
                     st.error(s.get("error", "these statistics could not be computed"), icon=":material/error:")
                 else:
                     _side(s, top, colour)
+                    st.markdown("**Codebook use over training**")
+                    widgets.codebook_history(entry, colour)
         if pending and all(s is not None for s in stats):  # all in: draw the page once more, without the timer
             st.rerun()
 

@@ -13,14 +13,17 @@ from vqviz_app.state import Context, Session
 def render(ctx: Context) -> None:
     loaded = sidebar.loaded(ctx, need_clusters=True)
     table, classes = loaded.table, loaded.classes
-    images = cache.centroids(loaded.view)
+    images, meaning, tile = cache.centroids(loaded.view), loaded.model.CENTRE_MEANING, "decoded centroid"
+    if images is None:  # a model without a decoder: each cluster by its most typical member
+        images, tile = analysis.typical_images(table, loaded.data.images), "most typical member"
+        meaning = "its most typical member, the one nearest its mean latent (this model has no decoder)"
     groups = analysis.cluster_table(table)
     sizes, purity = table.sizes, table.purity
     h = images.shape[-2]
 
     st.title("Cluster styles")
     st.caption(f"Each tile is one of the {len(sizes)} clusters of **{ctx.entry.label}**: "
-               f"{loaded.model.CENTRE_MEANING}. A class with several clusters shows its *styles*. Under each tile: "
+               f"{meaning}. A class with several clusters shows its *styles*. Under each tile: "
                f"the cluster's number, its members in the {ctx.split} split and its purity.")
     widgets.decoder_warning(loaded)
     cols = st.columns(3)
@@ -37,7 +40,7 @@ def render(ctx: Context) -> None:
 
     st.divider()
     st.subheader("Sub-classes of one class")
-    st.caption("Each row is one cluster of the class: its decoded centroid, then the members nearest to "
+    st.caption(f"Each row is one cluster of the class: its {tile}, then the members nearest to "
                "its mean latent, its most typical style (the SEQ paper's Fig. 4, rows 2 and 3).")
     labels = [c for c in groups if c >= 0]
     if not labels:

@@ -70,14 +70,18 @@ def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool) -> 
             panel.show_placed(loaded, own.placed, own.names)
     with right:
         if spot is not None:
+            if widgets.no_decoder(loaded, "an empty spot of the map cannot be decoded. Click a point, or draw a "
+                                          "lasso or a box around some, to see their clusters"):
+                return
             widgets.decoder_warning(loaded)
             # UMAP's inverse needs its fitted model; t-SNE's mix needs only the map
             panel.show_spot(loaded, maps.map_model(loaded, at, fitted=at.key.method == "umap"), spot)
             return
         if len(rows) == 0:
             st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "
-                    "they belong to: its decoded centroid, its members, its labels and its purity. Click an empty "
-                    "spot to decode the latent that belongs there.", icon=":material/touch_app:")
+                    "they belong to: its decoded centroid, its members, its labels and its purity."
+                    + (" Click an empty spot to decode the latent that belongs there." if loaded.model.has_decoder
+                       else ""), icon=":material/touch_app:")
             _summary(loaded)
             return
         st.subheader(f"{widgets.plural(len(rows), 'point')} selected")

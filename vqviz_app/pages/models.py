@@ -25,6 +25,9 @@ def render(ctx: Context) -> None:
         "recon MSE / pixel": st.column_config.NumberColumn(format="%.4f"),
         "train s": st.column_config.NumberColumn(format="%.0f")})
     _unreadable([e for e in entries if e.error])
+    if ctx.entry is not None and not ctx.entry.error:  # the sidebar's checkpoint
+        st.subheader(f"Codebook over training: {ctx.entry.label}")
+        widgets.codebook_history(ctx.entry)
 
     st.subheader("Train a new model")
     names = models.names()

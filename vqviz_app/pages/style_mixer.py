@@ -23,6 +23,9 @@ def render(ctx: Context) -> None:
     st.caption("Three latents z1, z2, z3 and their mixture z = α1 z1 + α2 z2 + α3 z3 with α3 = 1 − α1 − α2, "
                "decoded. Mixing the clusters of one class blends its styles (the SEQ paper, section 3.3, whose "
                "figures keep α1 and α2 below 0.5). Each weight goes from 0 to 1 here: α1 = 1 shows z1 alone.")
+    if widgets.no_decoder(loaded, "no mixture of its latents can be drawn. The latent map and the cluster "
+                                  "styles show its clusters through their members"):
+        return
     widgets.decoder_warning(loaded)
 
     sources = list(SOURCES) if table.has_clusters else ["random", "map"]
