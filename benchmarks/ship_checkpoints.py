@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 
 from vqviz import analysis, checkpoints, data, health, map_store, projection, workflow  # noqa: E402
 from vqviz.metrics import kmeans_scores  # noqa: E402
-from vqviz.utils import atomic_write_bytes  # noqa: E402
 from vqviz.bench.protocols import PROTOCOLS, SKVQ_COMMON  # noqa: E402
 from vqviz.models.seq import DEFAULT_SWEEP  # noqa: E402
 from vqviz.train import TrainConfig  # noqa: E402
@@ -146,8 +145,7 @@ def ship(name: str, source: Path | None) -> dict:
     meta = ckpt.meta
     metrics = {**meta["metrics"], "weights_dtype": "float16" if dtype else "float32", metric: half if dtype else full,
                f"{metric}_float32": full, f"{metric}_float16": half}
-    checkpoints.save(model, out, dataset=dataset, split_sizes=meta.get("split_sizes"), seed=meta.get("seed"),
-                     metrics=metrics, train_config=meta.get("train"), weights_dtype=dtype)
+    _save(model, out, meta, metrics, dtype)
     restamp(out)
     shipped = checkpoints.load(out)
     method, params = MAP
@@ -163,18 +161,24 @@ def ship(name: str, source: Path | None) -> dict:
 
 
 def restamp(folder: Path) -> dict:
-    """Record, in a bundled checkpoint's meta.json, what its weights as stored give (float16 ones may
+    """Record, in a bundled checkpoint, what its weights as stored give (float16 ones may
     differ from the float32 ones training measured): its test metrics (``Model.evaluate``, which
     the app's pages recompute) and its decoder check (:func:`vqviz.health.decoder_check`). Nothing
     is retrained; the weights and maps stay as they are. Returns the decoder check."""
     ckpt = checkpoints.load(folder)
     model, test = ckpt.model.eval(), data.load(ckpt.dataset, "test")
     check = health.decoder_check(model, data.load(ckpt.dataset, "train"), test, seed=ckpt.meta.get("seed") or 0)
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["metrics"].update(model.evaluate(test), decoder_check=check)
-    atomic_write_bytes(folder / "meta.json", (json.dumps(meta, indent=1) + "\n").encode())
-    checkpoints.load(folder)  # still a valid checkpoint
+    metrics = {**ckpt.metrics, **model.evaluate(test), "decoder_check": check}
+    stored = torch.float16 if metrics.get("weights_dtype") == "float16" else None  # the same bytes again
+    _save(model, folder, ckpt.meta, metrics, stored)
     return check
+
+
+def _save(model, folder: Path, meta: dict, metrics: dict, dtype: torch.dtype | None) -> None:
+    """Save ``model`` to ``folder`` with ``metrics``, keeping the rest of its checkpoint's ``meta``
+    (``checkpoints.save`` also writes the summary that the catalogue lists from the metrics)."""
+    checkpoints.save(model, folder, dataset=meta["dataset"], split_sizes=meta.get("split_sizes"),
+                     seed=meta.get("seed"), metrics=metrics, train_config=meta.get("train"), weights_dtype=dtype)
 
 
 def main() -> None:
