@@ -35,6 +35,16 @@ def _pick(at, name: str) -> None:
     settled(at)
 
 
+def _open_on_own(folder: Path, monkeypatch):
+    """The page on the checkpoint in ``folder``, listed from its parent folder; settled, with no error."""
+    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(folder.parent))
+    at = open_app("assignment_entropy", settle=True)
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    settled(at)
+    assert not at.exception and not at.error
+    return at
+
+
 def test_assignment_entropy_opens_on_a_soft_model_when_the_sidebar_has_a_hard_one(codebooks):
     at = open_app("assignment_entropy", settle=True)
     assert at.title[0].value == "Assignment entropy" and not at.error
@@ -126,11 +136,7 @@ def test_a_map_of_codes_is_drawn_over_its_images(codebooks, tmp_path, monkeypatc
     folder = tmp_path / "mine" / "skvq-map"
     ckpt = workflow.train("skvq", "digits", out=folder, train_config=TrainConfig(epochs=1, seed=0), spatial=True,
                           latent_dim=8, codebook_size=16)
-    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
-    at = open_app("assignment_entropy", settle=True)
-    at.selectbox(key="checkpoint").set_value(str(folder)).run()
-    settled(at)
-    assert not at.exception and not at.error
+    at = _open_on_own(folder, monkeypatch)
     assert [s.value for s in at.subheader if s.value.startswith("Map of codes")] == ["Map of codes: mine/skvq-map"]
     shown = [c for el in at.get("image") for c in el.captions]
     test = data.load("digits", "test")
@@ -145,11 +151,7 @@ def test_each_model_shows_its_codebook_over_training_or_says_it_has_none(tmp_pat
     folder = tmp_path / "mine" / "vq"
     ckpt = workflow.train("vqvae", "digits", out=folder, train_config=TrainConfig(epochs=3, seed=0), encoder="lae2",
                           latent_dim=8, codebook_size=16)
-    monkeypatch.setenv("VQVIZ_CHECKPOINTS", str(tmp_path / "mine"))
-    at = open_app("assignment_entropy", settle=True)
-    at.selectbox(key="checkpoint").set_value(str(folder)).run()
-    settled(at)
-    assert not at.exception and not at.error
+    at = _open_on_own(folder, monkeypatch)
     # Left the new VQ-VAE (no model of these digits is soft), right a shipped SEQ made before the history.
     assert at.subheader[0].value == "mine/vq"
     figs = figures(at)

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from vqviz import data
+from vqviz.bench.ui import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -65,34 +63,18 @@ def installed(wheel, tmp_path_factory) -> Path:
     return venv
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_vqviz_app_from_the_installed_wheel_serves_the_explorer_on_the_bundled_digits(installed, tmp_path):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"chromium is not installed at {CHROMIUM}")
     where = _run([str(installed / "bin" / "python"), "-c", "import vqviz, vqviz_app; print(vqviz_app.__file__)"],
                  cwd=tmp_path)
     assert str(installed) in where and str(ROOT) not in where  # the installed copy, not the checkout's
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VQVIZ_DATA", "VQVIZ_CHECKPOINTS")}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"), OMP_NUM_THREADS="1")
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([str(installed / "bin" / "vqviz"), "app", "--port", str(port), "--",
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "app.log").read_text()[-3000:]
-                time.sleep(0.1)
+    cmd = [str(installed / "bin" / "vqviz"), "app", "--port", str(port), "--",
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with serving(cmd, port, env, tmp_path / "app.log", tmp_path, wait_s=120) as (url, _):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -104,7 +86,3 @@ def test_vqviz_app_from_the_installed_wheel_serves_the_explorer_on_the_bundled_d
             browser.close()
         assert points == len(data.load("digits", "test").labels), points  # the map of the bundled digits
         assert "Latent map" in body and "Traceback" not in body and "Error" not in body, body[:2000]
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vqviz.bench.ui import _free_port
+from vqviz.bench.ui import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The most seconds a server may take to exit after the signal.
@@ -52,7 +52,7 @@ sys.exit(cli.main())
 
 def _serve(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     """The launcher's server on a free port, once its health check answers and its background work runs."""
-    port = _free_port()
+    port = free_port()
     (tmp_path / "launch.py").write_text(LAUNCHER)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_DATA_HOME=str(tmp_path / "data"),
                OMP_NUM_THREADS="1", VQVIZ_CHECKPOINTS="", PYTHONPATH=str(ROOT))
