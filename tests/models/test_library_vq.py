@@ -10,7 +10,7 @@ from vqviz.cli import main
 from vqviz.errors import ConfigError
 from vqviz.models import build
 from vqviz.models.library_vq import LibraryVQ
-from vqviz.train import Trainer, TrainConfig
+from vqviz.train import TrainConfig, Trainer
 from vqviz.utils import set_seed
 
 #: Each kind of quantizer, with what its indices look like: (settings, L codebooks side by side, K).
@@ -71,7 +71,7 @@ def test_vectorquantize_picks_the_nearest_codeword(trained, digits):
 def test_quantize_never_changes_the_codebook_but_training_does(digits):
     model = model_of({"quantizer": "vq", "kmeans_init": True}).train()
     x = torch.as_tensor(np.array(digits[0].images[:64]))
-    state = lambda: {k: v.clone() for k, v in model.quantizer.state_dict().items()}  # noqa: E731
+    state = lambda: {k: v.clone() for k, v in model.quantizer.state_dict().items()}
     before = state()
     model.training_loss(x, torch.zeros(64))  # k-means initialisation, then an EMA step
     after = state()
