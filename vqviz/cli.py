@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -76,11 +77,13 @@ class AppOptions:
     ----------
     host : address to listen on; 0.0.0.0 serves every interface (see docs/scale-out.md)
     port : port to listen on (default: Streamlit's, 8501)
+    latents : a .npz or .parquet file of latents to open: checked, saved as a checkpoint the app lists, and shown first
     streamlit_args : more options for `streamlit run`, after -- (default: none), e.g. -- --server.headless true
     """
 
     host: str = "127.0.0.1"
     port: int | None = None
+    latents: str | None = field(default=None, metadata={"metavar": "FILE"})
     streamlit_args: list[str] = field(default_factory=list, metadata={"flag": "streamlit_args",
                                                                       "nargs": argparse.REMAINDER})
 
@@ -128,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and write its checkpoint",
                            description="Train a model and write its checkpoint.")
     families = train.add_subparsers(dest="model", required=True, metavar="MODEL")
-    for name in models.names():
+    for name in models.trainable_names():
         cls = models.get(name)
         p = families.add_parser(name, help=(cls.__doc__ or "").strip().splitlines()[0],
                                 description=(cls.__doc__ or "").strip())
@@ -284,16 +287,27 @@ def _cmd_list(args) -> int:
 def _cmd_app(args) -> int:
     options = AppOptions(**flags.given(args, AppOptions))
     argv = app_command(options)
-    print(f"vqviz app on http://{options.host}:{options.port or 8501}"
+    base = f"http://{options.host}:{options.port or 8501}"
+    env = None
+    if options.latents:  # checked before the server starts: a bad file is one line here, not a page there
+        from .explorer import open_latents, view_url
+
+        print(f"reading {options.latents}...", file=sys.stderr)
+        folder = open_latents(options.latents)
+        env = {**os.environ, "VQVIZ_OPEN": str(folder)}
+        print(f"saved as {folder}; its map: {view_url(folder, checkpoints.load(folder).dataset, base)}",
+              file=sys.stderr)
+    print(f"vqviz app on {base}"
           + (" (this machine only; --host 0.0.0.0 serves others)" if options.host == "127.0.0.1" else ""),
           file=sys.stderr)
-    return serve(argv)
+    return serve(argv, env)
 
 
-def serve(argv: list[str]) -> int:
-    """Run the server ``argv`` until it exits; its exit status. Ctrl+C reaches the server too, which
-    then stops by itself (within a second or two): this waits for it, without a traceback."""
-    proc = subprocess.Popen(argv)
+def serve(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run the server ``argv`` (in ``env``, default this process's) until it exits; its exit status. Ctrl+C
+    reaches the server too, which then stops by itself (within a second or two): this waits for it, without
+    a traceback."""
+    proc = subprocess.Popen(argv, env=env)
     while True:
         try:
             return proc.wait()

@@ -247,7 +247,10 @@ def for_dataset(found: list[Entry], dataset: str) -> tuple[list[Entry], list[Ent
 
 
 def dataset_label(name: str) -> str:
-    """A data set's name as the picker shows it: a folder by its last part."""
+    """A data set's name as the picker shows it: a folder by its last part, a file of latents by the
+    checkpoint folder that holds its checked copy (never the server's path)."""
+    if name.startswith("latents:"):
+        return f"latents {Path(name[8:]).parent.name}"
     return f"folder {Path(name[7:]).name or name[7:]}" if name.startswith("folder:") else name or "?"
 
 
@@ -287,7 +290,7 @@ def caption_of(entry: Entry) -> str:
     if entry.error:
         return f"This checkpoint cannot be used: {entry.error}. Remove it on the **Models** page."
     k = entry.n_codes
-    return f"{entry.family} · trained on {entry.dataset or '?'}" + (f" · K = {k}" if k else "")
+    return f"{entry.family} · trained on {dataset_label(entry.dataset)}" + (f" · K = {k}" if k else "")
 
 
 def number(value) -> float | None:
@@ -304,7 +307,7 @@ def rows(found: list[Entry]) -> list[dict]:
         m, cfg = e.metrics, e.config
         out.append({
             "checkpoint": e.label, "family": e.family if not e.error else "unreadable",
-            "data set": e.dataset, "encoder": str(cfg.get("encoder", "")), "latent": number(cfg.get("latent_dim")),
+            "data set": dataset_label(e.dataset), "encoder": str(cfg.get("encoder", "")), "latent": number(cfg.get("latent_dim")),
             "K": number(e.n_codes), "P_E": number(m.get("encoder_test_accuracy")),
             "P_Q": number(m.get("quantizer_test_accuracy")),
             "recon MSE / pixel": number(m.get("test_recon_mse", m.get("test_mse_per_pixel"))),

@@ -5,6 +5,7 @@ saying why it cannot be shown and stopping the page."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import streamlit as st
 
@@ -12,7 +13,7 @@ from vqviz import analysis, checkpoints, data, projection
 from vqviz.data.folder import skipped_notes
 from vqviz.errors import ConfigError, DataError, VqvizError
 
-from . import cache, catalog, joblist, state, uploads
+from . import cache, catalog, joblist, latents, state, uploads
 from .state import COLOURS, SPLITS, Context, Loaded, Session, session
 from .widgets import error, plural
 
@@ -80,7 +81,7 @@ def sidebar(page: str = "") -> Context:
     picked = by_path.get(Session.pick.pop())  # set by the Models page after training or an upload
     if not session.url_read:  # a session's first run: the link may name the view
         session.url_read = True
-        picked = picked or _from_url(entries, names)
+        picked = picked or _from_url(entries, names) or by_path.get(os.environ.get("VQVIZ_OPEN", ""))
         if picked is None and Session.dataset.stored:  # a link that names only the data set: a checkpoint for it
             _follow_dataset(entries, labels)
     elif picked is not None:
@@ -105,10 +106,15 @@ def sidebar(page: str = "") -> Context:
                                help="The built-in sets, and your own image folders (below: a folder on the "
                                     "server, or a .zip of one).")
         _own_images(entries, labels)
+        latents.expander()
         # The default goes in the state, not in default=: a widget given both a default and a value
         # set through the state (a link's ?split=all) makes Streamlit log a warning with a stack trace.
         Session.split.setdefault()
-        split = st.segmented_control("Split", list(SPLITS), key=Session.split.key, required=True, width="stretch")
+        splits = list(SPLITS)
+        if latents.is_latents(dataset):  # a file of latents is one split, all its rows
+            session.split, splits = "test", ["test"]
+        split = st.segmented_control("Split", splits, key=Session.split.key, required=True, width="stretch",
+                                     format_func=lambda s: "all rows" if latents.is_latents(dataset) else s)
         entry = None
         if entries:
             entry = _checkpoint_picker(entries, by_path, labels, dataset)

@@ -165,6 +165,9 @@ class Session:
     own_zip = Field()  # the uploaded .zip of one (a Streamlit UploadedFile)
     own_result: tuple[str, str, tuple[str, ...]] | None = Field()  # (kind, message, skipped notes)
     own_datasets: list[str] = Field(factory=list)  # "folder:..." data sets picked in this session
+    latents_path: str = Field("")  # a file of latents on the server (vqviz_app.latents)
+    latents_upload = Field()  # an uploaded one (a Streamlit UploadedFile)
+    latents_result: tuple[str, str] | None = Field()  # (kind, message) of the last one opened
     pick: str | None = Field(key="_pick")  # the checkpoint the sidebar picks next run (after training, an upload)
     url_read: bool = Field(False, key="_url_read")  # whether this session's link was read
     session_id: str = Field("", key="_session_id")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import bad_checkpoints
 import pytest
@@ -268,10 +269,34 @@ def test_app_runs_the_command_it_builds(monkeypatch, capsys):
     from vqviz import cli
 
     ran = []
-    monkeypatch.setattr(cli, "serve", lambda argv: ran.append(argv) or 0)
+    monkeypatch.setattr(cli, "serve", lambda argv, env=None: ran.append((argv, env)) or 0)
     assert main(["app", "--port", "8601"]) == 0
-    assert ran == [_app_argv("--port", "8601")]
+    assert ran == [(_app_argv("--port", "8601"), None)]
     assert "http://127.0.0.1:8601 (this machine only" in capsys.readouterr().err
+
+
+def test_app_latents_checks_the_file_first_and_opens_it(tmp_path, monkeypatch, capsys):
+    """`vqviz app --latents FILE` saves the file as a checkpoint the app lists and starts the app on it (the
+    server learns which through VQVIZ_OPEN); a bad file stops it with one line, before any server starts."""
+    import numpy as np
+
+    from vqviz import cli
+    from vqviz.data import latents
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home"))
+    ran = []
+    monkeypatch.setattr(cli, "serve", lambda argv, env=None: ran.append((argv, env)) or 0)
+    rng = np.random.default_rng(0)
+    latents.write(tmp_path / "emb.npz", rng.normal(size=(40, 5)).astype(np.float32), codes=rng.integers(0, 4, 40))
+    assert main(["app", "--latents", str(tmp_path / "emb.npz")]) == 0
+    (argv, env), = ran
+    assert argv == _app_argv()
+    folder = Path(env["VQVIZ_OPEN"])
+    assert folder.parent == tmp_path / "home" / "vqviz" / "checkpoints" and (folder / "latents.npz").is_file()
+    assert "its map: http://127.0.0.1:8501/latent_map?checkpoint=" in capsys.readouterr().err
+    np.savez(tmp_path / "bad.npz", latents=np.full((3, 2), np.nan))
+    assert main(["app", "--latents", str(tmp_path / "bad.npz")]) == 2
+    assert len(ran) == 1 and "bad.npz" in capsys.readouterr().err
 
 
 
@@ -289,8 +314,8 @@ def test_serve_waits_for_the_server_through_ctrl_c(tmp_path, monkeypatch):
     script = ("import pathlib, signal, sys, time; signal.signal(signal.SIGINT, lambda *a: sys.exit(3)); "
               f"pathlib.Path({str(started)!r}).touch(); time.sleep(60)")
 
-    def popen(argv):
-        children.append(real(argv))
+    def popen(argv, env=None):
+        children.append(real(argv, env=env))
         return children[-1]
 
     def ctrl_c():  # as a terminal's: the server and this process both get SIGINT

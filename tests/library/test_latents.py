@@ -1,4 +1,4 @@
-"""Files of latents (:mod:`vqviz.latents`): round trips through .npz and .parquet, images named by
+"""Files of latents (:mod:`vqviz.data.latents`): round trips through .npz and .parquet, images named by
 path or held as bytes, and the one clear DataError of each kind of bad file."""
 
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vqviz import latents as lt
+from vqviz.data import latents as lt
 from vqviz.errors import ConfigError, DataError
 
 RNG = np.random.default_rng(0)
@@ -308,7 +308,7 @@ BAD = {
 CAPPED = {
     "file bytes": (_over("MAX_LATENTS_FILE_BYTES", 100, lambda p: npz(p / "x.npz", latents=X)),
                    r"x.npz: [0-9,]+ bytes; the limit is 100 bytes"),
-    "rows": (_over("MAX_ROWS", 3, lambda p: npz(p / "x.npz", latents=X)), r"4 rows; the limit is 3 \(vqviz.latents.MAX_ROWS"),
+    "rows": (_over("MAX_ROWS", 3, lambda p: npz(p / "x.npz", latents=X)), r"4 rows; the limit is 3 \(vqviz.data.latents.MAX_ROWS"),
     "dims": (_over("MAX_DIM", 2, lambda p: npz(p / "x.npz", latents=X)), "latents of 3 dims; the limit is 2"),
     "decoded": (_over("MAX_DECODED_BYTES", 10, lambda p: npz(p / "x.npz", latents=X)), "unpacks to .* GiB"),
     "codes": (_over("MAX_CODES", 5, lambda p: npz(p / "x.npz", latents=X, codes=np.arange(4) * 2)),

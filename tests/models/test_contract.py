@@ -1,4 +1,4 @@
-"""The model contract (vqviz/models/base.py), checked on every registered family alike: each is built
+"""The model contract (vqviz/models/base.py), checked on every family that trains alike (a file of latents, which only holds results, has its own tests): each is built
 from its ``Config.tiny`` and trained one epoch on the digits, and no family is named here."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vqviz import checkpoints, data
-from vqviz.models import get, names
+from vqviz.models import get, trainable_names
 from vqviz.models.config import ModelConfig
 from vqviz.train import Trainer, TrainConfig
 from vqviz.utils import set_seed
@@ -21,8 +21,8 @@ def untrained(name: str):
 
 
 #: The families with a quantizer and those without, as they are built.
-QUANTIZING = [n for n in names() if untrained(n).has_quantizer]
-PLAIN = [n for n in names() if n not in QUANTIZING]
+QUANTIZING = [n for n in trainable_names() if untrained(n).has_quantizer]
+PLAIN = [n for n in trainable_names() if n not in QUANTIZING]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def x(digits):
     return torch.as_tensor(np.array(digits[1].images[:12]))
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", trainable_names())
 def test_shapes_and_deterministic_eval(name, x, trained):
     model, _ = trained(name)
     assert isinstance(model.config, ModelConfig) and model.config == get(name).Config(**vars(model.config))
@@ -101,7 +101,7 @@ def test_a_model_without_a_quantizer_says_so(name, trained):
     assert (model.n_codes, model.n_codebooks, model.cluster_labels) == (None, None, None)
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", trainable_names())
 def test_checkpoint_round_trip(name, x, tmp_path, trained):
     model, _ = trained(name)
     folder = checkpoints.save(model, tmp_path / name, dataset="digits")
@@ -144,7 +144,7 @@ def test_the_map_the_codebook_page_and_the_stored_metrics_read_one_assignment(na
     assert (a.entropy > 1e-6).any() == ckpt.model.is_soft
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", trainable_names())
 def test_every_family_with_a_codebook_records_its_use_over_training(name, digits, trained):
     """One entry per epoch of the stages that can move a code (SEQ: one, at its k-means), and the last
     is the trained model's own usage of the same held-out sample: no later stage moved a code."""

@@ -1,4 +1,4 @@
-"""Image data sets as arrays: the bundled digits, MNIST, Fashion-MNIST, CIFAR-10, a folder.
+"""Image data sets as arrays: the bundled digits, MNIST, Fashion-MNIST, CIFAR-10, a folder, a file of latents.
 
 Every data set comes back from :func:`load` as a :class:`Dataset` of images
 ``(N, C, H, W)`` float32 in [0, 1]. Files are looked for in the explicit ``data_dir``,
@@ -19,7 +19,7 @@ from __future__ import annotations
 from vqviz.utils import package_settings
 
 from . import download, paths, registry
-from . import digits, idx, cifar, folder  # noqa: F401  the order of registration is the order of NAMES
+from . import digits, idx, cifar, folder, latents  # noqa: F401  the order of registration is the order of NAMES
 from .idx import read_idx, write_idx
 from .registry import (SPLITS, Dataset, Progress, cache_dir, find_dir, load, register_dataset, register_scheme,
                        search_dirs, shape_of)
@@ -37,5 +37,6 @@ _SETTINGS = {
     **dict.fromkeys(("MAX_PICKLE_BYTES", "MAX_PICKLE_OPS", "MAX_PICKLE_DEPTH"), cifar),
     **dict.fromkeys(("MAX_IMAGE_PIXELS", "MAX_FOLDER_FILES", "MAX_FOLDER_DEPTH", "MAX_DATASET_BYTES",
                      "IMAGE_SUFFIXES", "MAX_IMAGE_FILE_BYTES", "MAX_IMAGE_SECONDS", "MAX_FOLDER_SECONDS"), folder),
+    **dict.fromkeys(("MAX_LATENTS_FILE_BYTES", "MAX_DECODED_BYTES", "MAX_ROWS", "MAX_DIM", "MAX_CODES"), latents),
 }
 package_settings(__name__, _SETTINGS)

@@ -102,6 +102,7 @@ class Scheme(NamedTuple):
 
     load: Callable[..., Dataset]
     shape: tuple[int, int, int]
+    shape_of: Callable[[str], tuple[int, int, int] | None] | None = None
 
 
 _SOURCES: dict[str, Source] = {}
@@ -165,13 +166,16 @@ def register_dataset(name: str, *, shape: tuple[int, int, int] | None = None, fi
     return decorate
 
 
-def register_scheme(prefix: str, *, shape: tuple[int, int, int] | None = None):
+def register_scheme(prefix: str, *, shape: tuple[int, int, int] | None = None,
+                    shape_of: Callable[[str], tuple[int, int, int] | None] | None = None):
     """Register the decorated ``load(path, split, size, channels) -> Dataset`` for ``"<prefix>:<path>"``;
-    ``shape``, required, is (C, H, W) of the images it gives by default (no ``size``, no ``channels``)."""
+    ``shape``, required, is (C, H, W) of the images it gives by default (no ``size``, no ``channels``).
+    ``shape_of(path)``, where the shape depends on the file, answers :func:`shape_of` instead (quickly,
+    and None where the file cannot be read)."""
     shape = _check_shape(shape, f"the scheme {prefix!r}")
 
     def decorate(loader):
-        _SCHEMES[prefix] = Scheme(loader, shape)
+        _SCHEMES[prefix] = Scheme(loader, shape, shape_of)
         return loader
 
     return decorate
@@ -180,9 +184,10 @@ def register_scheme(prefix: str, *, shape: tuple[int, int, int] | None = None):
 def shape_of(name: str) -> tuple[int, int, int] | None:
     """(C, H, W) of the images :func:`load` gives for ``name`` by default (no ``size``, no ``channels``),
     from its registration, so known without reading a file; None for a name nothing registered."""
-    prefix, colon, _ = name.partition(":")
+    prefix, colon, rest = name.partition(":")
     if colon and prefix in _SCHEMES:
-        return _SCHEMES[prefix].shape
+        scheme = _SCHEMES[prefix]
+        return scheme.shape_of(rest) if scheme.shape_of is not None else scheme.shape
     source = _SOURCES.get(name)
     return source.shape if source is not None else None
 

@@ -109,6 +109,9 @@ class Model(nn.Module):
 
     Config: ClassVar[type]
     name: ClassVar[str] = ""
+    #: Whether ``fit`` trains it: False for what only holds results (a file of latents), which the
+    #: command line's and the app's training forms leave out.
+    trainable: ClassVar[bool] = True
     #: The training images' pixel variance, which the "nmse" reconstruction loss divides
     #: by; ``fit`` sets it (it is not needed after training, so not saved).
     data_variance: float = 1.0

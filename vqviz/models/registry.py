@@ -149,6 +149,11 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def trainable_names() -> list[str]:
+    """The families that train (:attr:`Model.trainable`), as the training forms list them."""
+    return [n for n in names() if _REGISTRY[n].trainable]
+
+
 def get(name: str) -> type[Model]:
     """The model class registered under ``name``."""
     _read_plugins()

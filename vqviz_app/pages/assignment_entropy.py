@@ -28,7 +28,7 @@ def render(ctx: Context) -> None:
         return
     which = "train and test" if ctx.split == "all" else ctx.split
     st.caption(f"How two models use their codebooks on the {len(loaded.data.labels):,} {which} images of "
-               f"{ctx.dataset}, as in the SK-VQ paper's Table 1: how sure each sample's assignment is, how "
+               f"{catalog.dataset_label(ctx.dataset)}, as in the SK-VQ paper's Table 1: how sure each sample's assignment is, how "
                "evenly the codewords are used, and how many are never used. The sidebar's checkpoint is on "
                "the left (unless its assignments are hard: then on the right); pick the other here.")
     candidates = [e for e in catalog.entries() if not e.error and e.dataset == ctx.dataset and e.has_codebook]
@@ -36,7 +36,7 @@ def render(ctx: Context) -> None:
         soft = next((e for e in candidates if e.path != left.path and _soft(_model(e))), None)
         if soft is None:
             st.caption(f"**{left.label}** assigns every sample to one codeword (a hard assignment), so its "
-                       f"entropies are all 0 and it has no histogram; no checkpoint of {ctx.dataset} has soft "
+                       f"entropies are all 0 and it has no histogram; no checkpoint of {catalog.dataset_label(ctx.dataset)} has soft "
                        "assignments. Train an SK-VQ or a soft VQ-VAE on the **Models** page to see one.")
         else:
             st.caption(f"The sidebar's **{left.label}** assigns every sample to one codeword (a hard "
@@ -64,8 +64,8 @@ def render(ctx: Context) -> None:
             right = by_path[path]
             st.caption(_describe(right))
         else:
-            st.info(f"No other checkpoint with a codebook was trained on {ctx.dataset}. Train one on the "
-                    "**Models** page to compare.", icon=":material/info:")
+            st.info(f"No other checkpoint with a codebook was trained on {catalog.dataset_label(ctx.dataset)}. "
+                    "Train one on the **Models** page to compare.", icon=":material/info:")
 
     sides = [left] + ([right] if right is not None else [])
     futures = [jobs.codebook_stats(e, ctx.dataset, ctx.split) for e in sides]

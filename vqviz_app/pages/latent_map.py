@@ -6,7 +6,7 @@ import streamlit as st
 
 from vqviz.projection import DEFAULTS, METHODS
 
-from vqviz_app import maps, panel, sidebar, widgets
+from vqviz_app import catalog, maps, panel, sidebar, widgets
 from vqviz_app.maps import MapKey
 from vqviz_app.state import Context, Loaded, Session
 
@@ -16,7 +16,7 @@ def render(ctx: Context) -> None:
     table = loaded.table
     st.title("Latent map")
     which = "train and test" if ctx.split == "all" else ctx.split
-    st.caption(f"The {len(table.labels):,} {which} images of {ctx.dataset}, encoded by "
+    st.caption(f"The {len(table.labels):,} {which} images of {catalog.dataset_label(ctx.dataset)}, encoded by "
                f"**{ctx.entry.label}** and laid out in 2-D. Click a point, or draw a lasso or a box, "
                "to open its cluster.")
 
@@ -79,7 +79,8 @@ def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool) -> 
             return
         if len(rows) == 0:
             st.info("Click a point on the map, or draw a lasso or a box around some, to see the cluster "
-                    "they belong to: its decoded centroid, its members, its labels and its purity."
+                    "they belong to: " + ("its decoded centroid, " if loaded.model.has_decoder else "")
+                    + "its members, its labels and its purity."
                     + (" Click an empty spot to decode the latent that belongs there." if loaded.model.has_decoder
                        else ""), icon=":material/touch_app:")
             _summary(loaded)

@@ -52,14 +52,14 @@ def render(ctx: Context) -> None:
 
 def _downstream(ctx: Context) -> None:
     same = [e for e in catalog.entries() if e.dataset == ctx.dataset and not e.error]
-    st.subheader(f"Downstream scores of the checkpoints of {ctx.dataset}")
+    st.subheader(f"Downstream scores of the checkpoints of {catalog.dataset_label(ctx.dataset)}")
     st.caption("k-means with one cluster per class on the test latents (Hungarian accuracy and NMI); a linear "
                "probe trained on up to 10,000 training latents and scored on the test set; the reconstruction "
                "error of the test images through each model (its quantizer included). Higher is better, "
                "except for reconstruction. They are computed once, in the background; the table fills in as "
                "they arrive.")
     if not same:
-        st.info(f"No checkpoint was trained on {ctx.dataset}. Train one on the **Models** page.")
+        st.info(f"No checkpoint was trained on {catalog.dataset_label(ctx.dataset)}. Train one on the **Models** page.")
         return
     futures = [jobs.downstream(e, ctx.dataset) for e in same]
     jobs.ready(futures[-1], WAIT_S)  # quick ones show at once

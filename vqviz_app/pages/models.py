@@ -30,7 +30,7 @@ def render(ctx: Context) -> None:
         widgets.codebook_history(ctx.entry)
 
     st.subheader("Train a new model")
-    names = models.names()
+    names = models.trainable_names()
     cols = st.columns(3)
     family = cols[0].selectbox("Family", names, index=names.index("seq") if "seq" in names else 0,
                                key=Session.t_family.key, persist_state="session")

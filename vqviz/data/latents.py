@@ -26,19 +26,25 @@ Anything wrong raises :class:`vqviz.errors.DataError`, whose message names the f
 from __future__ import annotations
 
 import contextlib
+import lzma
 import os
 import posixpath
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .archive import DAMAGED
-from .errors import ConfigError, DataError
-from .imageio import open_image
-from .utils import atomic_path, open_regular, printable
+from vqviz.errors import ConfigError, DataError
+from vqviz.imageio import open_image
+from vqviz.utils import atomic_path, open_regular, printable
 
+from .registry import Dataset, dataset, register_scheme
+
+#: What reading a damaged archive raises, by decompressor.
+DAMAGED = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, ValueError)
 MAX_LATENTS_FILE_BYTES = 4 * 2**30  # one file of latents, checked before it is read
 MAX_DECODED_BYTES = 8 * 2**30  # its arrays once unpacked or decoded (a compressed .npz can hold far more)
 MAX_ROWS = 2_000_000  # samples in one file
@@ -104,7 +110,7 @@ def read(path: str | os.PathLike, *, name: str = "") -> Latents:
             f = stack.enter_context(open_regular(
                 path, MAX_LATENTS_FILE_BYTES, error=DataError, what=source, too_big=lambda size: DataError(
                     f"{source}: {size:,} bytes; the limit is {MAX_LATENTS_FILE_BYTES:,} bytes "
-                    "(vqviz.latents.MAX_LATENTS_FILE_BYTES)")))
+                    "(vqviz.data.latents.MAX_LATENTS_FILE_BYTES)")))
         except OSError as e:
             raise DataError(f"{source}: cannot read the file ({e.strerror or e})") from None
         fields = readers[path.suffix.lower()](f, source)
@@ -254,7 +260,7 @@ def _check(source: str, folder: Path | None, *, latents, labels=None, classes=No
         codes = _ints(codes, "codes", source)
         if codes.max() >= MAX_CODES:
             raise DataError(f"{source}: code {codes.max():,}; codes must be below {MAX_CODES:,} "
-                            "(vqviz.latents.MAX_CODES)")
+                            "(vqviz.data.latents.MAX_CODES)")
     given = [k for k, v in (("images", images), ("paths", paths), ("image", image_bytes)) if v is not None]
     if len(given) > 1:
         raise DataError(f"{source}: both '{given[0]}' and '{given[1]}'; give the images one way")
@@ -270,7 +276,7 @@ def _check(source: str, folder: Path | None, *, latents, labels=None, classes=No
 
 def _labels(labels: np.ndarray, classes, source: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """int64 labels and the name of each: strings are numbered in the order of ``classes``, else sorted."""
-    from .data import registry
+    from . import registry
 
     if labels.ndim != 1:
         raise DataError(f"{source}: labels must be 1-D, one a row; got shape {labels.shape}")
@@ -315,7 +321,7 @@ def _ints(a: np.ndarray, key: str, source: str) -> np.ndarray:
 
 def _image_array(a: np.ndarray, source: str) -> np.ndarray:
     """(N, C, H, W) float32 in [0, 1] of an array of images in one of the layouts allowed."""
-    from .data import folder
+    from . import folder
 
     if a.dtype != np.uint8 and a.dtype.kind != "f":
         raise DataError(f"{source}: images of dtype {a.dtype}; expected uint8 (0-255) or floats in [0, 1]")
@@ -344,7 +350,7 @@ def _decode(items, source: str, folder: Path | None) -> np.ndarray:
     converted to the first one's size; grey unless one is in colour."""
     from PIL import Image
 
-    from .data import folder as caps
+    from . import folder as caps
 
     out, root = None, folder.resolve() if folder is not None else None
     for i, item in enumerate(items):
@@ -401,15 +407,15 @@ def _inside(root: Path | None, name, what: str) -> Path:
 
 def _limits(source: str, n: int, d: int = 1) -> None:
     if n > MAX_ROWS:
-        raise DataError(f"{source}: {n:,} rows; the limit is {MAX_ROWS:,} (vqviz.latents.MAX_ROWS)")
+        raise DataError(f"{source}: {n:,} rows; the limit is {MAX_ROWS:,} (vqviz.data.latents.MAX_ROWS)")
     if d > MAX_DIM:
-        raise DataError(f"{source}: latents of {d:,} dims; the limit is {MAX_DIM:,} (vqviz.latents.MAX_DIM)")
+        raise DataError(f"{source}: latents of {d:,} dims; the limit is {MAX_DIM:,} (vqviz.data.latents.MAX_DIM)")
 
 
 def _decoded(source: str, size: int) -> None:
     if size > MAX_DECODED_BYTES:
         raise DataError(f"{source}: unpacks to {size / 2**30:.1f} GiB; the limit is "
-                        f"{MAX_DECODED_BYTES / 2**30:.0f} GiB (vqviz.latents.MAX_DECODED_BYTES)")
+                        f"{MAX_DECODED_BYTES / 2**30:.0f} GiB (vqviz.data.latents.MAX_DECODED_BYTES)")
 
 
 def _warn_unknown(source: str, found, known, what: str) -> None:
@@ -417,3 +423,40 @@ def _warn_unknown(source: str, found, known, what: str) -> None:
     if unknown:
         warnings.warn(printable(f"{source}: ignored unknown {what}(s) {', '.join(map(repr, unknown[:10]))}; "
                                 f"known: {', '.join(known)}"), stacklevel=4)
+
+
+# ----- ``latents:<file>``: a file of latents as a data set -----
+#: (C, H, W) of the blank pictures of a file without images: one pixel a row.
+NO_IMAGES = (1, 1, 1)
+_shapes: dict[tuple[str, int, int], tuple[int, int, int] | None] = {}
+
+
+def image_shape(path: str) -> tuple[int, int, int] | None:
+    """(C, H, W) of the images of the file of latents at ``path`` (:data:`NO_IMAGES` where it has none);
+    None where it cannot be read. Read once per version of the file (its size and mtime)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _shapes:
+        try:
+            got = read(path)
+            _shapes[key] = tuple(got.images.shape[1:]) if got.images is not None else NO_IMAGES
+        except DataError:
+            _shapes[key] = None
+    return _shapes[key]
+
+
+@register_scheme("latents", shape=NO_IMAGES, shape_of=image_shape)
+def load_latents(path: str, split: str, size: tuple[int, int] | None, channels: int | None) -> Dataset:
+    """The rows of the file of latents at ``path`` as a data set: its images (blank one-pixel pictures where
+    it has none) and labels (all 0, of one class "all", where it has none). A file has one split: "train"
+    and "test" are both all its rows."""
+    if size is not None or channels is not None:
+        raise DataError(f"latents:{path}: a file of latents keeps its own images; size and channels do not apply")
+    got = read(path)
+    images = got.images if got.images is not None else np.zeros((got.n, *NO_IMAGES), np.float32)
+    labels = got.labels if got.labels is not None else np.zeros(got.n, np.int64)
+    classes = got.classes if got.labels is not None else ("all",)
+    return dataset(f"latents:{Path(path).resolve()}", split, images, labels, classes)

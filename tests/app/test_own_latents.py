@@ -1,0 +1,154 @@
+"""A file of latents in the app: opened from the sidebar (a path on the server, an upload) or by
+``vqviz.explore``, shown on the Latent map with its codes or the app's k-means as clusters, clicked, and
+refused with its own message when it is bad; no page offers to decode it."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from driving import open_app, settled
+
+import vqviz
+from vqviz import checkpoints, data
+from vqviz.data import latents as files
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """The user's data folder (checkpoints go there) and a folder the server lets visitors read."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("VQVIZ_ROOTS", str(shared))  # listed as "shared/"
+    monkeypatch.delenv("VQVIZ_CONFIG", raising=False)
+    return shared
+
+
+def digits_latents(codes: bool) -> dict:
+    """The digits' test split with stand-in latents: each image's first 12 pixels plus a little noise, and
+    for ``codes`` a code per image (its label's parity and a half of the map: 4 codes)."""
+    test = data.load("digits", "test")
+    rng = np.random.default_rng(0)
+    z = test.images.reshape(len(test.images), -1)[:, 20:32] + rng.normal(0, 0.01, (len(test.images), 12))
+    out = {"latents": z.astype(np.float32), "labels": test.labels, "images": test.images, "classes": test.classes}
+    if codes:
+        out["codes"] = (test.labels % 2) * 2 + (z[:, 0] > np.median(z[:, 0]))
+    return out
+
+
+def _open_path(at, text: str):
+    at.text_input(key="latents_path").input(text).run()
+    settled(at)
+    return at
+
+
+def _click(at, row: int):
+    at.session_state["map_selection"] = {"rows": [row]}
+    at.run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+
+
+def test_a_file_with_codes_opens_from_the_sidebar_and_its_cluster_is_clicked(home):
+    arrays = digits_latents(codes=True)
+    files.write(home / "emb.npz", **arrays)
+    at = open_app("latent_map", settle=False)
+    _open_path(at, "shared/emb.npz")
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any("360 latents of 12 dimensions; clusters from its codes" in s.value for s in at.success)
+    assert at.selectbox(key="dataset").value.startswith("latents:")
+    assert at.segmented_control(key="split").options == ["all rows"]
+    row = 7
+    code = int(arrays["codes"][row])
+    _click(at, row)
+    members = int((arrays["codes"] == code).sum())
+    assert any(m.value.startswith(f"**Cluster {code}** · label") and f"· {members} members in this split" in m.value
+               for m in at.markdown), [m.value for m in at.markdown]
+    assert not any("Click an empty spot to decode" in c.value for c in at.caption)  # no decoder: not offered
+
+
+def test_an_upload_without_codes_gets_k_means_clusters_and_opens(home):
+    """AppTest has no file uploader: the upload's handler gets the bytes as the widget's callback would."""
+    from vqviz_app import latents
+
+    buf = io.BytesIO()
+    np.savez(buf, **digits_latents(codes=False))
+    folder, message = latents.open_upload("mine.npz", buf.getvalue())
+    assert "360 latents of 12 dimensions; clusters from k-means with K = 10 (the file has no codes)" in message
+    assert folder.parent == home.parent / "home" / "vqviz" / "checkpoints"
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".latents-")]  # the upload is not kept
+    with pytest.raises(vqviz.errors.DataError, match="mine.txt: not a file of latents"):
+        latents.open_upload("mine.txt", b"")
+    at = open_app("latent_map", settle=False)
+    at.selectbox(key="checkpoint").set_value(str(folder)).run()
+    settled(at)
+    _click(at, 3)
+    assert any(m.value.startswith("**Cluster ") for m in at.markdown)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"labels": np.zeros(3)}, "no 'latents' array"),
+    ({"latents": np.full((3, 2), np.nan, np.float32)}, "NaN"),
+    ({"latents": np.zeros((3, 2), np.float32), "labels": np.zeros(4, np.int64)}, "labels"),
+])
+def test_a_bad_file_is_refused_with_its_own_message(home, arrays, message):
+    np.savez(home / "bad.npz", **arrays)
+    at = open_app("latent_map", settle=False)
+    _open_path(at, "shared/bad.npz")
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert not any(str(home) in e for e in errors)  # the server's folders are not shown
+
+
+def test_a_path_outside_the_servers_folders_is_refused(home, tmp_path):
+    files.write(tmp_path / "secret.npz", np.zeros((3, 2), np.float32))
+    at = open_app("latent_map", settle=False)
+    _open_path(at, str(tmp_path / "secret.npz"))
+    assert any("not inside" in e.value or "outside" in e.value or "lets you read" in e.value for e in at.error), \
+        [e.value for e in at.error]
+
+
+def test_explore_saves_a_file_where_the_app_looks_and_opens_its_view(home, monkeypatch, capsys):
+    files.write(home / "emb.npz", **digits_latents(codes=False))
+    link = vqviz.explore(home / "emb.npz", k=6)
+    out = capsys.readouterr().out
+    assert link in out and "start it with `vqviz app`" in out
+    folder = next((home.parent / "home" / "vqviz" / "checkpoints").glob("latents-emb-*"))
+    ckpt = checkpoints.load(folder)
+    assert ckpt.name == "latents" and ckpt.model.n_codes == 6 and ckpt.model.config.clusters_from == "kmeans"
+    assert ckpt.dataset.startswith("latents:") and data.shape_of(ckpt.dataset) == (1, 8, 8)
+    from streamlit.testing.v1 import AppTest
+    from driving import APP
+    from urllib.parse import parse_qsl, urlsplit
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(dict(parse_qsl(urlsplit(link).query)))  # the link's view
+    at.run()
+    settled(at)
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert at.selectbox(key="checkpoint").value == str(folder) and at.selectbox(key="dataset").value == ckpt.dataset
+
+
+@pytest.mark.parametrize("page", ["cluster_styles", "style_mixer", "assignment_entropy", "metrics", "models"])
+def test_every_page_shows_a_file_of_latents_and_says_what_it_cannot_draw(home, page):
+    from urllib.parse import parse_qsl, urlsplit
+
+    from streamlit.testing.v1 import AppTest
+    from driving import APP
+
+    files.write(home / "emb.npz", **digits_latents(codes=True))
+    link = vqviz.explore(home / "emb.npz", quiet=True)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(dict(parse_qsl(urlsplit(link).query)))
+    at.run()
+    at.switch_page(f"vqviz_app/pages/{page}.py").run()
+    settled(at)
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    shown = " ".join(e.value for kind in ("info", "caption", "markdown") for e in at.get(kind))
+    assert str(home.parent) not in shown  # no server path on any page
+    if page == "style_mixer":
+        assert "This model has no decoder: no mixture of its latents can be drawn" in shown
+    if page == "cluster_styles":
+        assert "its most typical member, the one nearest its mean latent (this model has no decoder)" in shown
