@@ -215,7 +215,7 @@ class Options:
     seeds : seeds per run
     first_seed : the first of the seeds (to add seeds to saved runs, or split them between processes)
     epochs : override every protocol's epochs
-    only : protocols (seq, softvq, skvq, dvq, clustervae) or protocol:run labels to run
+    only : protocols (seq, softvq, skvq, dvq, clustervae, quantizers) or protocol:run labels to run
     out : results folder
     data_dir : folder holding the data set's files
     device : auto, cpu, cuda...
