@@ -40,7 +40,7 @@ def tiny_seq(digits):
 
 
 #: Test modules that are slow as a whole: each starts servers, browsers, process groups or fuzzers.
-SLOW_MODULES = {"test_browser.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py",
+SLOW_MODULES = {"test_browser.py", "test_browser_own_model.py", "test_server_stops.py", "test_distributed.py", "test_fuzz.py", "test_large_maps.py",
                 "test_install.py", "test_quick_training.py"}
 
 

@@ -80,8 +80,8 @@ def open_latents(source: str | os.PathLike | files.Latents, out: str | os.PathLi
 
 def view_url(checkpoint: str | os.PathLike, dataset: str, base: str = DEFAULT_URL) -> str:
     """The link that opens the app on ``checkpoint`` and ``dataset``, on the Latent map."""
-    query = {"checkpoint": str(Path(checkpoint).resolve()), "dataset": dataset}
-    return f"{base.rstrip('/')}/latent_map?{urlencode(query)}"
+    query = {"page": "latent_map", "checkpoint": str(Path(checkpoint).resolve()), "dataset": dataset}
+    return f"{base.rstrip('/')}/?{urlencode(query)}"
 
 
 def _listening(base: str) -> bool:

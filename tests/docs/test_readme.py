@@ -40,4 +40,4 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     saved, = (tmp_path / "home" / "vqviz" / "checkpoints").glob("latents-my-latents-*")
     ckpt = checkpoints.load(saved)
     assert ckpt.model.config.n_rows == 360 and ckpt.model.config.clusters_from == "kmeans"
-    assert f"open http://127.0.0.1:8501/latent_map?checkpoint=" in printed
+    assert f"open http://127.0.0.1:8501/?page=latent_map&checkpoint=" in printed

@@ -293,7 +293,7 @@ def test_app_latents_checks_the_file_first_and_opens_it(tmp_path, monkeypatch, c
     assert argv == _app_argv()
     folder = Path(env["VQVIZ_OPEN"])
     assert folder.parent == tmp_path / "home" / "vqviz" / "checkpoints" and (folder / "latents.npz").is_file()
-    assert "its map: http://127.0.0.1:8501/latent_map?checkpoint=" in capsys.readouterr().err
+    assert "its map: http://127.0.0.1:8501/?page=latent_map&checkpoint=" in capsys.readouterr().err
     np.savez(tmp_path / "bad.npz", latents=np.full((3, 2), np.nan))
     assert main(["app", "--latents", str(tmp_path / "bad.npz")]) == 2
     assert len(ran) == 1 and "bad.npz" in capsys.readouterr().err
