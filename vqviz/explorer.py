@@ -27,6 +27,8 @@ from .workflow import checkpoints_dir
 
 #: Where the app listens unless told otherwise (Streamlit's port).
 DEFAULT_URL = "http://127.0.0.1:8501"
+#: The most rows x codes x codebooks of a file of latents: its one-hot assignment is that many float32s.
+MAX_ASSIGNMENT = 2**28
 
 
 def _safe(text: str) -> str:
@@ -66,6 +68,10 @@ def open_latents(source: str | os.PathLike | files.Latents, out: str | os.PathLi
             raise ConfigError(f"k must be at least 1, got {k}")
         codes = KMeans(k, random_state=seed).fit(got.latents).labels_
         codes, how = np.asarray(codes, dtype=np.int64), "kmeans"
+    k_all = int(codes.max()) + 1
+    if got.n * k_all * (1 if codes.ndim == 1 else codes.shape[1]) > MAX_ASSIGNMENT:
+        raise ConfigError(f"{got.source}: its codes run up to {k_all - 1:,} over {got.n:,} rows, too many to show "
+                          f"(vqviz.explorer.MAX_ASSIGNMENT = {MAX_ASSIGNMENT:,} row-codes); number them from 0")
     out.mkdir(parents=True, exist_ok=True)
     copy = files.write(out / "latents.npz", got.latents, got.labels, got.images, got.codes,
                        got.classes if got.labels is not None else None)

@@ -152,3 +152,14 @@ def test_every_page_shows_a_file_of_latents_and_says_what_it_cannot_draw(home, p
         assert "This model has no decoder: no mixture of its latents can be drawn" in shown
     if page == "cluster_styles":
         assert "its most typical member, the one nearest its mean latent (this model has no decoder)" in shown
+
+
+def test_codes_too_sparse_to_show_are_refused_by_name(home, monkeypatch):
+    from vqviz import explorer
+    from vqviz.errors import ConfigError
+
+    monkeypatch.setattr(explorer, "MAX_ASSIGNMENT", 1000)
+    files.write(home / "sparse.npz", np.zeros((10, 2), np.float32), codes=np.array([0] * 9 + [500]))
+    with pytest.raises(ConfigError, match="its codes run up to 500 over 10 rows, too many to show"):
+        explorer.open_latents(home / "sparse.npz")
+    assert not list((home.parent / "home").rglob("meta.json"))  # nothing saved

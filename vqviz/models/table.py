@@ -173,7 +173,8 @@ class LatentTable(Model):
         else:  # a cluster is a tuple of codes that occurs, as DVQ's
             indices = codes
             tuples, clusters, _ = self._clusters()
-        probs = np.eye(self.n_codes, dtype=np.float32)[indices]  # (N, K) or (N, L, K): hard
+        probs = np.zeros((*indices.shape, self.n_codes), np.float32)  # (N, K) or (N, L, K): hard
+        np.put_along_axis(probs, indices[..., None], 1.0, axis=-1)
         return Assignment(self.latents.cpu().numpy().copy(), indices, probs, probs, clusters.astype(np.int64),
                           tuples, np.zeros(len(indices)))
 
