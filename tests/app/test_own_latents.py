@@ -163,3 +163,15 @@ def test_codes_too_sparse_to_show_are_refused_by_name(home, monkeypatch):
     with pytest.raises(ConfigError, match="its codes run up to 500 over 10 rows, too many to show"):
         explorer.open_latents(home / "sparse.npz")
     assert not list((home.parent / "home").rglob("meta.json"))  # nothing saved
+
+
+def test_the_docs_example_of_a_file_of_latents_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    block, = re.findall(r"```python\n(.*?)```", text[text.index("### A file of latents"):text.index("### Open it")], re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "docs/models.md", "exec"), {"__name__": "docs"})  # noqa: S102
+    got = files.read(tmp_path / "embeddings.npz")
+    assert (got.n, got.dim, got.classes) == (1000, 32, tuple("0123456789"))
