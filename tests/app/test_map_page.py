@@ -466,6 +466,7 @@ def test_the_train_map_is_fitted_in_the_background_with_this_splits_pca_map_mean
     assert traces[0]["name"] == "train map" and len(array(traces[0]["x"])) == 1437
 
 
+@pytest.mark.slow  # UMAP's first fit and inverse compile numba code: 15 s of a quick run
 def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
     at = open_app()
     at.button_group(key="method").set_value("umap").run()
