@@ -81,7 +81,10 @@ def sidebar(page: str = "") -> Context:
     picked = by_path.get(Session.pick.pop())  # set by the Models page after training or an upload
     if not session.url_read:  # a session's first run: the link may name the view
         session.url_read = True
-        picked = picked or _from_url(entries, names) or by_path.get(os.environ.get("VQVIZ_OPEN", ""))
+        picked = picked or _from_url(entries, names)
+        opened = by_path.get(os.environ.get("VQVIZ_OPEN", "")) if picked is None else None
+        if opened is not None:  # `vqviz app --latents FILE`: the file's checkpoint, on its own rows
+            picked, session.dataset = opened, opened.offered_dataset or session.dataset
         if picked is None and Session.dataset.stored:  # a link that names only the data set: a checkpoint for it
             _follow_dataset(entries, labels)
     elif picked is not None:

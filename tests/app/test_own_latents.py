@@ -175,3 +175,16 @@ def test_the_docs_example_of_a_file_of_latents_runs(tmp_path, monkeypatch):
     exec(compile(block, "docs/models.md", "exec"), {"__name__": "docs"})  # noqa: S102
     got = files.read(tmp_path / "embeddings.npz")
     assert (got.n, got.dim, got.classes) == (1000, 32, tuple("0123456789"))
+
+
+def test_the_app_started_by_vqviz_app_latents_opens_on_the_file(home, monkeypatch):
+    """`vqviz app --latents FILE` hands the server the checkpoint through VQVIZ_OPEN: the first page shows it."""
+    from vqviz import explorer
+
+    files.write(home / "emb.npz", **digits_latents(codes=True))
+    folder = explorer.open_latents(home / "emb.npz")
+    monkeypatch.setenv("VQVIZ_OPEN", str(folder))
+    at = open_app("latent_map")
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert at.selectbox(key="checkpoint").value == str(folder)
+    assert at.selectbox(key="dataset").value == checkpoints.load(folder).dataset
