@@ -125,3 +125,16 @@ def test_the_command_line_trains_a_residual_vq(tmp_path):
                  "--codebook-size", "8", "--quiet", "--out", str(out)]) == 0
     ckpt = checkpoints.load(out)
     assert ckpt.name == "vqlib" and ckpt.model.config.quantizer == "rvq" and ckpt.model.n_codebooks == 2
+
+
+def test_lfq_parts_the_digits_over_its_codes(digits):
+    """LFQ takes the signs of standardised features: the digits spread over its codes from the first epoch
+    (without the standardisation, every image stayed on one code)."""
+    train, test = digits
+    model = model_of({"quantizer": "lfq", "codebook_size": 16})
+    metrics = model.fit(train, test, Trainer(TrainConfig(epochs=2, batch_size=64)))
+    assert metrics["test_perplexity"] > 4, metrics["test_perplexity"]
+    x = torch.as_tensor(np.array(test.images[:8]))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.encode(x), model.encode(x))  # the running statistics in evaluation
