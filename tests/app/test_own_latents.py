@@ -131,8 +131,7 @@ def test_explore_saves_a_file_where_the_app_looks_and_opens_its_view(home, monke
     assert at.selectbox(key="checkpoint").value == str(folder) and at.selectbox(key="dataset").value == ckpt.dataset
 
 
-@pytest.mark.parametrize("page", ["cluster_styles", "style_mixer", "assignment_entropy", "metrics", "models"])
-def test_every_page_shows_a_file_of_latents_and_says_what_it_cannot_draw(home, page):
+def test_every_page_shows_a_file_of_latents_and_says_what_it_cannot_draw(home):
     from urllib.parse import parse_qsl, urlsplit
 
     from streamlit.testing.v1 import AppTest
@@ -143,15 +142,16 @@ def test_every_page_shows_a_file_of_latents_and_says_what_it_cannot_draw(home, p
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update(dict(parse_qsl(urlsplit(link).query)))
     at.run()
-    at.switch_page(f"vqviz_app/pages/{page}.py").run()
-    settled(at)
-    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-    shown = " ".join(e.value for kind in ("info", "caption", "markdown") for e in at.get(kind))
-    assert str(home.parent) not in shown  # no server path on any page
-    if page == "style_mixer":
-        assert "This model has no decoder: no mixture of its latents can be drawn" in shown
-    if page == "cluster_styles":
-        assert "its most typical member, the one nearest its mean latent (this model has no decoder)" in shown
+    for page in ("cluster_styles", "style_mixer", "assignment_entropy", "metrics", "models"):
+        at.switch_page(f"vqviz_app/pages/{page}.py").run()
+        settled(at)
+        assert not at.exception and not at.error, (page, at.exception, [e.value for e in at.error])
+        shown = " ".join(e.value for kind in ("info", "caption", "markdown") for e in at.get(kind))
+        assert str(home.parent) not in shown, page  # no server path on any page
+        if page == "style_mixer":
+            assert "This model has no decoder: no mixture of its latents can be drawn" in shown
+        if page == "cluster_styles":
+            assert "its most typical member, the one nearest its mean latent (this model has no decoder)" in shown
 
 
 def test_codes_too_sparse_to_show_are_refused_by_name(home, monkeypatch):

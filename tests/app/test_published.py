@@ -41,6 +41,7 @@ def _bench_imports(source: str, where: str = "") -> list[str]:
     return found
 
 
+@pytest.mark.slow  # a fresh interpreter imports every module of the app: 5 s
 def test_no_module_of_the_app_imports_the_benchmark():
     files = sorted(APP.rglob("*.py"))
     assert APP / "published.py" in files and APP / "pages" / "metrics.py" in files
