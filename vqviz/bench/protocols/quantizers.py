@@ -24,15 +24,15 @@ LIB = {**MLP, "codebook_size": 128}
 QUANTIZER_RUNS = (
     ("VQ-VAE (vqviz)", "vqvae", {**MLP, "codebook_size": 128}),
     ("soft VQ-VAE (vqviz)", "soft_vqvae", {**MLP, "codebook_size": 128, "posterior": "authors", "variance": "hidden"}),
-    ("SK-VQ (vqviz, supervised)", "skvq", {**MLP, "codebook_size": 128, "quantizer": "sinkhorn",
+    ("SK-VQ (vqviz; supervised)", "skvq", {**MLP, "codebook_size": 128, "quantizer": "sinkhorn",
                                            "constant_embedding": True, "momentum": 0.99}),
-    ("VectorQuantize, EMA", "vqlib", {**LIB, "quantizer": "vq"}),
-    ("VectorQuantize, k-means init + dead-code restarts", "vqlib",
+    ("VectorQuantize (EMA)", "vqlib", {**LIB, "quantizer": "vq"}),
+    ("VectorQuantize + k-means init + dead-code restarts", "vqlib",
      {**LIB, "quantizer": "vq", "kmeans_init": True, "dead_code_threshold": 2.0}),
-    ("VectorQuantize, cosine", "vqlib", {**LIB, "quantizer": "vq", "cosine": True, "kmeans_init": True}),
-    ("ResidualVQ, 2 x 128", "vqlib", {**LIB, "quantizer": "rvq", "n_quantizers": 2, "kmeans_init": True}),
-    ("FSQ, levels 8 4 4 (128)", "vqlib", {**MLP, "quantizer": "fsq", "levels": (8, 4, 4)}),
-    ("LFQ, 2^7 = 128", "vqlib", {**LIB, "quantizer": "lfq"}),
+    ("VectorQuantize (cosine)", "vqlib", {**LIB, "quantizer": "vq", "cosine": True, "kmeans_init": True}),
+    ("ResidualVQ (2 x 128)", "vqlib", {**LIB, "quantizer": "rvq", "n_quantizers": 2, "kmeans_init": True}),
+    ("FSQ (levels 8 4 4: 128)", "vqlib", {**MLP, "quantizer": "fsq", "levels": (8, 4, 4)}),
+    ("LFQ (2^7 = 128)", "vqlib", {**LIB, "quantizer": "lfq"}),
 )
 EPOCHS = 5
 
