@@ -131,6 +131,9 @@ def explore(what: Model | str | os.PathLike | files.Latents, dataset: str | None
     link = view_url(folder, dataset, url)
     if not quiet:
         print(f"saved {folder}\nopen {link}")
+        listed = [checkpoints_dir(), *(Path(p) for p in os.environ.get("VQVIZ_CHECKPOINTS", "").split(os.pathsep) if p)]
+        if not any(Path(folder).resolve().is_relative_to(p.expanduser().resolve()) for p in listed):
+            print(f"the app lists it when VQVIZ_CHECKPOINTS names {Path(folder).resolve().parent}")
         if not _listening(url):
             print("the app is not running: start it with `vqviz app`")
     return link

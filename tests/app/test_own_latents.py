@@ -188,3 +188,30 @@ def test_the_app_started_by_vqviz_app_latents_opens_on_the_file(home, monkeypatc
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert at.selectbox(key="checkpoint").value == str(folder)
     assert at.selectbox(key="dataset").value == checkpoints.load(folder).dataset
+
+
+def test_explore_saves_a_trained_model_on_its_data_set_and_refuses_a_wrong_one(home, capsys, tiny_seq):
+    from vqviz.errors import ConfigError
+
+    model, _ = tiny_seq
+    with pytest.raises(ConfigError, match="name the data set the model is shown on"):
+        vqviz.explore(model)
+    with pytest.raises(ConfigError, match=r"the model takes \(1, 8, 8\) images, but mnist has \(1, 28, 28\)"):
+        vqviz.explore(model, "mnist")
+    link = vqviz.explore(model, "digits")
+    assert "dataset=digits" in link and "listed" not in capsys.readouterr().out
+    folder = home.parent / "home" / "vqviz" / "checkpoints" / "seq-digits"
+    assert checkpoints.load(folder).dataset == "digits"
+    vqviz.explore(model, "digits", out=home / "elsewhere")
+    assert f"the app lists it when VQVIZ_CHECKPOINTS names {home}" in capsys.readouterr().out
+
+    from urllib.parse import parse_qsl, urlsplit
+
+    from streamlit.testing.v1 import AppTest
+    from driving import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(dict(parse_qsl(urlsplit(link).query)))
+    at.run()
+    settled(at)
+    assert not at.exception and at.selectbox(key="checkpoint").value == str(folder)
