@@ -181,6 +181,7 @@ for folder in sys.argv[1:]:
 """
 
 
+@pytest.mark.slow  # a child process per crafted file: 2.5 s
 def test_cifar_crafted_batches_are_refused_in_a_child_process(tmp_path):
     """A crash would kill only the child; each batch must come back as a DataError, having allocated little."""
     folders = []

@@ -36,6 +36,7 @@ def test_blobs_decoded_after_a_short_training_are_recorded_and_warned_about(lett
     assert message in said  # the command line says it too
 
 
+@pytest.mark.slow  # trains a reader and a model: 2 s
 def test_well_trained_centres_are_read_as_their_labels(letters, tmp_path):
     ckpt, said = _train(letters, tmp_path / "long", epochs=15)
     check = ckpt.metrics["decoder_check"]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import vqviz
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,7 @@ def _modules() -> list[str]:
     return ["vqviz", *sorted(n for n in found if not n.endswith("__main__"))]
 
 
+@pytest.mark.slow  # a fresh interpreter imports every module: 2 s
 def test_every_vqviz_module_imports_with_streamlit_blocked():
     names = _modules()
     assert {"vqviz.analysis.points", "vqviz.images", "vqviz.bench.ui", "vqviz.cli"} <= set(names)

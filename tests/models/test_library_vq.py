@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqviz import checkpoints
+from vqviz import checkpoints, data
 from vqviz.cli import main
 from vqviz.errors import ConfigError
 from vqviz.models import build
@@ -28,8 +28,9 @@ def model_of(settings: dict, shape=(1, 8, 8)) -> LibraryVQ:
 
 @pytest.fixture(scope="module")
 def trained(digits):
-    """Each kind trained one epoch on the digits, in eval mode."""
+    """Each kind trained one epoch on 256 of the digits, in eval mode."""
     train, test = digits
+    train = data.Dataset(train.name, train.split, train.images[:256], train.labels[:256], train.classes)
     out = {}
     for name, (settings, _, _) in KINDS.items():
         model = model_of(settings)
@@ -93,6 +94,7 @@ def test_checkpoint_round_trip(kind, trained, digits, tmp_path):
     assert again.config == model.config
 
 
+@pytest.mark.slow  # trains twice on the digits: 3 s
 def test_restarting_dead_codes_keeps_more_of_the_codebook_in_use(digits):
     """The library's dead-code restarts, as its README promises: more codes in use than without."""
     train, test = digits
@@ -127,6 +129,7 @@ def test_the_command_line_trains_a_residual_vq(tmp_path):
     assert ckpt.name == "vqlib" and ckpt.model.config.quantizer == "rvq" and ckpt.model.n_codebooks == 2
 
 
+@pytest.mark.slow  # trains on the digits: 2 s
 def test_lfq_parts_the_digits_over_its_codes(digits):
     """LFQ takes the signs of standardised features: the digits spread over its codes from the first epoch
     (without the standardisation, every image stayed on one code)."""

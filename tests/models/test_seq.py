@@ -92,6 +92,7 @@ def test_same_seed_same_model(digits):
     assert torch.equal(runs[0].centres, runs[1].centres)
 
 
+@pytest.mark.slow  # trains to an accuracy on the digits: 3 s
 def test_seq_on_digits_reaches_95_percent(digits):
     """>= 95 % test accuracy through the k-means quantizer with K = 50 (about 5 s on 2 CPU cores)."""
     train, test = digits

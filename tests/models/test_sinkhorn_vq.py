@@ -228,6 +228,7 @@ def test_command_line_train(tmp_path):
         assert key in ck.metrics
 
 
+@pytest.mark.slow  # trains to an accuracy on the digits: 4 s
 def test_digits_accuracy_and_sinkhorn_uses_more_codes(digits):
     """Same tiny setting (constant codebook, K = 256): SK-VQ spreads the codes, both classify well."""
     train, test = digits
@@ -270,6 +271,7 @@ def test_spatial_map_of_codes_shapes_and_contract():
         build("skvq", encoder="mlp", spatial=True)
 
 
+@pytest.mark.slow  # trains a map of codes: 1.5 s
 def test_spatial_training_balances_the_codes_and_reports_both_assignments(digits):
     train, test = digits
     set_seed(0)

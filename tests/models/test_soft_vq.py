@@ -239,6 +239,7 @@ PAPER = {"posterior": "paper", "variance": "latent", "init": "torch", "recon_los
          "latent_reduction": "sum", "vq_weight": 1.0}
 
 
+@pytest.mark.slow  # trains on the digits twice: 2.5 s
 @pytest.mark.parametrize("recipe", ["authors", "paper"])
 def test_digits_fit_the_authors_recipe_stays_soft_the_literal_one_goes_hard(digits, recipe):
     """d = 64, K = 32, 4 epochs on digits (a few seconds): the loss falls under both recipes.

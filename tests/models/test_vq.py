@@ -244,6 +244,7 @@ def test_checkpoint_round_trip(trained, digits, tmp_path):
         assert torch.equal(loaded.quantize(loaded.encode(x)).indices, trained.quantize(trained.encode(x)).indices)
 
 
+@pytest.mark.slow  # trains through the command line: 1.5 s
 def test_cli_train(tmp_path, capsys):
     out = tmp_path / "vqvae"
     code = main(["train", "vqvae", "--epochs", "1", "--latent-dim", "8", "--codebook-size", "16", "--ema",
@@ -257,6 +258,7 @@ def test_cli_train(tmp_path, capsys):
     assert "test_mse_per_image" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains on the digits: 3 s
 def test_digits_fit_lowers_the_loss_and_uses_several_codes(digits):
     """EMA codebook, k-means start and restarts, 10 epochs on digits (about 2 s).
 
