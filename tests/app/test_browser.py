@@ -9,41 +9,13 @@ timings are printed (benchmarks are not tests: nothing asserts a wall-clock time
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import time
-from pathlib import Path
 
 import pytest
+from browsing import ARTIFACTS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT, SHARED_DATA, page  # noqa: F401  (fixture)
 
 from vqviz.bench.ui import streamlit_server
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-#: ``../shared/data`` beside the checkout (as in tests/conftest.py): real MNIST and Fashion-MNIST, where present.
-SHARED_DATA = ROOT.parent / "shared" / "data"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-    pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-# Plotly draws a WebGL scatter; this finds the screen position of point ``i`` of trace 0.
-POINT_JS = """([i]) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, tr = gd._fullData[0];
-  const box = gd.getBoundingClientRect();
-  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
-}"""
-MAP_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd._fullData && gd.querySelector('canvas')); }"""
-MIXTURE_SRC_JS = """() => {
-  const figs = [...document.querySelectorAll('[data-testid="stImage"]')];
-  const fig = figs.find(f => f.innerText.includes('mixture'));
-  return fig ? fig.querySelector('img').src : null;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +30,6 @@ def server(tmp_path_factory):
     with streamlit_server(ROOT / "app.py", env, home, ROOT) as (url, _):
         print(f"\nstreamlit run -> server up {time.perf_counter() - started:.1f} s", end="")
         yield url, started
-
-
-@pytest.fixture(scope="module")
-def page():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser.new_page(viewport={"width": 1500, "height": 1100})
-        browser.close()
 
 
 def test_click_a_point_then_mix_styles(server, page):

@@ -6,13 +6,11 @@ latents and shows its codebook's use, in Chromium. Screenshots go to test-artifa
 from __future__ import annotations
 
 import os
-import shutil
+import sys
 import textwrap
-from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
+from browsing import ARTIFACTS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT, SHARED_DATA, page  # noqa: F401  (fixture)
 
 import vqviz
 from vqviz import checkpoints, data
@@ -20,16 +18,6 @@ from vqviz.bench.ui import streamlit_server
 from vqviz.train import TrainConfig, Trainer
 from vqviz.utils import set_seed
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-    pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 if not (SHARED_DATA / "mnist").is_dir():
     pytest.skip(f"MNIST not found at {SHARED_DATA}", allow_module_level=True)
 
@@ -48,18 +36,6 @@ def build(in_shape, latent_dim=32, n_codes=64):
             "quantizer": VectorQuantize(dim=latent_dim, codebook_size=n_codes, kmeans_init=True,
                                         threshold_ema_dead_code=2)}
 '''
-MAP_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd._fullData && gd.querySelector('canvas')); }"""
-POINT_JS = """([i]) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, tr = gd._fullData[0];
-  const box = gd.getBoundingClientRect();
-  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
-}"""
-MIXTURE_SRC_JS = """() => {
-  const fig = [...document.querySelectorAll('[data-testid="stImage"]')].find(f => f.innerText.includes('mixture'));
-  return fig ? fig.querySelector('img').src : null;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +46,6 @@ def wrapped(tmp_path_factory):
     site = home / "site"
     site.mkdir()
     (site / "vqp_nets.py").write_text(textwrap.dedent(NETS))
-    import sys
-
     sys.path.insert(0, str(site))
     saved = {k: os.environ.get(k) for k in ("VQVIZ_ALLOWED_FACTORIES", "VQVIZ_DATA")}
     os.environ.update(VQVIZ_ALLOWED_FACTORIES="vqp_nets", VQVIZ_DATA=str(SHARED_DATA))  # as the server's operator
@@ -106,14 +80,6 @@ def server(wrapped, tmp_path_factory):
     with streamlit_server(ROOT / "app.py", env, home, ROOT) as (url, _):
         yield url
 
-
-@pytest.fixture(scope="module")
-def page():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser.new_page(viewport={"width": 1500, "height": 1100})
-        browser.close()
 
 
 def test_a_wrapped_vector_quantize_pytorch_vqvae_on_mnist(wrapped, server, page):

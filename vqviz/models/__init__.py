@@ -10,7 +10,7 @@ packages (the entry-point group ``vqviz.models``) are added the first time the r
 from __future__ import annotations
 
 from ..cluster import KMeans, majority_vote
-from . import autoencoders, cluster_vae, dvq, library_vq, seq, sinkhorn_vq, soft_vq, table, vq, wrapped  # noqa: F401  (registers the families)
+from . import autoencoders, cluster_vae, dvq, seq, sinkhorn_vq, soft_vq, table, vq, vqlib, wrapped  # noqa: F401  (registers the families)
 from .base import Model
 from .common import QuantizerOutput, convex_mix, mixing_grid
 from .registry import build, forget_plugins, get, names, register, trainable_names

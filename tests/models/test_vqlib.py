@@ -9,7 +9,7 @@ from vqviz import checkpoints, data
 from vqviz.cli import main
 from vqviz.errors import ConfigError
 from vqviz.models import build
-from vqviz.models.library_vq import LibraryVQ
+from vqviz.models.vqlib import VQLib
 from vqviz.train import TrainConfig, Trainer
 from vqviz.utils import set_seed
 
@@ -21,7 +21,7 @@ KINDS = {"vq": ({"quantizer": "vq", "kmeans_init": True}, 1, 8),
          "lfq": ({"quantizer": "lfq", "codebook_size": 16}, 1, 16)}
 
 
-def model_of(settings: dict, shape=(1, 8, 8)) -> LibraryVQ:
+def model_of(settings: dict, shape=(1, 8, 8)) -> VQLib:
     set_seed(0)
     return build("vqlib", in_shape=shape, latent_dim=16, **{"codebook_size": 8, **settings})
 

@@ -65,7 +65,7 @@ QUANTIZERS = ("vq", "rvq", "fsq", "lfq")
 
 
 @dataclass
-class LibraryVQConfig(ModelConfig):
+class VQLibConfig(ModelConfig):
     """Settings of a VQ-VAE with a vector-quantize-pytorch quantizer.
 
     Attributes
@@ -126,7 +126,7 @@ class LibraryVQConfig(ModelConfig):
             check_number(name, getattr(self, name))
 
     @classmethod
-    def tiny(cls, in_shape: Sequence[int], n_classes: int, **settings) -> LibraryVQConfig:
+    def tiny(cls, in_shape: Sequence[int], n_classes: int, **settings) -> VQLibConfig:
         """VectorQuantize with 8 EMA codewords and k-means initialisation."""
         return super().tiny(in_shape, n_classes, **{"kmeans_init": True, **settings})
 
@@ -140,7 +140,7 @@ def _library():
     return vqp
 
 
-def build_quantizer(c: LibraryVQConfig) -> nn.Module:
+def build_quantizer(c: VQLibConfig) -> nn.Module:
     """The library's quantizer of ``c``, taking (N, 1, d): a sequence of one latent vector per image."""
     try:
         return _build(_library(), c)
@@ -148,7 +148,7 @@ def build_quantizer(c: LibraryVQConfig) -> nn.Module:
         raise ConfigError(f"vector-quantize-pytorch refuses this {c.quantizer} quantizer: {e}") from None
 
 
-def _build(vqp, c: LibraryVQConfig) -> nn.Module:
+def _build(vqp, c: VQLibConfig) -> nn.Module:
     shared = {"kmeans_init": c.kmeans_init, "use_cosine_sim": c.cosine, "decay": c.ema_decay,
               "threshold_ema_dead_code": c.dead_code_threshold, "commitment_weight": c.commitment_weight,
               **({"learnable_codebook": True, "ema_update": False} if c.learnable_codebook else {})}
@@ -169,13 +169,13 @@ def _build(vqp, c: LibraryVQConfig) -> nn.Module:
 
 
 @register
-class LibraryVQ(Model):
+class VQLib(Model):
     """VQ-VAE with a quantizer of vector-quantize-pytorch (VectorQuantize, ResidualVQ, FSQ or LFQ)."""
 
-    Config = LibraryVQConfig
+    Config = VQLibConfig
     name = "vqlib"
 
-    def __init__(self, config: LibraryVQConfig):
+    def __init__(self, config: VQLibConfig):
         super().__init__(config)
         c = config
         self.encoder = build_encoder(c.encoder, c.in_shape, c.latent_dim)
