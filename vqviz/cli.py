@@ -295,8 +295,8 @@ def _cmd_app(args) -> int:
         print(f"reading {options.latents}...", file=sys.stderr)
         folder = open_latents(options.latents)
         env = {**os.environ, "VQVIZ_OPEN": str(folder)}
-        print(f"saved as {folder}; its map: {view_url(folder, checkpoints.load(folder).dataset, base)}",
-              file=sys.stderr)
+        link = view_url(folder, checkpoints.read_meta(folder)["dataset"], base)
+        print(f"saved as {folder}; its map: {link}", file=sys.stderr)
     print(f"vqviz app on {base}"
           + (" (this machine only; --host 0.0.0.0 serves others)" if options.host == "127.0.0.1" else ""),
           file=sys.stderr)

@@ -78,8 +78,7 @@ def open_latents(source: str | os.PathLike | files.Latents, out: str | os.PathLi
     shape = tuple(got.images.shape[1:]) if got.images is not None else files.NO_IMAGES
     model = LatentTable.of(got.latents, codes, shape, len(got.classes) or 1, clusters_from=how)
     dataset = f"latents:{copy.resolve()}"
-    ds = data.load(dataset, "test")
-    metrics = model.evaluate(ds)
+    metrics = model.evaluate(files.as_dataset(got, dataset, "test"))  # the rows in hand, not read back
     return checkpoints.save(model, out, dataset=dataset, split_sizes={"train": got.n, "test": got.n},
                             metrics=metrics)
 
@@ -127,7 +126,7 @@ def explore(what: Model | str | os.PathLike | files.Latents, dataset: str | None
         if dataset:
             raise ConfigError("a file of latents is its own data set: leave dataset out")
         folder = open_latents(what, out, k=k)
-        dataset = checkpoints.load(folder).dataset
+        dataset = checkpoints.read_meta(folder)["dataset"]
     link = view_url(folder, dataset, url)
     if not quiet:
         print(f"saved {folder}\nopen {link}")

@@ -108,7 +108,8 @@ def _open(path: Path, shown: str) -> tuple[Path, str]:
         folder = open_latents(path, name=Path(shown).stem)
     except VqvizError as e:
         raise type(e)(str(e).replace(str(path), shown)) from None
-    cfg = checkpoints.load(folder).model.config
-    how = "its codes" if cfg.clusters_from == "codes" else f"k-means with K = {cfg.n_codes} (the file has no codes)"
-    return folder, (f"**{shown}**: {cfg.n_rows:,} latents of {cfg.latent_dim} dimensions; clusters from {how}. "
-                    "It is the checkpoint and the data set now.")
+    cfg = checkpoints.read_meta(folder)["config"]  # what was just saved; its weights need not be read back
+    how = "its codes" if cfg["clusters_from"] == "codes" else \
+        f"k-means with K = {cfg['n_codes']} (the file has no codes)"
+    return folder, (f"**{shown}**: {cfg['n_rows']:,} latents of {cfg['latent_dim']} dimensions; clusters from "
+                    f"{how}. It is the checkpoint and the data set now.")

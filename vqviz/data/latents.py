@@ -367,8 +367,13 @@ def load_latents(path: str, split: str, size: tuple[int, int] | None, channels: 
     and "test" are both all its rows."""
     if size is not None or channels is not None:
         raise DataError(f"latents:{path}: a file of latents keeps its own images; size and channels do not apply")
-    got = read(path)
+    return as_dataset(read(path), f"latents:{Path(path).resolve()}", split)
+
+
+def as_dataset(got: Latents, name: str, split: str) -> Dataset:
+    """The rows of ``got`` as the data set ``name``: its images (blank one-pixel pictures where it has
+    none) and labels (all 0, of one class "all", where it has none)."""
     images = got.images if got.images is not None else np.zeros((got.n, *NO_IMAGES), np.float32)
     labels = got.labels if got.labels is not None else np.zeros(got.n, np.int64)
     classes = got.classes if got.labels is not None else ("all",)
-    return dataset(f"latents:{Path(path).resolve()}", split, images, labels, classes)
+    return dataset(name, split, images, labels, classes)

@@ -33,6 +33,13 @@ if TYPE_CHECKING:
 CLUSTERS_FROM = ("codes", "kmeans")
 
 
+def member_means(latents: np.ndarray, clusters: np.ndarray, m: int) -> np.ndarray:
+    """(m, d) float32: the mean of the (N, d) ``latents`` of each of ``m`` clusters (zeros for an empty one)."""
+    sums = np.zeros((m, latents.shape[1]))
+    np.add.at(sums, clusters, latents.astype(np.float64))
+    return (sums / np.maximum(np.bincount(clusters, minlength=m), 1)[:, None]).astype(np.float32)
+
+
 @dataclass
 class LatentTableConfig(ModelConfig):
     """The shape of a file of latents.
@@ -115,15 +122,15 @@ class LatentTable(Model):
         return codes[:, 0] if self.config.n_codebooks == 1 else codes
 
     def _clusters(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The tuples of codes that occur (M, L), each row's cluster among them (N,), and their centres (M, d)."""
-        codes = self.row_codes.cpu().numpy()
-        tuples, clusters = np.unique(codes, axis=0, return_inverse=True)
-        clusters = clusters.reshape(-1)
-        latents = self.latents.cpu().numpy().astype(np.float64)
-        sums = np.zeros((len(tuples), latents.shape[1]))
-        np.add.at(sums, clusters, latents)
-        centres = sums / np.bincount(clusters, minlength=len(tuples))[:, None]
-        return tuples, clusters, centres.astype(np.float32)
+        """The tuples of codes that occur (M, L), each row's cluster among them (N,), and their centres (M, d);
+        worked out once per version of the stored table (a load or ``of`` writes it in place)."""
+        version = (self.latents._version, self.row_codes._version)
+        if getattr(self, "_clusters_of", (None,))[0] != version:
+            tuples, clusters = np.unique(self.row_codes.cpu().numpy(), axis=0, return_inverse=True)
+            clusters = clusters.reshape(-1)
+            self._clusters_of = version, (tuples, clusters, member_means(self.latents.cpu().numpy(), clusters,
+                                                                         len(tuples)))
+        return self._clusters_of[1]
 
     def _own_rows(self, images: np.ndarray) -> None:
         if len(images) != self.config.n_rows:
@@ -180,11 +187,7 @@ class LatentTable(Model):
 
     def cluster_centres(self, a: Assignment) -> np.ndarray:
         """(M, d) the mean latent of each cluster's members (zeros for a code no row has)."""
-        latents = a.latents.astype(np.float64)
-        m = len(a.codes)
-        sums = np.zeros((m, latents.shape[1]))
-        np.add.at(sums, a.clusters, latents)
-        return (sums / np.maximum(np.bincount(a.clusters, minlength=m), 1)[:, None]).astype(np.float32)
+        return member_means(a.latents, a.clusters, len(a.codes))
 
     def fit(self, train: Dataset, test: Dataset | None, trainer: Trainer) -> dict:
         raise ConfigError("a file of latents is not trained: open one with `vqviz app --latents FILE` "
