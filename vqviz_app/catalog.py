@@ -102,9 +102,11 @@ class Entry:
     @property
     def offered_dataset(self) -> str:
         """The data set the sidebar may offer for this checkpoint: its own, unless an uploaded
-        checkpoint names a folder (an upload never chooses which server folder is read)."""
+        checkpoint names a folder (an upload never chooses which server folder is read) other than
+        its own (an uploaded file of latents, whose checked copy it holds)."""
         name = self.dataset
-        return name if name in data.NAMES or not self.uploaded else ""
+        own = name.startswith("latents:") and Path(name[8:]).parent == Path(self.path)
+        return name if name in data.NAMES or not self.uploaded or own else ""
 
 
 def check_meta(meta) -> str:

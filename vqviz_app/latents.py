@@ -5,7 +5,6 @@ as a checkpoint of the ``latents`` family in the user's checkpoints folder
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -14,7 +13,7 @@ from vqviz import checkpoints, settings
 from vqviz.errors import DataError, VqvizError
 from vqviz.explorer import open_latents
 
-from . import catalog
+from . import catalog, uploads
 from .state import Session, session
 
 #: The largest file of latents the sidebar takes as an upload.
@@ -83,29 +82,22 @@ def open_path(text: str) -> tuple[Path, str]:
 
 
 def open_upload(name: str, value: bytes) -> tuple[Path, str]:
-    """Open an uploaded file of latents; its checkpoint folder and what to say of it. Image paths in an
-    upload lead nowhere (it is read in a private temporary folder): it holds its images itself."""
+    """Open an uploaded file of latents, kept with the uploads within their quota; its checkpoint folder and
+    what to say of it. Image paths in an upload lead nowhere (it is read in a private temporary folder):
+    it holds its images itself."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise DataError(f"{name}: not a file of latents; expected a .npz or a .parquet file")
     if len(value) > UPLOAD_LIMIT_MB * 2**20:
         raise DataError(f"{name}: {len(value) / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT_MB} MB")
-    folder = catalog.user_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".latents-", dir=folder) as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(value)
-            return _open(path, name)
-    except OSError as e:
-        raise DataError(f"{name}: cannot be kept on the server ({e.strerror or e})") from None
+    return uploads.install_latents(value, name, lambda path, out: _open(path, name, out))
 
 
-def _open(path: Path, shown: str) -> tuple[Path, str]:
+def _open(path: Path, shown: str, out: Path | None = None) -> tuple[Path, str]:
     """Check the file and save it as a checkpoint (:func:`vqviz.explorer.open_latents`); messages name it
     ``shown``, never by its place on the server."""
     try:
-        folder = open_latents(path, name=Path(shown).stem)
+        folder = open_latents(path, out, name=Path(shown).stem)
     except VqvizError as e:
         raise type(e)(str(e).replace(str(path), shown)) from None
     cfg = checkpoints.read_meta(folder)["config"]  # what was just saved; its weights need not be read back

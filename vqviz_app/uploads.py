@@ -135,6 +135,39 @@ def install_checkpoint(blob: bytes, name: str) -> Path:
         blob, catalog.user_dir() / catalog.UPLOADS, name, max_unpacked=cap), CheckpointError)
 
 
+def install_latents(blob: bytes, name: str, open_file: Callable[[Path, Path], T]) -> T:
+    """An uploaded file of latents, checked and saved by ``open_file(file, checkpoint_folder)`` as a
+    checkpoint in the uploads folder, within the quota: listed with the uploads, and removable.
+
+    Raises
+    ------
+    DataError
+        What ``open_file`` refuses, or an upload whose checkpoint takes the uploads over the quota
+        (it is removed).
+    """
+    import hashlib
+    import tempfile
+
+    home = catalog.user_dir() / catalog.UPLOADS
+    out = home / f"latents-{Path(name).stem[:40]}-{hashlib.sha256(blob).hexdigest()[:10]}"
+    with _LOCK:
+        limit, taken = quota(), used()
+        if taken + len(blob) > limit:
+            raise DataError(_full_message(limit, taken))
+        home.mkdir(parents=True, exist_ok=True)
+        try:  # a private temporary beside the uploads; the checked copy is kept in the checkpoint
+            with tempfile.TemporaryDirectory(prefix=".latents-", dir=home) as tmp:
+                path = Path(tmp) / f"upload{Path(name).suffix.lower()}"
+                path.write_bytes(blob)
+                got = open_file(path, out)
+        except OSError as e:
+            raise DataError(f"{name}: cannot be kept on the server ({e.strerror or e})") from None
+        if used() > limit:
+            shutil.rmtree(out, ignore_errors=True)
+            raise DataError(_full_message(limit, taken))
+    return got
+
+
 def remove(path: str | Path) -> None:
     """Delete one kept upload: a folder right inside one of :func:`folders`, not a link (the removal
     never leaves them); links inside it are removed, not followed.

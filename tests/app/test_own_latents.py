@@ -76,7 +76,7 @@ def test_an_upload_without_codes_gets_k_means_clusters_and_opens(home):
     np.savez(buf, **digits_latents(codes=False))
     folder, message = latents.open_upload("mine.npz", buf.getvalue())
     assert "360 latents of 12 dimensions; clusters from k-means with K = 10 (the file has no codes)" in message
-    assert folder.parent == home.parent / "home" / "vqviz" / "checkpoints"
+    assert folder.parent == home.parent / "home" / "vqviz" / "checkpoints" / "uploads"  # kept with the uploads
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".latents-")]  # the upload is not kept
     with pytest.raises(vqviz.errors.DataError, match="mine.txt: not a file of latents"):
         latents.open_upload("mine.txt", b"")
@@ -215,3 +215,17 @@ def test_explore_saves_a_trained_model_on_its_data_set_and_refuses_a_wrong_one(h
     at.run()
     settled(at)
     assert not at.exception and at.selectbox(key="checkpoint").value == str(folder)
+
+
+def test_an_uploaded_file_of_latents_counts_against_the_upload_quota(home, monkeypatch):
+    from vqviz_app import latents, uploads
+
+    buf = io.BytesIO()
+    np.savez(buf, **digits_latents(codes=True))
+    monkeypatch.setenv("VQVIZ_UPLOAD_QUOTA_MB", "0.05")  # 50 KB: less than the file
+    with pytest.raises(vqviz.errors.DataError, match="does not fit in the disk this server keeps for uploads"):
+        latents.open_upload("big.npz", buf.getvalue())
+    assert not list((home.parent / "home").rglob("meta.json"))  # nothing kept
+    monkeypatch.setenv("VQVIZ_UPLOAD_QUOTA_MB", "100")
+    folder, _ = latents.open_upload("big.npz", buf.getvalue())
+    assert folder in [u.path for u in uploads.listed()]  # listed with the uploads, and removable there
