@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,13 +308,20 @@ def _cmd_app(args) -> int:
 def serve(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Run the server ``argv`` (in ``env``, default this process's) until it exits; its exit status. Ctrl+C
     reaches the server too, which then stops by itself (within a second or two): this waits for it, without
-    a traceback."""
+    a traceback. A SIGTERM to this process (a service manager's, a test's) is passed on to the server, so
+    that it never outlives ``vqviz app``."""
     proc = subprocess.Popen(argv, env=env)
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            continue
+    main = threading.current_thread() is threading.main_thread()  # only the main thread may set a handler
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum)) if main else None
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

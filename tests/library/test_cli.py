@@ -327,3 +327,31 @@ def test_serve_waits_for_the_server_through_ctrl_c(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", popen)
     threading.Thread(target=ctrl_c, daemon=True).start()
     assert cli.serve([sys.executable, "-c", script]) == 3
+
+
+def test_a_terminated_serve_stops_its_server(tmp_path):
+    """SIGTERM to the process that serves (`vqviz app` under a service manager, or a test stopping it) is
+    passed on: the server does not outlive it."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "server.pid"
+    server = f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(60)"
+    parent = subprocess.Popen([sys.executable, "-c", f"import sys; from vqviz import cli; "
+                               f"sys.exit(cli.serve([sys.executable, '-c', {server!r}]))"])
+    for _ in range(300):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(20) != 0
+    for _ in range(100):  # the server got the signal and ended
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the server outlived the process that served it")
