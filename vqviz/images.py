@@ -149,32 +149,3 @@ def code_map_picture(image: np.ndarray, codes: np.ndarray, n_codes: int, scale: 
     out[ys[1:-1], :] = 255
     out[:, xs[1:-1]] = 255
     return out
-
-
-#: Shades of :func:`shade_text`, from no ink to full ink (Unicode block elements).
-SHADES = " ░▒▓█"
-
-
-def shade_text(images: np.ndarray, max_side: int = 10, ink_bright: bool = True, sep: str = "<br>") -> list[str]:
-    """Each of (N, C, H, W) images in [0, 1] as lines of shade characters: a thumbnail made of text,
-    for places that show text only (a plotly hover label renders no ``<img>``).
-
-    The grey level (the channels' mean) is averaged over blocks down to at most ``max_side`` rows
-    and columns, and each block becomes two characters of :data:`SHADES` (a character is about
-    twice as tall as wide). ``ink_bright``: the ink is the bright part (white digits on black), so
-    bright blocks get the full shade; else the dark part. Rows are joined by ``sep``.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ConfigError(f"expected images of shape (N, C, H, W), got {images.shape}")
-    grey = images.mean(1)
-    n, h, w = grey.shape
-    f = max(1, int(np.ceil(max(h, w) / max_side)))
-    ph, pw = -h % f, -w % f
-    if ph or pw:  # pad with the image's own border rows and columns, so that padding adds no ink
-        grey = np.pad(grey, ((0, 0), (0, ph), (0, pw)), mode="edge")
-    blocks = grey.reshape(n, grey.shape[1] // f, f, grey.shape[2] // f, f).mean((2, 4))
-    ink = blocks if ink_bright else 1.0 - blocks
-    levels = np.clip(np.rint(ink * (len(SHADES) - 1)), 0, len(SHADES) - 1).astype(np.int64)
-    table = np.array([c * 2 for c in SHADES])
-    return [sep.join("".join(row) for row in table[img]) for img in levels]

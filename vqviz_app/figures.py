@@ -1,4 +1,4 @@
-"""Every plotly figure of the app. Each function takes arrays and returns a ``go.Figure``;
+"""Every plotly figure of the app (the charts; the latent map is the map component, :mod:`.mapview`). Each function takes arrays and returns a ``go.Figure``;
 none reads Streamlit's state."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from vqviz.analysis import CodebookStats, PointTable, UsageHistory, drawn_rows
+from vqviz.analysis import CodebookStats, UsageHistory
 
 PLAIN = dict(displayModeBar=False)
 
@@ -16,133 +16,6 @@ PLAIN = dict(displayModeBar=False)
 def palette(n: int) -> list[str]:
     colours = qualitative.D3 if n <= 10 else qualitative.Dark24 + qualitative.Light24
     return [colours[i % len(colours)] for i in range(n)]
-
-
-#: The name of the map's invisible grid trace, whose points catch clicks on empty spots.
-SPOTS = "spots"
-
-
-def map_figure(xy: np.ndarray, table: PointTable, classes: tuple[str, ...], colour: str, picked: np.ndarray = (),
-               height: int = 620, limit: int | None = None, background: np.ndarray | None = None,
-               spots: int = 0, hover: np.ndarray | None = None) -> tuple[go.Figure, list[np.ndarray | None]]:
-    """A lean WebGL scatter of the (N, 2) map, drawing the rows :func:`vqviz.analysis.drawn_rows` picks.
-
-    Coordinates are float32 typed arrays, and no point carries customdata: the returned
-    list gives, for each trace, the table rows of its points in order (None for a trace
-    that cannot be selected), which is what turns a selection's (curve, point index)
-    back into rows (:func:`vqviz.analysis.map_rows`). The figure depends only on the map
-    and the colouring, so it stays the same while the selection changes. ``picked`` rows
-    (the mixer's three) are ringed in a last trace. ``background`` (M, 2), if given, is
-    drawn first in grey, never selected: e.g. the train map under test points placed on it.
-    ``spots`` > 0 adds, last, an invisible ``spots`` x ``spots`` grid over the map (see :func:`spot_of`):
-    plotly reports clicks on points only, so a click on an empty part of the map picks a grid point.
-    ``hover`` (N,) strings, if given, are shown under each point's name when it is hovered (the
-    image as text, :func:`vqviz.images.shade_text`: a hover label draws no ``<img>``).
-    """
-    rows = drawn_rows(len(xy), picked, limit=limit)
-    n = len(rows)
-    pos = np.asarray(xy, dtype=np.float32)[rows]
-    labels = table.labels[rows]
-    clusters = table.clusters[rows] if table.has_clusters else None
-    size = 7 if n < 3000 else 4 if n < 20000 else 2.5
-    fig, traces = go.Figure(), []
-    if background is not None:
-        shown = np.asarray(background, dtype=np.float32)[drawn_rows(len(background), limit=limit)]
-        fig.add_trace(go.Scattergl(x=shown[:, 0], y=shown[:, 1], mode="markers", name="train map",
-                                   hoverinfo="skip", marker={"size": max(size - 2, 2), "color": "#c8c8c8",
-                                                             "opacity": 0.5}))
-        traces.append(None)
-    base = 0.3 if len(picked) else 0.85
-
-    def add(mask, name, marker, **kw):
-        if hover is not None:
-            kw.update(hovertext=np.asarray(hover, dtype=object)[rows[mask]],
-                      hovertemplate="<b>%{fullData.name}</b><br>%{hovertext}<extra></extra>")
-        else:
-            kw.update(hovertemplate="<b>%{fullData.name}</b><extra></extra>")
-        fig.add_trace(go.Scattergl(x=pos[mask, 0], y=pos[mask, 1], mode="markers", name=name,
-                                   marker={"size": size, "opacity": base, **marker}, **kw))
-        traces.append(rows[mask])
-
-    if colour in ("label", "predicted"):
-        values = labels if colour == "label" else table.cluster_labels[clusters]
-        colours = palette(len(classes))
-        for c in np.unique(values):
-            name = classes[c] if 0 <= c < len(classes) else str(c)
-            add(values == c, name if colour == "label" else f"→ {name}", dict(color=colours[c % len(colours)]))
-    elif colour == "correct":
-        right = table.cluster_labels[clusters] == labels
-        add(right, "right", dict(color="#9ab3c9"))
-        add(~right, "wrong", dict(color="#d55e00", size=size + 2))
-    elif colour == "cluster":
-        # numbers on a stepwise colour scale: 70,000 colour strings would take seconds to validate
-        colours = palette(len(table.cluster_labels))
-        steps = [[(i + j) / len(colours), c] for i, c in enumerate(colours) for j in (0, 1)]
-        add(np.ones(n, bool), "clusters", dict(color=(clusters % len(colours)).astype(np.float32) + 0.5,
-                                               colorscale=steps, cmin=0, cmax=len(colours)), showlegend=False)
-    else:
-        # 0 (a hard assignment) to ln K (uniform over the K codewords), whatever the model
-        add(np.ones(n, bool), "entropy", dict(color=table.entropy[rows].astype(np.float32), colorscale="Viridis",
-                                              cmin=0, cmax=max(table.max_entropy, 1e-6),
-                                              colorbar=dict(title="nats", thickness=12)), showlegend=False)
-    if len(picked):
-        at = np.searchsorted(rows, np.asarray(picked, dtype=np.int64))
-        add(np.isin(np.arange(n), at), "picked", dict(symbol="circle-open", color="#d62728", size=size + 10,
-                                                      line=dict(width=2.5), opacity=1), showlegend=False)
-    if spots:
-        everything = pos if background is None else np.concatenate([pos, np.asarray(background, np.float32)])
-        lo, hi = everything.min(0), everything.max(0)
-        lo, hi = lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo)
-        gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], spots, dtype=np.float32),
-                             np.linspace(lo[1], hi[1], spots, dtype=np.float32))
-        # opacity 0 hides the points but keeps their clicks; hoverinfo "none" keeps the events, shows no label
-        hidden = dict(marker=dict(opacity=0))
-        fig.add_trace(go.Scattergl(x=gx.ravel(), y=gy.ravel(), mode="markers", name=SPOTS, hoverinfo="none",
-                                   showlegend=False, marker=dict(size=size, opacity=0, color="#000"),
-                                   selected=hidden, unselected=hidden))
-        traces.append(None)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
-                      legend=dict(orientation="h", yanchor="top", y=0, x=0, itemsizing="constant"),
-                      xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
-                      hoverlabel=dict(bgcolor="white", font=dict(family="DejaVu Sans Mono, Menlo, Consolas, monospace")
-                                      if hover is not None else None))
-    return fig, traces
-
-
-def spot_of(fig: go.Figure, selection: dict | None) -> tuple[float, float] | None:
-    """The map position of a click on the figure's grid of :data:`SPOTS` (an empty spot of the map),
-    or None when the selection is anything else (a point, several points, a box, a lasso)."""
-    selection = selection or {}
-    points = selection.get("points", [])
-    if len(points) != 1 or selection.get("box") or selection.get("lasso"):
-        return None
-    curve, index = points[0].get("curve_number"), points[0].get("point_index", points[0].get("point_number"))
-    if not isinstance(curve, int) or not 0 <= curve < len(fig.data) or fig.data[curve].name != SPOTS \
-            or index is None or not 0 <= int(index) < len(fig.data[curve].x):
-        return None
-    trace = fig.data[curve]
-    return float(trace.x[int(index)]), float(trace.y[int(index)])
-
-
-def with_marks(fig: go.Figure, traces: list, placed: np.ndarray | None = None, names: list[str] = (),
-               spot: tuple[float, float] | None = None) -> tuple[go.Figure, list]:
-    """A copy of the map with the user's own images (``placed`` (M, 2), named ``names``) as stars and a
-    decoded ``spot`` as a cross, on top; neither can be selected (their traces' rows are None)."""
-    fig, traces = go.Figure(fig), list(traces)
-    if placed is not None and len(placed):
-        placed = np.asarray(placed, dtype=np.float32)
-        fig.add_trace(go.Scatter(x=placed[:, 0], y=placed[:, 1], mode="markers+text", name="your images",
-                                 text=[str(i + 1) for i in range(len(placed))], textposition="top center",
-                                 hovertext=list(names), hovertemplate="<b>%{hovertext}</b><extra>your image</extra>",
-                                 marker=dict(symbol="star", size=18, color="#ffd60a",
-                                             line=dict(width=1.5, color="#222"))))
-        traces.append(None)
-    if spot is not None:
-        fig.add_trace(go.Scatter(x=[spot[0]], y=[spot[1]], mode="markers", name="decoded spot",
-                                 hovertemplate="decoded spot<extra></extra>",
-                                 marker=dict(symbol="x-thin", size=16, line=dict(width=3, color="#d62728"))))
-        traces.append(None)
-    return fig, traces
 
 
 def histogram_figure(counts: np.ndarray, classes: tuple[str, ...], highlight: int = -1) -> go.Figure:

@@ -1,6 +1,7 @@
 """The latent map, in one place: its one key (:class:`MapKey`), its background jobs, the maps shipped
 beside a checkpoint or cached on disk, a split's points placed on the train split's map, the user's
-own images placed on it, its figure and chart, and the callbacks that keep what is clicked on it.
+own images placed on it, its payload for the map component (:mod:`vqviz_app.mapview`), and the callbacks
+that keep what is clicked on it.
 
 t-SNE and UMAP take seconds to minutes, so a map is computed by the "maps" worker of
 :mod:`vqviz_app.jobs`; meanwhile a page shows the split's PCA map (instant) with the computation's
@@ -11,7 +12,6 @@ Style mixer's small map, whose clicks pick latents).
 from __future__ import annotations
 
 import hashlib
-import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,22 +19,19 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
-from vqviz import analysis, map_store, projection
-from vqviz.analysis import placement, selection
+from vqviz import analysis, map_store, projection, web
+from vqviz.analysis import placement
 from vqviz.errors import DataError, VqvizError
+from vqviz.web import MapData
 
-from . import cache, figures, jobs
+from . import cache, figures, jobs, mapview
 from .cache import View
-from .state import Field, Loaded, Session, session, widget_value
+from .state import Field, Loaded, Session, session
 
 #: How long a page waits for a map computed in the background before it shows PCA's meanwhile.
 MAP_WAIT_S = 0.5
 #: Fitted train maps kept in memory (a t-SNE of 60,000 latents holds its affinities: tens of MB).
 KEEP_TRAIN_MAPS = 2
-#: Maps of at most this many points show each point's image when it is hovered; larger ones its label only.
-HOVER_MAX = 2000
-#: Points per side of the map's invisible grid that catches clicks on empty spots (see figures.map_figure).
-SPOTS = 48
 #: A split's t-SNE or UMAP map is fitted again in memory, to place new images by the method's
 #: transform, up to this many points (digits' 360 test points: a few seconds); past it, new images
 #: are placed among their nearest latents instead of waiting minutes.
@@ -235,116 +232,138 @@ def _placed_on_train(loaded: Loaded, key: MapKey) -> Shown | None:
     return Shown(key, key, xy, model.embedding_, model)
 
 
-# ----- the figure, the chart and what is selected on it -----
-def figure(loaded: Loaded, at: Shown, colour: str):
-    """The map's figure and the rows of each of its traces (:func:`vqviz_app.figures.map_figure`)."""
-    return _figure(at.key, colour, at.xy, loaded.table, loaded.classes, at.background)
+# ----- the map component, and what is selected on it -----
+#: The map's key in the page (its elements are keyed from it: see :func:`vqviz_app.mapview.map_view`).
+MAP = "latent_map"
+#: The hover card's thumbnails are at most this many pixels a side (larger images are shrunk for the atlas).
+THUMB_MAX = 32
+#: Thumbnail pixels in one atlas, at most: past it, the thumbnails shrink (70,000 MNIST digits: 55 M).
+ATLAS_PIXELS = 64_000_000
+#: The point fields the hover card shows under the image.
+HOVER = ("label", "cluster")
+
+
+def payload(loaded: Loaded, at: Shown) -> MapData:
+    """The map ``at`` packed for the browser: positions, every colouring's field, and each point's image
+    as a thumbnail; built once per map (a colouring, a selection or a mark sends no points again)."""
+    return _payload(at.key, at.xy, loaded.table, loaded.classes, at.background)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _figure(key: MapKey, colour: str, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple,
-            _background: np.ndarray | None = None):
-    """Built once per map and colouring: the figure never changes with the selection, so a click
-    re-sends no map. Up to :data:`HOVER_MAX` points, hovering a point shows its image (as text)."""
-    hover = _hover_thumbnails(key.view.dataset, key.view.split) if len(_xy) <= HOVER_MAX else None
-    return figures.map_figure(_xy, _table, _classes, colour, background=_background, spots=SPOTS, hover=hover)
+def _payload(key: MapKey, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple,
+             _background: np.ndarray | None = None) -> MapData:
+    atlas, side, cols = thumbnails(key.view.dataset, key.view.split)
+    return web.pack(_xy[:, 0], _xy[:, 1], fields(_table, _classes), atlas=atlas, thumb_size=side, atlas_cols=cols,
+                    background=_background)
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _hover_thumbnails(name: str, split: str) -> np.ndarray:
-    """(N,) every image of the split as a text thumbnail for the map's hover label."""
-    from vqviz.images import shade_text
+def fields(table: analysis.PointTable, classes: tuple) -> dict[str, web.Field]:
+    """Every colouring of the map (:data:`vqviz_app.state.COLOURS`) as a field of its points."""
+    n_classes = max(len(classes), int(table.labels.max()) + 1 if len(table.labels) else 0)
+    names = [classes[c] if c < len(classes) else str(c) for c in range(n_classes)]
+    out = {"label": web.Field(table.labels, names, figures.palette(n_classes))}
+    if table.has_clusters:
+        k = len(table.cluster_labels)
+        out["cluster"] = web.Field(table.clusters, [str(i) for i in range(k)], figures.palette(k))
+        predicted = table.cluster_labels[table.clusters]  # -1: a cluster with no label
+        out["predicted"] = web.Field(np.where(predicted < 0, n_classes, predicted), [f"→ {c}" for c in names] + ["no label"],
+                                     [*figures.palette(n_classes), "#7f7f7f"])
+        out["correct"] = web.Field((predicted != table.labels).astype(np.uint8), ["right", "wrong"],
+                                   ["#9ab3c9", "#d55e00"])
+    if table.entropy is not None:
+        # 0 (a hard assignment) to ln K (uniform over the K codewords), whatever the model
+        out["entropy"] = web.Field(table.entropy, continuous=True, range=(0.0, max(float(table.max_entropy), 1e-6)))
+    return out
 
-    return np.array(shade_text(cache.dataset(name, split).images, ink_bright=cache.border_level(name, split) < 0.5),
-                    dtype=object)
+
+@st.cache_resource(max_entries=6, show_spinner="Making the map's thumbnails...")
+def thumbnails(name: str, split: str) -> tuple[bytes, int, int]:
+    """Every image of the split as one PNG atlas for the hover card: the atlas, a thumbnail's side and
+    the thumbnails a row. Images larger than :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows,
+    for a very large split) are shrunk by an integer factor, averaging blocks of pixels."""
+    images = cache.dataset(name, split).images  # (N, C, H, W) in [0, 1]
+    n, _, h, w = images.shape
+    limit = max(4, min(THUMB_MAX, int(np.sqrt(ATLAS_PIXELS / max(n, 1)))))
+    f = max(1, -(-max(h, w) // limit))
+    if f > 1:
+        h, w = h // f * f, w // f * f
+        images = images[:, :, :h, :w].reshape(n, images.shape[1], h // f, f, w // f, f).mean((3, 5))
+    png, cols = web.atlas_png(np.moveaxis(images, 1, -1))
+    return png, max(h, w) // f, cols
 
 
 def follow(key: MapKey) -> None:
-    """The map to draw is ``key``: a selection belongs to one split of one model, and its boxes and
-    lassos to the layout they were drawn on (on another, its rows are kept, its shapes dropped)."""
+    """The map to draw is ``key``: a selection belongs to one split of one model (on another layout of
+    it, its rows are kept)."""
     of = (key.view.path, key.view.dataset, key.view.split)
     if session.map_of != of:
         del session.map_selection
         session.map_of = of
-    layout = (key.method, key.params, key.on_train)
-    if session.map_layout != layout:
-        kept = session.map_selection or {}
-        session.map_selection = {"rows": list(kept.get("rows", []))}
-        session.map_layout = layout
 
 
 def clear_selection() -> None:
-    """Forget the selection, and draw a new chart, so that plotly's own selection goes too."""
+    """Forget the selection, and draw a new map element, so that the browser's selection goes too."""
     del session.map_selection
     session.map_generation += 1
 
 
-def selected(loaded: Loaded, at: Shown, colour: str) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """The rows selected on the map (every point inside a box or a lasso, drawn or not), and the
-    position of a clicked empty spot (or None)."""
+def selected(loaded: Loaded, at: Shown) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The rows selected on the map, and the position of a clicked empty spot (or None)."""
     chosen = session.map_selection or {}
-    _, traces = figure(loaded, at, colour)
-    return analysis.map_rows(chosen, at.xy, traces), tuple(chosen["spot"]) if chosen.get("spot") else None
+    rows = np.unique(np.asarray(chosen.get("rows", []), dtype=np.int64))
+    spot = chosen.get("spot")
+    return rows[(rows >= 0) & (rows < len(at.xy))], (float(spot[0]), float(spot[1])) if spot else None
 
 
-def keep_selection(chart: str, traces: list, fig):
-    """An ``on_select`` callback that stores the chart's selection in ``session.map_selection`` as rows
-    (resolved now, with the chart's ``traces``) and shapes, so that it outlives the chart; or, for a
-    click on an empty spot of the map (a point of the figure's invisible grid), the spot's position."""
+def keep_selection(generation: int):
+    """An ``on_change`` callback that stores the map's selection in ``session.map_selection``, so that it
+    outlives the map element: its rows, or for a click on an empty spot, the spot's position."""
 
     def callback() -> None:
-        chosen = (widget_value(chart) or {}).get("selection", {})
-        spot = figures.spot_of(fig, chosen)
-        if spot is not None:
-            session.map_selection = {"rows": [], "spot": list(spot)}
-            return
-        # the boxes and lassos too: on a map that draws a sample, they pick the points it leaves out
-        session.map_selection = {"rows": analysis.selected_rows(chosen, traces).tolist(),
-                                 "box": list(chosen.get("box", [])), "lasso": list(chosen.get("lasso", []))}
+        chosen = mapview.selection_of(MAP, generation)
+        if chosen.kind == "spot":
+            session.map_selection = {"rows": [], "spot": list(chosen.spot)}
+        else:
+            session.map_selection = {"rows": chosen.rows.tolist(), "kind": chosen.kind}
 
     return callback
 
 
 def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, float] | None) -> None:
     """The map, with the user's placed images (stars) and a decoded spot (a cross) on top; a click, a box
-    or a lasso is kept by :func:`keep_selection`. One chart per map, colouring, marks and "Clear
-    selection": the figure's traces, and so plotly's selection, belong to it."""
-    fig, traces = figure(loaded, at, colour)
-    marked = bool(own.placed) or spot is not None
-    if marked:
-        xy = np.stack([p.xy for p in own.placed]) if own.placed else None
-        fig, traces = figures.with_marks(fig, traces, xy, own.names, spot)
-    digest = zlib.crc32(repr((at.asked, at.key, colour, (own.digests, spot) if marked else None)).encode())
-    chart = Session.map_chart.key(session.map_generation, digest)
-    st.plotly_chart(fig, key=chart, on_select=keep_selection(chart, traces, fig),
-                    selection_mode=("points", "box", "lasso"), width="stretch",
-                    config={"scrollZoom": True, "displaylogo": False})
+    or a lasso is kept by :func:`keep_selection`. The browser keeps the points: a rerun sends only what
+    changed (colour, marks, the selection restored from the URL)."""
+    data = payload(loaded, at)
+    rows, _ = selected(loaded, at)
+    marks = [mapview.Mark(float(p.xy[0]), float(p.xy[1]), str(i + 1), name)
+             for i, (p, name) in enumerate(zip(own.placed, own.names))]
+    hover = [f for f in HOVER if f in data.fields] + (["entropy"] if colour == "entropy" else [])
+    generation = session.map_generation
+    mapview.map_view(data, key=MAP, generation=generation, colour=colour if colour in data.fields else "label",
+                     hover=hover, marks=marks, spot=spot, selected=rows.tolist(), on_change=keep_selection(generation))
     xy = at.xy
     if at.background is not None:
         st.caption(f"The {len(xy):,} test points placed, by {projection.METHODS[at.key.method]}'s transform, on the "
                    f"map of the {len(at.background):,} training points (grey): each lands among the training points "
                    "whose latents are most like its own.")
-    if len(xy) > selection.MAX_DRAWN:
-        st.caption(f"Showing {selection.MAX_DRAWN:,} of {len(xy):,} points: a fixed random sample. "
-                   "Selections use all of them: a box or a lasso picks the hidden points inside it too, and "
-                   "a cluster panel counts every member.")
     if colour == "entropy" and loaded.table.entropy is not None and not loaded.model.is_soft:
         st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
 
 
-def draw_picker(loaded: Loaded, colour: str, picked: np.ndarray, chart: Field, rows: Field, keep: int = 3) -> None:
-    """A smaller map (by the Latent map's projection) with the ``picked`` rows ringed; each click adds
+def draw_picker(loaded: Loaded, colour: str, picked: np.ndarray, rows: Field, keep: int = 3) -> None:
+    """A smaller map (by the Latent map's projection) with the ``picked`` rows selected; each click adds
     its point to the list ``rows``, which keeps the last ``keep``."""
     at = shown(loaded, MapKey.of(loaded.view, session.method or "tsne"))
-    fig, traces = figures.map_figure(at.xy, loaded.table, loaded.classes, colour, picked, height=420)
+    data = payload(loaded, at)
 
     def callback() -> None:
-        clicked = analysis.selected_rows((chart.get() or {}).get("selection", {}), traces)
+        clicked = mapview.selection_of("mix_map").rows
         if len(clicked):
             rows.set([*rows.get(), *clicked.tolist()][-keep:])
 
-    st.plotly_chart(fig, key=chart.key, on_select=callback, selection_mode="points", width="stretch",
-                    config={"displaylogo": False})
+    mapview.map_view(data, key="mix_map", colour=colour if colour in data.fields else "label",
+                     hover=[f for f in HOVER if f in data.fields], selected=[int(r) for r in picked], height=420,
+                     on_change=callback)
 
 
 # ----- placing on the map, and going back from it -----

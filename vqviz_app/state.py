@@ -180,18 +180,15 @@ class Session:
     min_dist: float = Field()
     on_train: bool = Field(False)  # place the test points on the train map
     place_upload = Field()  # the user's own images to place
-    map_selection: dict | None = Field()  # {"rows", "box", "lasso"} or {"rows": [], "spot": [x, y]}
+    map_selection: dict | None = Field()  # {"rows", "kind"} or {"rows": [], "spot": [x, y]}
     map_of: tuple[str, str, str] | None = Field()  # (checkpoint, data set, split) the selection belongs to
-    map_layout: tuple | None = Field()  # (method, parameters, on the train map) its boxes and lassos were drawn on
-    map_generation: int = Field(0)  # counts "Clear selection", so that the chart is a new one
-    map_chart = Keys("latent_map-")  # the map's chart, one per map, colouring, marks and generation
+    map_generation: int = Field(0)  # counts "Clear selection", so that the map's element is a new one
 
     # --- the style mixer
     mix_source: str = Field()
     mix_class: int = Field()
     mix_cluster: int = Field()
     mix_steps: int = Field()
-    mix_map = Field()  # the mixer's map chart
     mix_seed: int = Field(0)  # counts "Draw again"
     mix_rows: list[int] = Field(factory=list)  # the three rows mixed
     mix_of: tuple[str, str, str] | None = Field()  # (checkpoint, data set, split) the rows belong to

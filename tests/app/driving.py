@@ -8,6 +8,7 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,7 +46,44 @@ def images(at) -> dict[str, str]:
 
 
 def figures(at) -> list[dict]:
+    """Every plotly chart on the page, as its figure's JSON."""
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+class Drawn(NamedTuple):
+    """A map on the page as its browser is told to draw it: the view's props (colour, marks, spot, the
+    selection restored), the payload's header, its points ``xy`` (N, 2) and ``background`` (M, 2) in data
+    coordinates, each field's values by name (continuous ones in [0, 1]), and the packed :class:`MapData`."""
+
+    key: str
+    props: dict
+    head: dict
+    xy: np.ndarray
+    background: np.ndarray
+    fields: dict[str, np.ndarray]
+    data: object
+
+
+def maps(at) -> list[Drawn]:
+    """Every map component on the page (the Latent map, the mixer's picker), read from its view element."""
+    from vqviz import web
+    from vqviz_app import mapview
+
+    out = []
+    for el in at.get("bidi_component"):
+        proto = el.proto
+        if proto.component_name != mapview.COMPONENT or not proto.json:
+            continue  # a store element: the payload itself
+        props = json.loads(proto.json)
+        data = mapview.packed(props["store"])
+        assert data is not None, "the view names a payload that was never packed"
+        head, columns = web.unpack(data.blob)
+        (x0, x1), (y0, y1) = head["domain"]
+        everything = np.stack([x0 + (columns["x"] + 1) / 2 * (x1 - x0), y0 + (columns["y"] + 1) / 2 * (y1 - y0)], 1)
+        m = head["m"]
+        fields = {f["name"]: columns[f["column"]] for f in head["fields"]}
+        out.append(Drawn(proto.id.rsplit("-", 2)[-2], props, head, everything[m:], everything[:m], fields, data))
+    return out
 
 
 def array(values) -> np.ndarray:

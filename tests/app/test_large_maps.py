@@ -1,5 +1,5 @@
 """Large maps: a method fitted on a sample places the other points, new points join a fitted
-map, and the figure draws a sample while selections reach every point.
+map, and the page draws every point of such a map.
 
 The thresholds are lowered (2,000 points, a fit of 500), and t-SNE runs fewer iterations,
 so that these tests take seconds.
@@ -7,8 +7,6 @@ so that these tests take seconds.
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from streamlit.testing.v1 import AppTest
 
 from vqviz_app import catalog
 from vqviz import map_store, projection
-from vqviz.analysis import selection
 from vqviz.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,30 +146,26 @@ def test_bad_input_is_refused_clearly(fitted, blobs):
         projection.Projector("pca", max_fit=2).fit(x)
 
 
-def _spec_array(values) -> np.ndarray:
-    """A plotly data array of a figure's JSON spec, plain or typed ({"bdata", "dtype"})."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
-    return np.asarray(values)
+def test_the_page_draws_every_point_of_a_map_fitted_on_a_sample(tmp_path, monkeypatch):
+    import sys
 
+    sys.path.insert(0, str(ROOT / "tests" / "app"))
+    from driving import maps
 
-def test_the_page_says_how_much_it_draws_and_a_box_selects_every_point(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4", tmp_path / "bundled" / "seq-digits-cae4")
     monkeypatch.setattr(catalog, "BUNDLED_DIR", tmp_path / "bundled")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
     monkeypatch.delenv("VQVIZ_CHECKPOINTS", raising=False)
-    monkeypatch.setattr(selection, "MAX_DRAWN", 100)
     monkeypatch.setattr(projection, "MAX_FIT", 200)  # the 360 test digits: a fit of 200, 160 placed
     monkeypatch.setattr(projection, "_TSNE_ITERS", (50, 100))
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception and not at.error
-    assert any(c.value.startswith("Showing 100 of 360 points") for c in at.caption)
-    (spec,) = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    assert sum(len(_spec_array(t["x"])) for t in spec["data"] if t["name"] != "spots") == 100  # not the click grid
-    at.session_state["map_selection"] = {"rows": [], "box": [{"x": [-1e6, 1e6], "y": [-1e6, 1e6]}], "lasso": []}
+    (drawn,) = maps(at)
+    assert drawn.xy.shape == (360, 2) and np.isfinite(drawn.xy).all()  # the 200 fitted and the 160 placed
+    at.session_state["map_selection"] = {"rows": list(range(360)), "kind": "box"}  # a box around them all
     at.run()
     assert not at.exception and not at.error
     assert at.subheader[0].value == "360 points selected"

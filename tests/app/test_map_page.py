@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from driving import ROOT, array, figures, images, open_app, reference, settled
+from driving import ROOT, images, maps, open_app, reference, settled
 
 from vqviz import checkpoints, data
 
@@ -30,44 +30,43 @@ def held_maps(tmp_path, monkeypatch):
     return gate
 
 
-def points(fig: dict) -> list[dict]:
-    """The traces of the map's points: not its invisible grid of empty spots, nor marks."""
-    return [t for t in fig["data"] if t["name"] not in ("spots", "your images", "decoded spot")]
-
-
-def test_opens_on_the_bundled_model_with_a_lean_webgl_map():
+def test_opens_on_the_bundled_model_with_a_map_of_binary_columns():
+    _, ds, idx = reference()
     at = open_app()
     assert at.title[0].value == "Latent map"
     assert at.selectbox(key="dataset").value == "digits"
     assert at.selectbox(key="checkpoint").value.endswith("seq-digits-cae4")
     assert at.button_group(key="split").value == "test"
-    (fig,) = figures(at)
-    traces = fig["data"]
-    assert {t["type"] for t in traces} == {"scattergl"}
-    assert [t["name"] for t in traces] == [*"0123456789", "spots"]  # coloured by true label; the grid last
-    assert sum(len(array(t["x"])) for t in points(fig)) == 360
-    # Lean: typed float32 coordinates and no per-point customdata (a trace's rows are known on the server).
-    assert all("customdata" not in t and t["x"]["dtype"] == "f4" for t in traces)
-    # The grid that catches clicks on empty spots is invisible and shows no hover label.
-    grid = traces[-1]
-    assert grid["marker"]["opacity"] == 0 and grid["hoverinfo"] == "none" and len(array(grid["x"])) == 48 * 48
+    (drawn,) = maps(at)
+    assert drawn.key == "latent_map" and drawn.props["colour"] == "label"  # coloured by true label
+    assert drawn.xy.shape == (360, 2) and len(drawn.background) == 0
+    # every colouring travels at once, as typed columns: a change of colour sends no points
+    assert list(drawn.fields) == ["label", "cluster", "predicted", "correct", "entropy"]
+    assert drawn.fields["label"].dtype == np.uint8 and (drawn.fields["label"] == ds.labels).all()
+    assert (drawn.fields["cluster"] == idx).all()
+    assert [f["names"] for f in drawn.head["fields"]][0] == list("0123456789")
+    assert drawn.props["hover"] == ["label", "cluster"]
     assert not at.error
 
 
-def test_hovering_a_point_shows_its_image_up_to_a_few_thousand_points(monkeypatch):
-    from vqviz_app import cache, maps
-    from vqviz.images import shade_text
+def test_hovering_a_point_shows_its_own_image_from_the_atlas():
+    import io
+
+    from PIL import Image
 
     _, ds, _ = reference()
     at = open_app()
-    fives = next(t for t in points(figures(at)[0]) if t["name"] == "5")
-    rows = np.flatnonzero(ds.labels == 5)
-    assert fives["hovertext"] == shade_text(ds.images[rows])  # each point's own image, in row order
-    assert "%{hovertext}" in fives["hovertemplate"]
-    monkeypatch.setattr(maps, "HOVER_MAX", 359)  # a larger map: the label only, no image per point
-    cache.clear()
-    at.run()
-    assert all("hovertext" not in t and "%{hovertext}" not in t["hovertemplate"] for t in points(figures(at)[0]))
+    (drawn,) = maps(at)
+    atlas = drawn.head["atlas"]
+    assert atlas["thumb"] == [8, 8] and atlas["mime"] == "image/png"
+    # the atlas travels apart from the points, after them: "VQA1", its digest, the PNG
+    blob = drawn.data.atlas
+    assert blob[:4] == b"VQA1" and atlas["digest"].encode() in blob[:64]
+    grid = np.asarray(Image.open(io.BytesIO(blob[8 + len(atlas["digest"]):])))
+    for row in (0, 5, 359):  # each point's cell is its own image
+        r, c = divmod(row, atlas["cols"])
+        cell = grid[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8]
+        np.testing.assert_array_equal(cell, np.round(ds.images[row, 0] * 255).astype(np.uint8))
 
 
 def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was():
@@ -80,7 +79,7 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
     purity = np.mean(ds.labels[members] == label)
 
     at = open_app()
-    before = figures(at)
+    before = maps(at)[0]
     assert any("Click a point" in i.value for i in at.info)
     at.session_state["map_selection"] = {"rows": [row]}  # what the map's on_select callback stores
     at.run()
@@ -91,7 +90,9 @@ def test_a_selection_opens_the_panel_of_its_cluster_and_leaves_the_map_as_it_was
     assert [m.value for m in at.metric if m.label == "Purity"] == [f"{purity:.0%}"]
     # The panel's pictures arrive as one image: the decoded centroid beside its members.
     assert f"decoded centroid · {min(24, len(members))} of its members" in images(at)
-    assert figures(at)[0] == before[0]  # the map is not re-drawn for a selection
+    after = maps(at)[0]
+    assert after.props["store"] == before.props["store"]  # the same points: no payload is packed again
+    assert after.props["select"]["rows"] == [row]  # the browser is told the selection (e.g. from a link)
 
     # A lasso over points of several clusters opens one panel per cluster, the largest share first.
     rows = [int(r) for r in np.flatnonzero(ds.labels == 1)[:12]]
@@ -141,17 +142,25 @@ def test_a_degenerate_decoder_is_warned_about_beside_its_pictures(tmp_path, monk
 
 def test_projection_and_colouring_change_the_map():
     at = open_app()
-    tsne = figures(at)[0]
+    tsne = maps(at)[0]
     at.button_group(key="method").set_value("pca").run()
     assert not at.exception and not at.error
-    pca = figures(at)[0]
-    assert pca["data"][0]["x"] != tsne["data"][0]["x"]
+    pca = maps(at)[0]
+    assert pca.props["store"] != tsne.props["store"] and not np.allclose(pca.xy, tsne.xy)
     at.radio(key="colour").set_value("entropy").run()
-    (trace,) = points(figures(at)[0])
-    assert trace["marker"]["colorscale"] and trace["name"] == "entropy"
+    drawn = maps(at)[0]
+    assert drawn.props["colour"] == "entropy" and drawn.props["store"] == pca.props["store"]  # no points re-sent
+    entropy = next(f for f in drawn.head["fields"] if f["name"] == "entropy")
+    assert entropy["kind"] == "continuous" and entropy["range"][0] == 0 and "entropy" in drawn.props["hover"]
     assert any("entropy is 0" in c.value for c in at.caption)  # SEQ's k-means is a hard quantizer
     at.radio(key="colour").set_value("correct").run()
-    assert [t["name"] for t in points(figures(at)[0])] == ["right", "wrong"]
+    drawn = maps(at)[0]
+    correct = next(f for f in drawn.head["fields"] if f["name"] == "correct")
+    assert drawn.props["colour"] == "correct" and correct["names"] == ["right", "wrong"]
+    _, ds, idx = reference()
+    ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
+    wrong = ckpt.model.cluster_labels.numpy()[idx] != ds.labels
+    np.testing.assert_array_equal(drawn.fields["correct"], wrong)
 
 
 def test_the_test_split_placed_on_the_train_map():
@@ -162,9 +171,8 @@ def test_the_test_split_placed_on_the_train_map():
     at.toggle(key="on_train").set_value(True).run()
     settled(at)  # the train map is fitted in the background
     assert not at.exception and not at.error
-    traces = points(figures(at)[0])
-    assert traces[0]["name"] == "train map"
-    assert len(array(traces[0]["x"])) == 1437
+    (drawn,) = maps(at)
+    assert len(drawn.background) == 1437 and len(drawn.xy) == 360  # the train map under the test points
     # The test points sit where the train map's own PCA puts them, in the same coordinates.
     ckpt = checkpoints.load(ROOT / "vqviz_app" / "checkpoints" / "seq-digits-cae4")
     test = data.load("digits", "test")
@@ -172,15 +180,13 @@ def test_the_test_split_placed_on_the_train_map():
     z_test = ckpt.model.encode_array(test.images)
     pca = PCA(n_components=2, random_state=0).fit(z_train)
     want = pca.transform(z_test) - pca.transform(z_train).mean(0)
-    for t in traces[1:]:  # one trace per label, its points in row order
-        rows = np.flatnonzero(test.labels == int(t["name"]))
-        got = np.stack([array(t["x"]), array(t["y"])], 1).astype(float)
-        np.testing.assert_allclose(got, want[rows], atol=1e-3)
+    np.testing.assert_allclose(drawn.xy, want, atol=1e-3)
+    np.testing.assert_allclose(drawn.background, pca.transform(z_train) - pca.transform(z_train).mean(0), atol=1e-3)
     assert any("placed" in c.value and "1,437 training points" in c.value for c in at.caption)
     # The toggle belongs to the test split only.
     at.button_group(key="split").set_value("train").run()
     assert at.toggle(key="on_train").disabled and not at.exception
-    assert figures(at)[0]["data"][0]["name"] != "train map"
+    assert len(maps(at)[0].background) == 0
 
 
 def test_the_train_map_toggle_is_kept_across_a_page_switch():
@@ -192,7 +198,7 @@ def test_the_train_map_toggle_is_kept_across_a_page_switch():
     at.switch_page("vqviz_app/pages/latent_map.py").run()
     settled(at)
     assert not at.exception and at.toggle(key="on_train").value
-    assert points(figures(at)[0])[0]["name"] == "train map"
+    assert len(maps(at)[0].background) == 1437
 
 
 def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(held_maps):
@@ -201,15 +207,15 @@ def test_the_map_shows_pca_while_its_t_sne_is_computed_in_the_background(held_ma
     (progress,) = at.get("progress")
     assert "t-SNE map, computed in the background" in progress.proto.text and "PCA's map meanwhile" in \
         progress.proto.text
-    meanwhile = figures(at)[0]
-    assert sum(len(array(t["x"])) for t in points(meanwhile)) == 360  # every point, on PCA's map
+    meanwhile = maps(at)[0]
+    assert len(meanwhile.xy) == 360  # every point, on PCA's map
     at.session_state["map_selection"] = {"rows": [5]}  # a click works meanwhile too
     at.run()
     assert at.subheader[0].value == "1 point selected"
     held_maps.set()
     settled(at)
     assert not at.get("progress") and not at.exception
-    assert figures(at)[0]["data"][0]["x"] != meanwhile["data"][0]["x"]  # the t-SNE map has arrived
+    assert not np.allclose(maps(at)[0].xy, meanwhile.xy)  # the t-SNE map has arrived
     assert at.subheader[0].value == "1 point selected"  # with the selection kept
 
 
@@ -240,9 +246,9 @@ def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neig
     assert not at.exception
     assert [e.value for e in at.error] == [
         "notes.png: not an allowed image format (allowed: PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM)"]
-    fig = figures(at)[0]
-    (marks,) = [t for t in fig["data"] if t["name"] == "your images"]
-    xy = np.stack([array(marks["x"]), array(marks["y"])], 1).astype(float)
+    marks = maps(at)[0].props["marks"]
+    assert [(m["label"], m["title"]) for m in marks] == [("1", "seven.png"), ("2", "twelve.png")]
+    xy = np.array([[m["x"], m["y"]] for m in marks])
     # each lands where its own digit lies on the PCA map (the image comes back as itself, up to rounding)
     from sklearn.decomposition import PCA
 
@@ -267,7 +273,7 @@ def test_uploaded_images_are_placed_marked_and_shown_with_their_cluster_and_neig
 def test_a_click_on_an_empty_spot_decodes_the_latent_there():
     at = open_app()
     assert at.button_group(key="method").value == "tsne"
-    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}  # what a click on the grid stores
+    at.session_state["map_selection"] = {"rows": [], "spot": [0.0, 0.0]}  # what a click on an empty spot stores
     at.run()
     assert not at.exception and not at.error
     assert at.subheader[0].value == "A decoded spot of the map"
@@ -276,8 +282,7 @@ def test_a_click_on_an_empty_spot_decodes_the_latent_there():
     assert "a mix of the latents of the 8 nearest map points" in text
     weights = next(el for el in at.get("image") if len(el.captions) == 8).captions
     assert all(c.endswith("%") for c in weights) and abs(sum(float(c[:-1]) for c in weights) - 100) <= 4
-    fig = figures(at)[0]
-    assert [t["name"] for t in fig["data"]][-1] == "decoded spot"  # marked with a cross
+    assert maps(at)[0].props["spot"] == [0.0, 0.0]  # marked with a cross
     # on PCA's map, the exact inverse
     at.button_group(key="method").set_value("pca").run()
     at.session_state["map_selection"] = {"rows": [], "spot": [1.0, -0.5]}
@@ -289,25 +294,14 @@ def test_a_click_on_an_empty_spot_decodes_the_latent_there():
     assert at.subheader[0].value == "1 point selected"
 
 
-def test_the_grid_of_empty_spots_turns_a_click_into_its_position_and_nothing_else():
-    from vqviz_app import figures as figs
-    from vqviz_app.maps import SPOTS
-    from vqviz.analysis import point_table
+def test_the_browsers_selection_becomes_rows_and_anything_malformed_none():
+    from vqviz_app.mapview import _selection
 
-    ckpt, ds, _ = reference()
-    table = point_table(ckpt.model, ds.images, ds.labels, 10)
-    xy = np.random.default_rng(0).normal(size=(360, 2)).astype(np.float32)
-    fig, traces = figs.map_figure(xy, table, ds.classes, "label", spots=SPOTS)
-    grid = len(fig.data) - 1
-    assert fig.data[grid].name == "spots" and traces[grid] is None
-    at = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 5}]})
-    assert at == (float(fig.data[grid].x[5]), float(fig.data[grid].y[5]))
-    corner = figs.spot_of(fig, {"points": [{"curve_number": grid, "point_index": 0}]})
-    assert corner[0] < xy[:, 0].min() and corner[1] < xy[:, 1].min()  # the grid reaches past the points
-    assert figs.spot_of(fig, {"points": [{"curve_number": 0, "point_index": 0}]}) is None  # a point
-    two = [{"curve_number": grid, "point_index": i} for i in (1, 2)]
-    assert figs.spot_of(fig, {"points": two}) is None  # a box over empty space: no spot
-    assert figs.spot_of(fig, {"points": two[:1], "box": [{"x": [0, 1], "y": [0, 1]}]}) is None
+    lasso = _selection({"kind": "lasso", "rows": [9, 3, 3], "polygon": [[0, 0], [1, 0], [0, 1]], "seq": 4})
+    assert lasso.kind == "lasso" and lasso.rows.tolist() == [3, 9] and len(lasso.polygon) == 3 and lasso.seq == 4
+    assert _selection({"kind": "spot", "rows": [], "spot": [1.5, -2]}).spot == (1.5, -2.0)
+    for bad in (None, "rows", {"rows": ["a"]}, {"kind": "spot", "spot": [1]}, {"rows": [[1, 2], 3]}):
+        assert _selection(bad).kind == "none" and len(_selection(bad).rows) == 0
 
 
 def test_a_click_shows_the_sample_itself_above_its_cluster():
@@ -359,15 +353,13 @@ def test_a_projection_started_on_the_map_finishes_while_the_user_is_on_another_p
     at.switch_page("vqviz_app/pages/latent_map.py").run()
     assert not at.get("progress") and not at.exception and calls == []  # back: the t-SNE map, not recomputed
     _, ds, _ = reference()
-    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
-    tsne = np.load(landed)
-    np.testing.assert_allclose(got, np.concatenate([tsne[ds.labels == c] for c in range(10)]))
+    np.testing.assert_allclose(maps(at)[0].xy, np.load(landed), atol=1e-4)  # float32 on the wire
 
 
 def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch):
     from driving import variant
 
-    from vqviz_app import maps
+    from vqviz_app import maps as app_maps
     from vqviz import map_store
 
     folder = variant(tmp_path, monkeypatch, "shipped-map")
@@ -378,12 +370,10 @@ def test_a_map_shipped_beside_the_checkpoint_opens_at_once(tmp_path, monkeypatch
                            dataset="digits", split="test")
     at = open_app()
     calls = []
-    monkeypatch.setattr(maps, "projection_job", lambda *a, **k: calls.append(1))  # nothing to compute
+    monkeypatch.setattr(app_maps, "projection_job", lambda *a, **k: calls.append(1))  # nothing to compute
     at.selectbox(key="checkpoint").set_value(str(folder)).run()
     assert not at.exception and not at.error and not at.get("progress") and calls == []
-    got = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(figures(at)[0])])
-    want = np.concatenate([shipped[ds.labels == c] for c in range(10)])
-    np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(maps(at)[0].xy, shipped, atol=1e-5)
 
 
 def test_an_image_on_the_t_sne_map_is_placed_by_its_transform_among_its_own_kind():
@@ -394,14 +384,11 @@ def test_an_image_on_the_t_sne_map_is_placed_by_its_transform_among_its_own_kind
     assert not at.exception and not at.error
     # the map fitted again in memory is the map on screen, so the image is placed by openTSNE's transform
     assert any(c.value == "Placed by t-SNE's transform." for c in at.caption)
-    fig = figures(at)[0]
-    (mark,) = [t for t in fig["data"] if t["name"] == "your images"]
-    at_xy = np.array([array(mark["x"])[0], array(mark["y"])[0]], float)
-    own = next(t for t in points(fig) if t["name"] == str(ds.labels[40]))
-    rows = np.flatnonzero(ds.labels == ds.labels[40])
-    where = np.stack([array(own["x"]), array(own["y"])], 1).astype(float)[list(rows).index(40)]
-    everything = np.concatenate([np.stack([array(t["x"]), array(t["y"])], 1) for t in points(fig)]).astype(float)
-    spread = everything.max(0) - everything.min(0)
+    drawn = maps(at)[0]
+    (mark,) = drawn.props["marks"]
+    at_xy = np.array([mark["x"], mark["y"]])
+    where = drawn.xy[40]
+    spread = drawn.xy.max(0) - drawn.xy.min(0)
     assert (np.abs(at_xy - where) < 0.1 * spread).all()  # beside the digit it copies
 
 
@@ -455,15 +442,14 @@ def test_the_train_map_is_fitted_in_the_background_with_this_splits_pca_map_mean
     assert not at.exception and not at.error
     (progress,) = at.get("progress")
     assert "The train map, computed in the background" in progress.proto.text
-    assert sum(len(array(t["x"])) for t in points(figures(at)[0])) == 360  # the split's PCA map meanwhile
+    assert len(maps(at)[0].xy) == 360 and len(maps(at)[0].background) == 0  # the split's PCA map meanwhile
     at.session_state["map_selection"] = {"rows": [5]}  # the page works meanwhile
     at.run()
     assert at.subheader[0].value == "1 point selected" and not at.exception
     gate.set()
     settled(at)
     assert not at.exception and not at.get("progress")
-    traces = points(figures(at)[0])
-    assert traces[0]["name"] == "train map" and len(array(traces[0]["x"])) == 1437
+    assert len(maps(at)[0].background) == 1437
 
 
 @pytest.mark.slow  # UMAP's first fit and inverse compile numba code: 15 s of a quick run
@@ -480,7 +466,7 @@ def test_a_spot_of_the_umap_map_goes_back_by_its_inverse_transform():
 
 
 def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
-    from vqviz_app import jobs, maps
+    from vqviz_app import jobs, maps as app_maps
     from vqviz_app.cache import View
 
     rng = np.random.default_rng(0)
@@ -488,12 +474,12 @@ def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
     worker = jobs.background("maps")
 
     def key(n):  # a checkpoint of each size: three train maps
-        return maps.MapKey(View(f"ckpt-{n}", n, "digits", "test"), "pca", on_train=True)
+        return app_maps.MapKey(View(f"ckpt-{n}", n, "digits", "test"), "pca", on_train=True)
 
     for n in (20, 30, 40):
-        fitted, placed, _ = maps.train_jobs(key(n), z[:n], y[:n], z[:5])
+        fitted, placed, _ = app_maps.train_jobs(key(n), z[:n], y[:n], z[:5])
         assert placed.result(60).shape == (5, 2)
     kept = sorted(k[1].view.stamp for k in worker.keys() if k[0] == "fit")
     assert kept == [30, 40] and sum(k[0] == "placed" for k in worker.keys()) == 2
-    again, _, _ = maps.train_jobs(key(40), z[:40], y[:40], z[:5])
+    again, _, _ = app_maps.train_jobs(key(40), z[:40], y[:40], z[:5])
     assert again is fitted  # the newest is kept, not fitted again

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driving import figures, images, open_app, reference
+from driving import images, maps, open_app, reference
 
 
 def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
@@ -76,5 +76,5 @@ def test_the_mixer_takes_its_latents_from_a_cluster_at_random_or_from_the_map():
     assert not at.exception and [c for c in images(at) if c.startswith("z")] != first
     at.button_group(key="mix_source").set_value("map").run()
     assert not at.exception and not at.error
-    (fig,) = figures(at)
-    assert fig["data"][-1]["name"] == "picked"  # the three latents ringed on the map
+    (picker,) = maps(at)
+    assert picker.key == "mix_map" and picker.props["select"]["rows"] == [int(r) for r in at.session_state["mix_rows"]]

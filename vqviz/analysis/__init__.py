@@ -19,10 +19,9 @@ from .mixing import MIX_SOURCES, mixing_picture, mixture, pick_triplet, slider_g
 from .panels import (GroupView, cluster_summary, cluster_table, cluster_view, selection_view, subclasses,
                      typical_images, typical_rows)
 from .points import PointTable, centroid_images, check_inputs, clusters_of, point_table
-from .selection import MAX_DRAWN, drawn_rows, inside_polygon, map_rows, selected_rows
+from .selection import inside_polygon
 
 __all__ = ["CodebookStats", "codebook_stats", "UsageHistory", "usage_history", "downstream_scores", "MIX_SOURCES",
            "mixing_picture", "mixture", "pick_triplet", "slider_grid", "GroupView", "cluster_summary", "cluster_table",
            "cluster_view", "selection_view", "subclasses", "typical_rows", "typical_images", "PointTable", "centroid_images",
-           "check_inputs", "clusters_of", "point_table", "MAX_DRAWN", "drawn_rows", "inside_polygon",
-           "map_rows", "selected_rows", "placement"]
+           "check_inputs", "clusters_of", "point_table", "inside_polygon", "placement"]

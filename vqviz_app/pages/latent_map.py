@@ -57,7 +57,7 @@ def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool) -> 
     at = maps.shown(loaded, key, wait=0.0)  # render() has waited already
     if pending and at.arrived:  # it has arrived: draw the page again, without the timer
         st.rerun()
-    rows, spot = maps.selected(loaded, at, ctx.colour)
+    rows, spot = maps.selected(loaded, at)
 
     left, right = st.columns([3, 2], gap="large")
     with left:

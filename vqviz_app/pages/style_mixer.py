@@ -59,7 +59,7 @@ def render(ctx: Context) -> None:
 
     if source == "map":
         st.caption("Each click replaces the oldest of the three latents.")
-        maps.draw_picker(loaded, ctx.colour, rows, Session.mix_map, Session.mix_rows, keep=3)
+        maps.draw_picker(loaded, ctx.colour, rows, Session.mix_rows, keep=3)
 
     h = loaded.data.images.shape[-2]
     left, right = st.columns([5, 4], gap="large")

@@ -1,0 +1,13 @@
+"""The latent map as the browser draws it: its binary payload (:mod:`.payload`) and the built
+frontend (``static/``, from the repository's ``frontend/`` folder).
+
+The frontend is a Streamlit component (components v2) that draws the map with regl-scatterplot; its
+Python side lives with the app (:mod:`vqviz_app.mapview`). The built files sit in this package,
+not the app's, because Streamlit serves a component's assets from the import package named after
+the distribution (``vqviz``), as declared by ``vqviz/pyproject.toml``. Packing needs only numpy
+and Pillow: a notebook can build a payload without Streamlit.
+"""
+
+from .payload import Field, MapData, atlas_png, pack, positions, unpack
+
+__all__ = ["Field", "MapData", "pack", "unpack", "positions", "atlas_png"]
