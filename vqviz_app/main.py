@@ -51,7 +51,8 @@ RENDER = {"Latent map": latent_map.render, "Cluster styles": cluster_styles.rend
 
 def main() -> None:
     """Draw the app once: the page config, the navigation, the sidebar and the picked page."""
-    st.set_page_config(page_title="vqviz", page_icon=":material/scatter_plot:", layout="wide")
+    # the icon from the package: a Material icon as the page's icon is fetched from Google's servers
+    st.set_page_config(page_title="vqviz", page_icon=str(HERE / "icon.png"), layout="wide")
     # The page a link names (?page=models) opens first: it is the default, which "/" shows.
     start = state.start_page("latent_map")
     page = st.navigation({group: [st.Page(f, title=t, icon=i, default=f.endswith(f"/{start}.py"))

@@ -89,7 +89,10 @@ export interface Probe {
   hoverPaintedAt: number | null;
   hoverRow: number | null;
   frames: number; // frames drawn by regl-scatterplot (its 'draw' events)
+  store: string | null; // the digest of the payload drawn
+  marks: number; // the marks (stars) drawn over the map
   screenPosition(row: number): [number, number] | null;
+  points(): number[]; // every row's data coordinates, x0, y0, x1, y1, ...
   dataAt(clientX: number, clientY: number): [number, number] | null;
   selected(): number[]; // the rows selected in the browser now
   selection: Selection | null;
@@ -197,7 +200,18 @@ export class MapView {
       hoverPaintedAt: null,
       hoverRow: null,
       frames: 0,
+      store: null,
+      marks: 0,
       selection: null,
+      points() {
+        const p = self.payload;
+        if (!p) return [];
+        const [[x0, x1], [y0, y1]] = p.header.domain;
+        const out: number[] = [];
+        for (let i = p.header.m; i < p.header.m + p.header.n; i++)
+          out.push(x0 + ((p.x[i] + 1) / 2) * (x1 - x0), y0 + ((p.y[i] + 1) / 2) * (y1 - y0));
+        return out;
+      },
       screenPosition(row: number) {
         if (!self.sp || !self.payload) return null;
         const [x, y] = self.sp.getScreenPosition(row + self.payload.header.m) as [number, number];
@@ -304,6 +318,8 @@ export class MapView {
       opacity: h.n < 20000 ? 0.85 : h.n < 200000 ? 0.6 : 0.4,
     } as any);
     this.colourShown = null;
+    this.probe.drawnAt = null; // each payload's first frame is reported
+    this.probe.store = null;
     await this.recolour(true);
     this.probe.n = h.n;
     this.probe.payloadBytes = payload.bytes;
@@ -374,6 +390,7 @@ export class MapView {
         () => {
           if (this.probe.drawnAt === null) {
             this.probe.drawnAt = performance.now();
+            this.probe.store = p.header.digest;
             performance.mark("vqm:first-frame");
             this.root.dataset.drawn = "1";
           }
@@ -622,6 +639,7 @@ export class MapView {
     if (!this.xScale || !this.yScale || !this.props) return;
     const xs = this.xScale;
     const ys = this.yScale;
+    this.probe.marks = this.props.marks.length;
     ctx.font = "bold 12px sans-serif";
     ctx.textAlign = "center";
     for (const mark of this.props.marks) {

@@ -1,5 +1,5 @@
 """What the real-browser tests share: Chromium driven by Playwright (skipped where either is missing), the
-folders they use, and the page scripts that read the plotly map and the mixer."""
+folders they use, and the page scripts that read the map component and the mixer."""
 
 from __future__ import annotations
 
@@ -20,15 +20,33 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
     pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-# Plotly draws a WebGL scatter; this finds the screen position of point ``i`` of trace 0.
-POINT_JS = """([i]) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, tr = gd._fullData[0];
-  const box = gd.getBoundingClientRect();
-  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
+# The map component (vqviz/web/static/map.js) exposes probes on window.__vqvizMap (frontend/src/map.ts).
+#: The map's first frame of its current payload is drawn.
+MAP_JS = "() => !!(window.__vqvizMap && window.__vqvizMap.drawnAt)"
+#: The screen position of row ``i`` of the map.
+POINT_JS = "([i]) => window.__vqvizMap.screenPosition(i)"
+#: The screen position of a spot about 40 px from the nearest point, inside the map: an empty spot among
+#: the clusters, not a far corner; and its distance to that point.
+EMPTY_SPOT_JS = """() => {
+  const m = window.__vqvizMap, c = document.querySelector('.vqm-canvas').getBoundingClientRect();
+  const pts = Array.from({length: m.n}, (_, i) => m.screenPosition(i));
+  let best = null, far = -1;
+  for (let a = c.left + 30; a < c.right - 30; a += 6) for (let b = c.top + 30; b < c.bottom - 30; b += 6) {
+    let d = Infinity;
+    for (const [x, y] of pts) d = Math.min(d, Math.hypot(a - x, b - y));
+    if (best === null || Math.abs(d - 40) < Math.abs(far - 40)) { far = d; best = [a, b]; }
+  }
+  return [best[0], best[1], far];
 }"""
-MAP_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd._fullData && gd.querySelector('canvas')); }"""
+#: The hover card: shown, with its image drawn; and its row and text.
+HOVER_JS = """() => { const t = document.querySelector('.vqm-tip'), i = document.querySelector('.vqm-tip-image');
+  return t && !t.hidden && i && !i.hidden ? [window.__vqvizMap.hoverRow, t.innerText] : null; }"""
+#: The hover card's image as grey levels, one per thumbnail pixel (the red channel at each cell's centre).
+HOVER_PIXELS_JS = """([w, h]) => { const c = document.querySelector('.vqm-tip-image');
+  const s = c.width / w, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+    out.push(d[4 * (Math.floor((y + 0.5) * s) * c.width + Math.floor((x + 0.5) * s))]);
+  return out; }"""
 MIXTURE_SRC_JS = """() => {
   const figs = [...document.querySelectorAll('[data-testid="stImage"]')];
   const fig = figs.find(f => f.innerText.includes('mixture'));

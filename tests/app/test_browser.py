@@ -1,8 +1,9 @@
 """The real app in a real browser: `streamlit run app.py`, driven by Playwright and Chromium.
 
 Opens the app, clicks a point on the latent map and checks the cluster panel, moves a
-mixer slider and checks the decoded image changes; changes the data set twice in the sidebar,
-and opens a shared link. Screenshots go to test-artifacts/;
+mixer slider and checks the decoded image changes; hovers a point and reads its own image in the
+card, clicks an empty spot, draws a box and a lasso, and loads the map with every host but the
+server blocked; changes the data set twice in the sidebar, and opens a shared link. Screenshots go to test-artifacts/;
 timings are printed (benchmarks are not tests: nothing asserts a wall-clock time).
 """
 
@@ -13,7 +14,8 @@ import statistics
 import time
 
 import pytest
-from browsing import ARTIFACTS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT, SHARED_DATA, page  # noqa: F401  (fixture)
+from browsing import (ARTIFACTS, EMPTY_SPOT_JS, HOVER_JS, HOVER_PIXELS_JS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT,  # noqa: F401
+                      SHARED_DATA, page, sync_api)
 
 from vqviz.bench.ui import streamlit_server
 
@@ -35,8 +37,7 @@ def server(tmp_path_factory):
 def test_click_a_point_then_mix_styles(server, page):
     url, started = server
     page.goto(url)
-    page.wait_for_selector(".js-plotly-plot canvas", state="visible", timeout=60_000)
-    page.wait_for_function(MAP_JS, timeout=30_000)
+    page.wait_for_function(MAP_JS, timeout=60_000)
     # a fresh server shows PCA's map while the t-SNE one is computed in the background, with its progress;
     # then the page is drawn again with the t-SNE map
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
@@ -84,26 +85,7 @@ def test_click_a_point_then_mix_styles(server, page):
           f"(min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}, n=20)")
 
 
-# The screen position of a grid point ("spots" trace) about 40 px from the nearest drawn point: an empty
-# spot among the clusters, not a far corner.
-EMPTY_SPOT_JS = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-  const px = (x, y) => [box.left + fl._size.l + fl.xaxis.l2p(x), box.top + fl._size.t + fl.yaxis.l2p(y)];
-  const grid = gd._fullData.find(t => t.name === 'spots');
-  const pts = gd._fullData.filter(t => t.name !== 'spots').flatMap(t => Array.from(t.x, (x, i) => px(x, t.y[i])));
-  let best = null, far = -1;
-  for (let i = 0; i < grid.x.length; i++) {
-    const [a, b] = px(grid.x[i], grid.y[i]);
-    if (a < box.left + 30 || a > box.right - 30 || b < box.top + 30 || b > box.bottom - 60) continue;
-    const d = Math.min(...pts.map(([c, e]) => Math.hypot(a - c, b - e)));
-    if (best === null || Math.abs(d - 40) < Math.abs(far - 40)) { far = d; best = [a, b]; }
-  }
-  return [best[0], best[1], far];
-}"""
-MARKS_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  const t = gd && gd._fullData && gd._fullData.find(t => t.name === 'your images');
-  return t ? t.x.length : 0; }"""
+MARKS_JS = "() => window.__vqvizMap ? window.__vqvizMap.marks : 0"
 
 
 def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
@@ -116,27 +98,32 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
 
     url, _ = server
     page.goto(url)
-    page.wait_for_function(MAP_JS, timeout=60_000)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    page.wait_for_function("() => window.__vqvizMap.atlasAt", timeout=30_000)
 
-    # Hovering a point shows its image, drawn in shade characters: a plotly hover label draws no <img>.
+    # Hovering a point shows its own image beside the cursor, cut from the atlas in the browser.
+    images = data.load("digits", "test").images
     x, y = page.evaluate(POINT_JS, [0])
     page.mouse.move(x, y)
-    page.wait_for_function("() => /[█▓]/.test(document.querySelector('.hoverlayer')?.textContent || '')",
-                           timeout=10_000)
-    hover = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext tspan.line')]"
-                          ".map(t => t.textContent)")
-    assert len(hover) == 1 + 8 and hover[0] == "0"  # the label, then the 8 rows of an 8 x 8 digit
-    assert page.locator(".hoverlayer img").count() == 0
-    page.screenshot(path=ARTIFACTS / "05-hover-thumbnail.png", clip={"x": x - 150, "y": y - 150, "width": 300,
-                                                                     "height": 300})
+    page.wait_for_function(HOVER_JS, timeout=10_000)
+    row, text = page.evaluate(HOVER_JS)
+    assert text.startswith(f"#{row}\nlabel: ") and "cluster: " in text
+    shown = np.array(page.evaluate(HOVER_PIXELS_JS, [8, 8])).reshape(8, 8)
+    np.testing.assert_array_equal(shown, np.round(images[row, 0] * 255))  # the point's own digit, pixel for pixel
+    page.screenshot(path=ARTIFACTS / "05-hover-image.png", clip={"x": x - 150, "y": y - 150, "width": 300,
+                                                                 "height": 300})
     page.mouse.move(5, 5)
 
     # A click on an empty part of the map decodes the latent there (t-SNE: a mix of the nearest points).
     x, y, far = page.evaluate(EMPTY_SPOT_JS)
     t0 = time.perf_counter()
     page.mouse.click(x, y)
+    sent = page.evaluate("() => window.__vqvizMap.selection")
+    assert sent["kind"] == "spot" and sent["rows"] == []
+    at = np.array(page.evaluate("([x, y]) => [window.__vqvizMap.dataAt(x, y), window.__vqvizMap.dataAt(x + 1, y + 1)]",
+                                [x, y]))
+    np.testing.assert_allclose(sent["spot"], at[0], atol=np.abs(at[1] - at[0]).max())  # within a pixel
     page.get_by_text("the map points mixed, with their weights").wait_for(timeout=30_000)
     spot_to_panel = time.perf_counter() - t0
     main = page.locator('[data-testid="stMain"]')
@@ -169,8 +156,8 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
 
     # A box over the middle of the map, across many clusters: a strip of all of them, full panels for three.
-    page.locator('.modebar-btn[data-title="Box Select"]').click()
-    box = page.locator(".js-plotly-plot").bounding_box()
+    page.locator('button[data-action="box"]').click()
+    box = page.locator(".vqm-canvas").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
     page.mouse.down()
@@ -186,6 +173,75 @@ def test_place_an_uploaded_image_and_decode_an_empty_spot(server, page):
     page.screenshot(path=ARTIFACTS / "08-many-clusters.png")
     print(f"\nbrowser timings: empty spot ({far:.0f} px from any point) -> decoded panel {spot_to_panel:.2f} s; "
           f"upload -> marked with neighbours {upload_to_panel:.2f} s")
+
+
+def test_a_lasso_picks_every_point_inside_it(server, page):
+    import numpy as np
+
+    from vqviz.analysis import inside_polygon
+
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    page.locator('button[data-action="lasso"]').click()
+    box = page.locator(".vqm-canvas").bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) * 0.3
+    corners = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 6)[:-1] + 0.3]
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    for x, y in [*corners[1:], corners[0]]:
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+    page.get_by_text("points selected").first.wait_for(timeout=30_000)
+    sent = page.evaluate("() => window.__vqvizMap.selection")
+    assert sent["kind"] == "lasso" and len(sent["polygon"]) >= 5
+    # the rows the browser sends are the points inside the polygon it sends, as numpy counts them
+    xy = np.array(page.evaluate("() => window.__vqvizMap.points()")).reshape(-1, 2)
+    poly = np.array(sent["polygon"])
+    inside = set(np.flatnonzero(inside_polygon(xy, poly[:, 0], poly[:, 1])).tolist())
+    assert len(inside) > 10 and len(inside ^ set(sent["rows"])) <= 1  # a point on the line may go either way
+    heading = page.get_by_role("heading", name="points selected").inner_text()
+    assert heading == f"{len(sent['rows'])} points selected"
+    page.wait_for_timeout(300)
+    page.screenshot(path=ARTIFACTS / "08b-lasso.png")
+
+
+def test_the_map_and_its_hover_images_work_with_every_other_host_blocked(server, page):
+    from urllib.parse import urlparse
+
+    url, _ = server
+    context = page.context.browser.new_context(viewport={"width": 1500, "height": 1100})
+    served, blocked = [], []
+
+    def only_the_server(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            served.append(route.request.url)
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_server)
+    offline = context.new_page()
+    failed = []
+    offline.on("requestfailed", lambda r: failed.append(r.url) if urlparse(r.url).hostname == "127.0.0.1" else None)
+    try:
+        offline.goto(url)
+        offline.wait_for_function(MAP_JS, timeout=60_000)
+        offline.wait_for_function("() => window.__vqvizMap.atlasAt", timeout=30_000)
+        x, y = offline.evaluate(POINT_JS, [3])
+        offline.mouse.move(x, y)
+        offline.wait_for_function(HOVER_JS, timeout=10_000)
+        offline.mouse.click(x, y)
+        offline.get_by_text("decoded centroid ·").first.wait_for(timeout=30_000)
+        offline.screenshot(path=ARTIFACTS / "12-offline.png")
+    finally:
+        context.close()
+    assert any("/_stcore/bidi-components/vqviz.map/map.js" in u for u in served)  # the bundle, from the server
+    assert not failed, failed
+    assert not blocked, f"the page asked other hosts for: {blocked}"
+    print(f"\noffline: {len(served)} requests to the server, {len(blocked)} to other hosts blocked: {blocked[:5]}")
 
 
 def _choose(page, box: str, option: str) -> None:
