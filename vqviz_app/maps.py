@@ -21,6 +21,7 @@ import streamlit as st
 
 from vqviz import analysis, map_store, projection, web
 from vqviz.analysis import placement
+from vqviz.data.latents import NO_IMAGES
 from vqviz.errors import DataError, VqvizError
 from vqviz.web import MapData
 
@@ -252,7 +253,7 @@ def payload(loaded: Loaded, at: Shown) -> MapData:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _payload(key: MapKey, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple,
              _background: np.ndarray | None = None) -> MapData:
-    atlas, side, cols = thumbnails(key.view.dataset, key.view.split)
+    atlas, side, cols = thumbnails(key.view.dataset, key.view.split) or (None, 1, None)
     return web.pack(_xy[:, 0], _xy[:, 1], fields(_table, _classes), atlas=atlas, thumb_size=side, atlas_cols=cols,
                     background=_background)
 
@@ -277,10 +278,13 @@ def fields(table: analysis.PointTable, classes: tuple) -> dict[str, web.Field]:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Making the map's thumbnails...")
-def thumbnails(name: str, split: str) -> tuple[bytes, int, int]:
+def thumbnails(name: str, split: str) -> tuple[bytes, int, int] | None:
     """Every image of the split as one PNG atlas for the hover card: the atlas, a thumbnail's side and
-    the thumbnails a row. Images larger than :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows,
-    for a very large split) are shrunk by an integer factor, averaging blocks of pixels."""
+    the thumbnails a row; None for a file of latents without images. Images larger than
+    :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows, for a very large split) are shrunk by an
+    integer factor, averaging blocks of pixels."""
+    if not has_images(name, split):
+        return None
     images = cache.dataset(name, split).images  # (N, C, H, W) in [0, 1]
     n, _, h, w = images.shape
     limit = max(4, min(THUMB_MAX, int(np.sqrt(ATLAS_PIXELS / max(n, 1)))))
@@ -290,6 +294,11 @@ def thumbnails(name: str, split: str) -> tuple[bytes, int, int]:
         images = images[:, :, :h, :w].reshape(n, images.shape[1], h // f, f, w // f, f).mean((3, 5))
     png, cols = web.atlas_png(np.moveaxis(images, 1, -1))
     return png, max(h, w) // f, cols
+
+
+def has_images(name: str, split: str) -> bool:
+    """Whether the split has images: a file of latents may come without (then each is one blank pixel)."""
+    return tuple(cache.dataset(name, split).images.shape[1:]) != NO_IMAGES
 
 
 def follow(key: MapKey) -> None:
@@ -402,7 +411,10 @@ class Own(NamedTuple):
 
 
 def place_own(loaded: Loaded, at: Shown) -> Own:
-    """The uploader of the user's own images, and those images placed on the map ``at``."""
+    """The uploader of the user's own images, and those images placed on the map ``at`` (none for a file of
+    latents without images: there is no image format to convert them to)."""
+    if not has_images(loaded.data.name, loaded.data.split):
+        return Own([], [], ())
     files = st.file_uploader("Place your own images on the map", type=IMAGE_TYPES, accept_multiple_files=True,
                              key=Session.place_upload.key, max_upload_size=placement.MAX_UPLOAD_BYTES // 2**20,
                              help="Each image is converted like the data set (size, grey or colour; dark ink on "

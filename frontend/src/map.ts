@@ -93,6 +93,7 @@ export interface Probe {
   marks: number; // the marks (stars) drawn over the map
   screenPosition(row: number): [number, number] | null;
   points(): number[]; // every row's data coordinates, x0, y0, x1, y1, ...
+  value(field: string, row: number): number | null; // a row's code (or value in [0, 1]) of a field
   dataAt(clientX: number, clientY: number): [number, number] | null;
   selected(): number[]; // the rows selected in the browser now
   selection: Selection | null;
@@ -203,6 +204,10 @@ export class MapView {
       store: null,
       marks: 0,
       selection: null,
+      value(field: string, row: number) {
+        const f = self.payload?.fields.get(field);
+        return f && row >= 0 && row < self.payload!.header.n ? Number(f.codes[row]) : null;
+      },
       points() {
         const p = self.payload;
         if (!p) return [];

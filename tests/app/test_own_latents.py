@@ -68,6 +68,23 @@ def test_a_file_with_codes_opens_from_the_sidebar_and_its_cluster_is_clicked(hom
     assert not any("Click an empty spot to decode" in c.value for c in at.caption)  # no decoder: not offered
 
 
+def test_a_file_without_images_is_mapped_with_no_thumbnails_and_no_image_to_place(home):
+    from driving import maps
+
+    arrays = digits_latents(codes=True)
+    del arrays["images"]
+    files.write(home / "bare.npz", **arrays)
+    at = open_app("latent_map", settle=False)
+    _open_path(at, "shared/bare.npz")
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    (drawn,) = maps(at)
+    assert drawn.head["atlas"] is None and drawn.data.atlas is None  # the hover card shows the fields alone
+    assert len(drawn.xy) == 360 and (drawn.fields["cluster"] == arrays["codes"]).all()
+    assert not at.get("file_uploader") or all(u.label != "Place your own images on the map"
+                                              for u in at.get("file_uploader"))
+    _click(at, 3)
+
+
 def test_an_upload_without_codes_gets_k_means_clusters_and_opens(home):
     """AppTest has no file uploader: the upload's handler gets the bytes as the widget's callback would."""
     from vqviz_app import latents

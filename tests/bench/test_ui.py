@@ -12,7 +12,9 @@ def test_each_gesture_is_a_ratio_to_its_own_floor():
     samples = {"floor: slider -> image": [0.1, 0.3, 0.2], "floor: fresh tab -> image": [1.0, 2.0, 3.0],
                "mixer: slider -> mixture loaded": [0.3, 0.4, 0.5],
                "map: click -> cluster panel loaded (bytes)": [10, 30],
-               "map: fresh tab -> map drawn (digits)": [3.0, 5.0, 4.0]}
+               "map: fresh tab -> map drawn (digits)": [3.0, 5.0, 4.0],
+               "map: click -> cluster panel loaded (1,000,000 points)": [0.4],
+               "map: hover -> image painted (digits)": [0.05], "map: zoom frames a second (1,000,000 points)": [12.0]}
     out = ui._summary(samples)
     assert out["mixer: slider -> mixture loaded"] == pytest.approx(
         {"n": 3, "median": 0.4, "min": 0.3, "max": 0.5, "ratio": 2.0})
@@ -20,6 +22,10 @@ def test_each_gesture_is_a_ratio_to_its_own_floor():
     assert "ratio" not in out["floor: slider -> image"] and "ratio" not in out[
         "map: click -> cluster panel loaded (bytes)"]
     assert out["map: click -> cluster panel loaded (bytes)"]["median"] == 20
+    assert out["map: click -> cluster panel loaded (1,000,000 points)"]["ratio"] == pytest.approx(2.0)
+    # hover and frames a second have targets of their own, not a floor
+    assert "ratio" not in out["map: hover -> image painted (digits)"]
+    assert "ratio" not in out["map: zoom frames a second (1,000,000 points)"]
 
 
 def test_bench_ui_is_on_the_command_line():

@@ -184,7 +184,7 @@ FLAGS = {
                    "--kmeans-restarts", "--latent-dim", "--n", "--quick", "--repeats", "--seed"},
     "bench repro": {"--data-dir", "--dataset", "--device", "--epochs", "--fresh", "--only", "--out", "--quick",
                     "--seeds", "--table-only"},
-    "bench ui": {"--app", "--gc", "--json", "--mnist-checkpoint", "--repeats", "--timeout"},
+    "bench ui": {"--app", "--gc", "--json", "--mnist-checkpoint", "--points", "--repeats", "--timeout"},
 }
 
 

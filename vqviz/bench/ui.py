@@ -12,11 +12,16 @@ each median as a ratio to the floor's measured in the same run:
 - the floor: slider step -> new image loaded; fresh tab -> image loaded;
 - the style mixer: slider step -> the new mixture loaded;
 - the latent map: a click on a point -> the cluster panel with its images loaded;
-- a fresh tab on the warm server (the map cached) -> the page's title, and the map drawn (the
-  difference is mostly plotly.js, loaded and parsed by each new tab); on MNIST's test split too
-  when its files are there, with the shipped ``vqviz_app/checkpoints/seq-mnist-lae2`` (or
-  ``--mnist-checkpoint``): once on a fresh server (a link naming the data set, to the map drawn:
-  the data read, the split encoded, the shipped map read), then on fresh tabs;
+- the latent map: hovering a point -> its image in the hover card (the card in the page, and the
+  next frame painted; timed in the page, from the mouse event);
+- a fresh tab on the warm server (the map cached) -> the page's title, and the map drawn (its first
+  WebGL frame); on MNIST's test split too when its files are there, with the shipped
+  ``vqviz_app/checkpoints/seq-mnist-lae2`` (or ``--mnist-checkpoint``): once on a fresh server (a link
+  naming the data set, to the map drawn: the data read, the split encoded, the shipped map read),
+  then on fresh tabs, with hover;
+- ``--points N``: a generated file of N latents (MNIST's latents, encoded by that checkpoint, repeated
+  with jitter; their codes as clusters; no images), opened as a checkpoint of latents on its PCA map:
+  fresh tab -> map drawn, pan and zoom frames a second, click -> panel, the server's memory;
 - page switches: Latent map -> Cluster styles -> Style mixer -> Latent map.
 
 It also counts the bytes the browser receives on the websocket for each gesture, and the
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -60,14 +66,19 @@ CHANGED_JS = f"""([text, before]) => {{
   const all = [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete);
   return got !== null && got[0] !== before && got[1] && all;
 }}"""
-POINT_JS = """([trace, i]) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, tr = gd._fullData[trace];
-  const box = gd.getBoundingClientRect();
-  return [box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]), box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])];
-}"""
-MAP_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('canvas')); }"""
+# the map component's probes (frontend/src/map.ts): the screen position of a row; the first frame drawn
+POINT_JS = "(row) => window.__vqvizMap.screenPosition(row)"
+MAP_JS = "() => !!(window.__vqvizMap && window.__vqvizMap.drawnAt)"
+# two rows of the map in different clusters (or of different labels, without clusters)
+TWO_ROWS_JS = """() => { const m = window.__vqvizMap, f = m.value('cluster', 0) === null ? 'label' : 'cluster';
+  for (let r = 1; r < m.n; r++) if (m.value(f, r) !== m.value(f, 0)) return [0, r];
+  return [0, Math.min(1, m.n - 1)]; }"""
+# the hover card shows an image (or, on a map without images, its fields), painted: its row and the times
+# from the mouse event to the card in the page and to the next frame
+HOVERED_JS = """() => { const m = window.__vqvizMap, t = document.querySelector('.vqm-tip');
+  return m.hoverRow !== null && !t.hidden && m.hoverPaintedAt > m.moveAt
+    ? [m.hoverRow, m.hoverShownAt - m.moveAt, m.hoverPaintedAt - m.moveAt,
+       !document.querySelector('.vqm-tip-image').hidden] : null; }"""
 SETTLED_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
 TITLE_JS = """(title) => [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === title)
   && [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete)"""
@@ -85,6 +96,7 @@ class Options:
     app : the app to measure (default: this checkout's)
     mnist_checkpoint : a checkpoint trained on mnist, for the map of MNIST's test split (default: the shipped one)
     timeout : seconds to wait for any one gesture (default 30)
+    points : also measure a generated map of this many points (e.g. 1000000; 0: not)
     """
 
     repeats: int = 20
@@ -93,6 +105,7 @@ class Options:
     app: str = str(ROOT / "app.py")
     mnist_checkpoint: str | None = None
     timeout: float = 30.0
+    points: int = 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -237,12 +250,8 @@ def _measure_app(browser, url, samples, n, timeout_ms, pid, memory) -> None:
     page.wait_for_function(SETTLED_JS, timeout=600_000)  # (PCA's meanwhile, then the t-SNE one)
     page.wait_for_function(MAP_JS, timeout=timeout_ms)
     memory["first_map_mb"] = _rss_mb(pid)
-    for i in range(n):  # points of labels 0 and 1 in turn: another cluster every time
-        page.wait_for_timeout(400)  # two clicks within plotly's 300 ms are a double click, which deselects
-        x, y = page.evaluate(POINT_JS, [i % 2, 0])
-        before = (page.evaluate(IMG_JS, "decoded centroid") or [None])[0]
-        _timed(samples, "map: click -> cluster panel loaded", counter, lambda: page.mouse.click(x, y),
-               lambda: page.wait_for_function(CHANGED_JS, arg=["decoded centroid", before], timeout=timeout_ms))
+    _clicks(page, samples, "map: click -> cluster panel loaded", counter, n, timeout_ms)
+    _hover(page, samples, "digits", n, timeout_ms)
     route = [("Cluster styles", TITLE_JS), ("Style mixer", TITLE_JS), ("Latent map", TITLE_JS)]
     for _ in range(n):
         for title, ready in route:
@@ -258,6 +267,121 @@ def _measure_app(browser, url, samples, n, timeout_ms, pid, memory) -> None:
     page.close()
     _fresh_tab(browser, url, samples, "map: fresh tab -> map drawn (digits)", MAP_JS, None, n, timeout_ms,
                first=("map: fresh tab -> title, before the map", "() => !!document.querySelector('h1')"))
+
+
+def _clicks(page, samples, name, counter, n, timeout_ms) -> None:
+    """n clicks on two points of different clusters in turn, each until the cluster panel's picture changed."""
+    rows = page.evaluate(TWO_ROWS_JS)
+    for i in range(n):
+        page.wait_for_timeout(400)  # not a double click
+        x, y = page.evaluate(POINT_JS, rows[i % 2])
+        before = (page.evaluate(IMG_JS, "decoded centroid") or [None])[0]
+        _timed(samples, name, counter, lambda: page.mouse.click(x, y),
+               lambda: page.wait_for_function(CHANGED_JS, arg=["decoded centroid", before], timeout=timeout_ms))
+
+
+def _hover(page, samples, what, n, timeout_ms) -> None:
+    """n hovers over points spread over the map, each timed in the page from the mouse event to the card
+    in the page and to the next frame (so no round trip of Playwright's is counted)."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    total = page.evaluate("() => window.__vqvizMap.n")
+    for i in range(n):
+        row = (i * 7919) % total  # spread over the rows
+        x, y = page.evaluate(POINT_JS, row)
+        page.mouse.move(5, 5)
+        page.evaluate("() => { window.__vqvizMap.hoverRow = null; }")
+        page.wait_for_timeout(150)
+        page.mouse.move(x, y)
+        try:
+            page.wait_for_function(HOVERED_JS, timeout=timeout_ms)
+        except Timeout:
+            samples.setdefault(f"map: hover -> card painted ({what}) (timed out)", []).append(timeout_ms / 1000)
+            continue
+        _, shown, painted, image = page.evaluate(HOVERED_JS)
+        kind = "image" if image else "card"
+        samples.setdefault(f"map: hover -> {kind} in the page ({what})", []).append(shown / 1000)
+        samples.setdefault(f"map: hover -> {kind} painted ({what})", []).append(painted / 1000)
+    page.mouse.move(5, 5)
+
+
+def generated_latents(points: int, checkpoint: Path, folder: Path, seed: int = 0) -> tuple[Path, str]:
+    """A checkpoint of ``points`` latents made from MNIST's 70,000 encoded by ``checkpoint``, repeated with
+    jitter (a twentieth of each feature's spread), their codes as clusters (no images: 1M digits take 3 GB
+    as floats); and its data set's name."""
+    import numpy as np
+    import torch
+
+    from .. import explorer
+    from ..data import latents as files
+
+    model = checkpoints.load(checkpoint).model
+    parts = [data.load("mnist", split) for split in data.SPLITS]
+    images, labels = np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    z = model.encode_array(images)
+    with torch.no_grad():
+        codes = model.quantize(torch.as_tensor(z)).indices.numpy()
+    rows = np.arange(points) % len(z)
+    jitter = np.random.default_rng(seed).normal(size=(points, z.shape[1])).astype(np.float32) * (z.std(0) / 20)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = files.write(folder / f"mnist-{points}.npz", z[rows] + jitter, labels[rows], codes=codes[rows],
+                         classes=parts[0].classes)
+    ckpt = explorer.open_latents(source, out=folder / f"mnist-{points}", name=f"mnist-{points}")
+    return ckpt, f"latents:{ckpt / 'latents.npz'}"
+
+
+def _frames(page, gesture: str, seconds: float = 3.0) -> float:
+    """Frames a second the map draws while the mouse zooms (wheel) or pans (drag) over it for ``seconds``."""
+    box = page.locator(".vqm-canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    before = page.evaluate("() => window.__vqvizMap.frames")
+    t0 = time.perf_counter()
+    if gesture == "pan":
+        page.mouse.down()
+    k = 0
+    while time.perf_counter() - t0 < seconds:
+        k += 1
+        if gesture == "zoom":
+            page.mouse.wheel(0, -40 if k % 20 < 10 else 40)
+        else:
+            page.mouse.move(cx + 80 * math.sin(k / 5), cy + 60 * math.cos(k / 5))
+        page.wait_for_timeout(16)
+    if gesture == "pan":
+        page.mouse.up()
+    return (page.evaluate("() => window.__vqvizMap.frames") - before) / (time.perf_counter() - t0)
+
+
+def _measure_generated(browser, points, mnist, env, home, app, samples, memory, n, timeout_ms) -> None:
+    from ..explorer import view_url
+
+    t0 = time.perf_counter()
+    ckpt, dataset = generated_latents(points, mnist, home / "generated")
+    print(f"{points:,} latents generated and opened in {time.perf_counter() - t0:.0f} s")
+    with streamlit_server(app, dict(env, VQVIZ_CHECKPOINTS=str(ckpt.parent)), home, app.parent) as (url, proc):
+        link = view_url(ckpt, dataset, base=url) + "&projection=pca"
+        what = f"{points:,} points"
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        t0 = time.perf_counter()
+        page.goto(link)
+        page.wait_for_function(MAP_JS, timeout=1_800_000)
+        samples[f"map: fresh tab, fresh server -> map drawn ({what})"] = [time.perf_counter() - t0]
+        page.wait_for_function(SETTLED_JS, timeout=1_800_000)
+        page.close()
+        _fresh_tab(browser, link, samples, f"map: fresh tab -> map drawn ({what})", MAP_JS, None, min(n, 5),
+                   max(timeout_ms, 120_000))
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        counter = _Bytes(page)
+        page.goto(link)
+        page.wait_for_function(MAP_JS, timeout=120_000)
+        for gesture in ("zoom", "pan"):
+            samples[f"map: {gesture} frames a second ({what})"] = [_frames(page, gesture)]
+        page.locator('button[data-action="reset"]').click()
+        _clicks(page, samples, f"map: click -> cluster panel loaded ({what})", counter, min(n, 10),
+                max(timeout_ms, 60_000))
+        _hover(page, samples, what, min(n, 10), max(timeout_ms, 60_000))
+        page.close()
+        memory[f"generated_{points}_mb"] = _rss_mb(proc.pid)
 
 
 def _mnist_checkpoint(given: str | None) -> Path | None:
@@ -284,8 +408,8 @@ def _summary(samples: dict) -> dict:
         out[name] = {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
     floors = {"slider": out.get("floor: slider -> image"), "tab": out.get("floor: fresh tab -> image")}
     for name, row in out.items():
-        if name.endswith(")") and not name.endswith("digits)") and not name.endswith("test)") \
-                or name.startswith("floor"):
+        if name.endswith(")") and not name.endswith(("digits)", "test)", "points)")) \
+                or name.startswith("floor") or "hover" in name or "frames" in name:
             continue
         floor = floors["tab"] if "fresh tab" in name else floors["slider"]
         if floor:
@@ -302,6 +426,9 @@ def _print(summary: dict) -> None:
         if name.endswith("(bytes)"):
             continue
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else ""
+        if "frames a second" in name:
+            print(f"{name:<46} {row['median']:>7.1f}/s {'':>9} {'':>9} {row['n']:>4}")
+            continue
         print(f"{name:<46} {row['median'] * 1000:>7.0f}ms {row['min'] * 1000:>7.0f}ms {row['max'] * 1000:>7.0f}ms "
               f"{row['n']:>4} {ratio:>8}")
     print("bytes received on the websocket, median per gesture:")
@@ -352,6 +479,15 @@ def main(args: argparse.Namespace) -> int:
                     page.close()
                     _fresh_tab(browser, deep, samples, "map: fresh tab -> map drawn (MNIST test)", MAP_JS, None,
                                n, timeout_ms)
+                    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                    page.goto(deep)
+                    page.wait_for_function(MAP_JS, timeout=timeout_ms)
+                    page.wait_for_function("() => window.__vqvizMap.atlasAt", timeout=timeout_ms)
+                    _hover(page, samples, "MNIST test", n, timeout_ms)
+                    page.close()
+                if args.points:
+                    _measure_generated(browser, args.points, mnist, env_app, home, app, samples, memory, n,
+                                       timeout_ms)
             else:
                 print("MNIST: its files, or a checkpoint trained on it, are missing "
                       "(--mnist-checkpoint, VQVIZ_CHECKPOINTS); skipped")
@@ -360,6 +496,9 @@ def main(args: argparse.Namespace) -> int:
     _print(summary)
     print(f"server memory (RSS): {memory.get('first_map_mb') or 0:.0f} MB after the first map, "
           f"{memory.get('end_mb') or 0:.0f} MB after every gesture")
+    for key, mb in memory.items():
+        if key.startswith("generated_"):
+            print(f"server memory (RSS) with the map of {int(key.split('_')[1]):,} points: {mb or 0:.0f} MB")
     result = {"machine": machine(), "gc": args.gc, "app": str(app), "repeats": n, "memory": memory,
               "summary": summary, "samples": samples}
     Path(args.json).write_text(json.dumps(result, indent=1))
