@@ -73,6 +73,10 @@ MAP_JS = "() => !!(window.__vqvizMap && window.__vqvizMap.drawnAt)"
 TWO_ROWS_JS = """() => { const m = window.__vqvizMap, f = m.value('cluster', 0) === null ? 'label' : 'cluster';
   for (let r = 1; r < m.n; r++) if (m.value(f, r) !== m.value(f, 0)) return [0, r];
   return [0, Math.min(1, m.n - 1)]; }"""
+# the panel shows the sample of the map's selection after ``seq``
+SAMPLE_SHOWN_JS = r"""(seq) => { const s = window.__vqvizMap.selection;
+  return !!s && s.seq > seq && s.rows.length === 1 && new RegExp('Sample ' + s.rows[0] + '\\b')
+    .test(document.querySelector('[data-testid="stMain"]').innerText); }"""
 # the hover card shows an image (or, on a map without images, its fields), painted: its row and the times
 # from the mouse event to the card in the page and to the next frame
 HOVERED_JS = """() => { const m = window.__vqvizMap, t = document.querySelector('.vqm-tip');
@@ -269,15 +273,18 @@ def _measure_app(browser, url, samples, n, timeout_ms, pid, memory) -> None:
                first=("map: fresh tab -> title, before the map", "() => !!document.querySelector('h1')"))
 
 
-def _clicks(page, samples, name, counter, n, timeout_ms) -> None:
-    """n clicks on two points of different clusters in turn, each until the cluster panel's picture changed."""
+def _clicks(page, samples, name, counter, n, timeout_ms, by_image: bool = True) -> None:
+    """n clicks on two points of different clusters in turn, each until the cluster panel's picture changed
+    (``by_image``; a model with a decoder) or the panel names the sample the map sent."""
     rows = page.evaluate(TWO_ROWS_JS)
     for i in range(n):
         page.wait_for_timeout(400)  # not a double click
         x, y = page.evaluate(POINT_JS, rows[i % 2])
         before = (page.evaluate(IMG_JS, "decoded centroid") or [None])[0]
-        _timed(samples, name, counter, lambda: page.mouse.click(x, y),
-               lambda: page.wait_for_function(CHANGED_JS, arg=["decoded centroid", before], timeout=timeout_ms))
+        seq = page.evaluate("() => (window.__vqvizMap.selection || {seq: 0}).seq")
+        wait = (lambda: page.wait_for_function(CHANGED_JS, arg=["decoded centroid", before], timeout=timeout_ms)) \
+            if by_image else (lambda: page.wait_for_function(SAMPLE_SHOWN_JS, arg=seq, timeout=timeout_ms))
+        _timed(samples, name, counter, lambda: page.mouse.click(x, y), wait)
 
 
 def _hover(page, samples, what, n, timeout_ms) -> None:
@@ -377,8 +384,8 @@ def _measure_generated(browser, points, mnist, env, home, app, samples, memory, 
         for gesture in ("zoom", "pan"):
             samples[f"map: {gesture} frames a second ({what})"] = [_frames(page, gesture)]
         page.locator('button[data-action="reset"]').click()
-        _clicks(page, samples, f"map: click -> cluster panel loaded ({what})", counter, min(n, 10),
-                max(timeout_ms, 60_000))
+        _clicks(page, samples, f"map: click -> sample's panel ({what})", counter, min(n, 10),
+                max(timeout_ms, 60_000), by_image=False)
         _hover(page, samples, what, min(n, 10), max(timeout_ms, 60_000))
         page.close()
         memory[f"generated_{points}_mb"] = _rss_mb(proc.pid)
