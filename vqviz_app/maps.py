@@ -253,8 +253,8 @@ def payload(loaded: Loaded, at: Shown) -> MapData:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _payload(key: MapKey, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple,
              _background: np.ndarray | None = None) -> MapData:
-    atlas, side, cols = thumbnails(key.view.dataset, key.view.split) or (None, 1, None)
-    return web.pack(_xy[:, 0], _xy[:, 1], fields(_table, _classes), atlas=atlas, thumb_size=side, atlas_cols=cols,
+    atlas, size, cols = thumbnails(key.view.dataset, key.view.split) or (None, 1, None)
+    return web.pack(_xy[:, 0], _xy[:, 1], fields(_table, _classes), atlas=atlas, thumb_size=size, atlas_cols=cols,
                     background=_background)
 
 
@@ -278,9 +278,9 @@ def fields(table: analysis.PointTable, classes: tuple) -> dict[str, web.Field]:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Making the map's thumbnails...")
-def thumbnails(name: str, split: str) -> tuple[bytes, int, int] | None:
-    """Every image of the split as one PNG atlas for the hover card: the atlas, a thumbnail's side and
-    the thumbnails a row; None for a file of latents without images. Images larger than
+def thumbnails(name: str, split: str) -> tuple[bytes, tuple[int, int], int] | None:
+    """Every image of the split as one PNG atlas for the hover card: the atlas, a thumbnail's (width,
+    height) and the thumbnails a row; None for a file of latents without images. Images larger than
     :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows, for a very large split) are shrunk by an
     integer factor, averaging blocks of pixels."""
     if not has_images(name, split):
@@ -293,7 +293,7 @@ def thumbnails(name: str, split: str) -> tuple[bytes, int, int] | None:
         h, w = h // f * f, w // f * f
         images = images[:, :, :h, :w].reshape(n, images.shape[1], h // f, f, w // f, f).mean((3, 5))
     png, cols = web.atlas_png(np.moveaxis(images, 1, -1))
-    return png, max(h, w) // f, cols
+    return png, (w // f, h // f), cols
 
 
 def has_images(name: str, split: str) -> bool:

@@ -4,7 +4,7 @@
  * spot). Selections and clicks on empty spots go back to Python through the component's state.
  */
 import createScatterplot from "regl-scatterplot";
-import { get, hasAtlas, type Payload } from "./payload";
+import { get, hasAtlas, spatialIndex, type Payload } from "./payload";
 
 export interface Mark {
   x: number;
@@ -377,7 +377,7 @@ export class MapView {
     sp.set({ pointColor: colours, pointColorActive: colours, colorBy: "valueA" } as any);
     const points = { x: p.x, y: p.y, z };
     const opts: Record<string, unknown> = { zDataType: continuous ? "continuous" : "categorical" };
-    if (!first) opts.spatialIndex = sp.get("spatialIndex" as any);
+    opts.spatialIndex = first ? spatialIndex(p) : sp.get("spatialIndex" as any);
     const selected = first ? [] : (sp.get("selectedPoints" as any) as number[]);
     if (selected.length) opts.select = selected;
     performance.mark("vqm:draw-start");

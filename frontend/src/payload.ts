@@ -37,6 +37,7 @@ export interface Header {
   digest: string;
   n: number; // points
   m: number; // background points (drawn first, in grey, never selected)
+  kd_node?: number; // the spatial index's leaf size, when the payload carries its order (column "kd")
   domain: [[number, number], [number, number]]; // data coordinates of NDC -1..1 on x and y
   columns: Record<string, ColumnRef>;
   fields: FieldHeader[];
@@ -54,6 +55,7 @@ export interface Payload {
   x: Float32Array; // NDC, n + m: the background's points first
   y: Float32Array;
   thumb: Uint32Array | null; // row -> atlas cell (identity when null)
+  kd: Uint16Array | Uint32Array | null; // the points in the order of their k-d tree (see spatialIndex)
   fields: Map<string, { header: FieldHeader; codes: ArrayLike<number> }>;
   atlas(): Promise<ImageBitmap | null>; // once its bytes have arrived; decoded once, on first call
   bytes: number;
@@ -90,6 +92,7 @@ export function decode(raw: Uint8Array): Payload {
   const x = view(buf, cols.x) as Float32Array;
   const y = view(buf, cols.y) as Float32Array;
   const thumb = cols.thumb ? (view(buf, cols.thumb) as Uint32Array) : null;
+  const kd = cols.kd ? (view(buf, cols.kd) as Uint16Array | Uint32Array) : null;
   const fields = new Map<string, { header: FieldHeader; codes: ArrayLike<number> }>();
   for (const f of header.fields) fields.set(f.name, { header: f, codes: view(buf, cols[f.column]) });
   let decoded: Promise<ImageBitmap | null> | null = null;
@@ -98,6 +101,7 @@ export function decode(raw: Uint8Array): Payload {
     x,
     y,
     thumb,
+    kd,
     fields,
     bytes: raw.byteLength,
     atlas() {
@@ -115,6 +119,32 @@ export function decode(raw: Uint8Array): Payload {
       return decoded;
     },
   };
+}
+
+/**
+ * The payload's spatial index as a KDBush buffer (version 1, float32 coordinates), which
+ * regl-scatterplot takes as `draw(points, { spatialIndex })`: the ids in the order Python's
+ * `kd_order` computed, and each one's position. One pass over the points, instead of the library
+ * indexing them itself.
+ */
+export function spatialIndex(p: Payload): ArrayBuffer | undefined {
+  const kd = p.kd;
+  if (!kd || !p.header.kd_node) return undefined;
+  const n = kd.length;
+  const idBytes = n * (n < 65536 ? 2 : 4);
+  const pad = (8 - (idBytes % 8)) % 8;
+  const buf = new ArrayBuffer(8 + idBytes + pad + n * 8);
+  new Uint8Array(buf, 0, 2).set([0xdb, (1 << 4) + 7]); // KDBush magic; format 1, Float32Array (type 7)
+  new Uint16Array(buf, 2, 1)[0] = p.header.kd_node;
+  new Uint32Array(buf, 4, 1)[0] = n;
+  (n < 65536 ? new Uint16Array(buf, 8, n) : new Uint32Array(buf, 8, n)).set(kd);
+  const coords = new Float32Array(buf, 8 + idBytes + pad, 2 * n);
+  for (let i = 0; i < n; i++) {
+    const j = kd[i];
+    coords[2 * i] = p.x[j];
+    coords[2 * i + 1] = p.y[j];
+  }
+  return buf;
 }
 
 /** An atlas payload's digest and image bytes. */

@@ -207,6 +207,24 @@ def test_a_lasso_picks_every_point_inside_it(server, page):
     page.screenshot(path=ARTIFACTS / "08b-lasso.png")
 
 
+def test_the_mixers_map_picks_a_latent_with_a_click(server, page):
+    url, _ = server
+    page.goto(f"{url}/?page=style_mixer")
+    page.get_by_text("α1, the weight of z1").wait_for(timeout=60_000)
+    page.get_by_text("Click in the map", exact=True).click()
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    page.get_by_text("Each click replaces the oldest of the three latents.").wait_for(timeout=30_000)
+    picked = page.evaluate("() => window.__vqvizMap.selected()")
+    assert len(picked) == 3  # the three latents mixed, selected on the map
+    row = next(r for r in range(360) if r not in picked)
+    x, y = page.evaluate(POINT_JS, [row])
+    page.mouse.click(x, y)
+    clicked = page.evaluate("() => window.__vqvizMap.selection.rows[0]")
+    page.get_by_text(f"sample {clicked} ").first.wait_for(timeout=30_000)  # z3 is now the clicked point
+    assert clicked in page.evaluate("() => window.__vqvizMap.selected()")
+    page.screenshot(path=ARTIFACTS / "04b-mixer-map.png")
+
+
 def test_the_map_and_its_hover_images_work_with_every_other_host_blocked(server, page):
     from urllib.parse import urlparse
 

@@ -483,3 +483,23 @@ def test_only_the_last_two_fitted_train_maps_are_kept_in_memory():
     assert kept == [30, 40] and sum(k[0] == "placed" for k in worker.keys()) == 2
     again, _, _ = app_maps.train_jobs(key(40), z[:40], y[:40], z[:5])
     assert again is fitted  # the newest is kept, not fitted again
+
+
+def test_thumbnails_of_large_images_shrink_by_a_whole_factor_and_keep_their_shape(monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from vqviz_app import cache, maps as app_maps
+
+    images = np.random.default_rng(0).random((5, 3, 64, 48)).astype(np.float32)  # RGB, taller than wide
+    monkeypatch.setattr(cache, "dataset", lambda name, split: SimpleNamespace(images=images))
+    app_maps.thumbnails.clear()
+    png, (w, h), cols = app_maps.thumbnails("tall", "test")
+    assert (w, h) == (24, 32) and cols == 3  # 64 px > THUMB_MAX: halved
+    grid = np.asarray(Image.open(io.BytesIO(png)))
+    assert grid.shape == (2 * 32, 3 * 24, 3)
+    want = images[4].reshape(3, 32, 2, 24, 2).mean((2, 4)).transpose(1, 2, 0)  # row 1, column 1
+    np.testing.assert_allclose(grid[32:64, 24:48] / 255, want, atol=0.5 / 255 + 1e-6)
+    app_maps.thumbnails.clear()

@@ -14,7 +14,7 @@ PACKAGES = ("vqviz", "vqviz_app")
 #: (its ``__init__``, which holds the version) is the one name that is never a prefix.
 LAYERS = (
     ("vqviz", "vqviz.errors", "vqviz.settings", "vqviz.flags", "vqviz.utils"),
-    ("vqviz.imageio", "vqviz.images", "vqviz.data"),
+    ("vqviz.imageio", "vqviz.images", "vqviz.data", "vqviz.web"),
     ("vqviz.nets", "vqviz.cluster", "vqviz.metrics", "vqviz.distributed"),
     ("vqviz.models", "vqviz.train"),
     ("vqviz.schema", "vqviz.checkpoints", "vqviz.health", "vqviz.projection", "vqviz.archive", "vqviz.map_store"),

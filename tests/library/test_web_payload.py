@@ -87,3 +87,28 @@ def test_bad_input_is_refused_by_name():
         web.unpack(b"PK\x03\x04")
     with pytest.raises(ValueError, match="\\(N, H, W\\)"):
         web.atlas_png(np.zeros((2, 4, 4, 2)))
+
+
+@pytest.mark.parametrize("n", [1, 16, 17, 1000, 20_000])
+def test_the_spatial_index_order_is_a_k_d_tree_as_kdbush_searches_it(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n).astype(np.float32), rng.integers(0, 5, n).astype(np.float32)  # ties on y
+    ids = web.payload.kd_order(x, y)
+    assert sorted(ids.tolist()) == list(range(n))  # a permutation
+    coords = (x[ids], y[ids])
+    ranges = [(0, n - 1, 0)]
+    while ranges:  # KDBush's range search walks exactly these splits
+        left, right, axis = ranges.pop()
+        if right - left <= web.payload.KD_NODE:
+            continue
+        m = (left + right) >> 1
+        assert (coords[axis][left:m] <= coords[axis][m]).all() and (coords[axis][m + 1:right + 1] >= coords[axis][m]).all()
+        ranges += [(left, m - 1, 1 - axis), (m + 1, right, 1 - axis)]
+
+
+def test_the_payload_carries_the_index_order_of_every_point_background_included():
+    rng = np.random.default_rng(3)
+    data = web.pack(rng.normal(size=300), rng.normal(size=300), {}, background=rng.normal(size=(70_000, 2)))
+    head, cols = web.unpack(data.blob)
+    assert head["kd_node"] == web.payload.KD_NODE and cols["kd"].dtype == np.uint32  # 70,300 ids: past uint16
+    np.testing.assert_array_equal(cols["kd"], web.payload.kd_order(cols["x"], cols["y"]))

@@ -6,8 +6,9 @@ and kept there by its digest (the frontend's ``src/payload.ts`` reads them):
 - the **points** (:attr:`MapData.blob`), little-endian::
 
       "VQM1" | u32 header length | header JSON | zero padding to 8 | columns, each 8-aligned
-      header: {version, digest, n, m, domain: [[x0, x1], [y0, y1]],
+      header: {version, digest, n, m, domain: [[x0, x1], [y0, y1]], kd_node,
                columns: {name: {offset, length, dtype}},  # x, y (NDC, the m background points first),
+                                                           # kd (the spatial index's order: kd_order),
                                                            # f0, f1, ... (a field each), thumb (optional)
                fields: [{name, column, names, colours, kind: "categorical" | "continuous", range}],
                atlas: {digest, mime, thumb: [w, h], cols, length} | null}
@@ -41,6 +42,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
            "#b5de2b", "#fde725")
 _DTYPES = {"float32": "<f4", "uint8": "u1", "uint16": "<u2", "uint32": "<u4"}
+#: Points in a leaf of the spatial index: regl-scatterplot's (and so KDBush's) node size.
+KD_NODE = 16
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | 
 
     columns: list[tuple[str, np.ndarray]] = [("x", ((allx - centre[0]) / half).astype("<f4")),
                                              ("y", ((ally - centre[1]) / half).astype("<f4"))]
+    # the spatial index's order: the browser builds KDBush's buffer from it in one pass, instead of
+    # indexing a million points itself (in a worker, after copying each point into an array of its own)
+    kd = kd_order(columns[0][1], columns[1][1])
+    columns.append(("kd", kd.astype("<u2" if len(kd) < 2**16 else "<u4")))
     heads = []
     for k, (name, f) in enumerate(fields.items()):
         values = np.asarray(f.values)
@@ -162,7 +169,7 @@ def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | 
             refs[name] = dict(offset=at, length=len(column), dtype=column.dtype.name)
             at += _pad8(column.nbytes)
         return json.dumps(dict(version=1, digest=digest, n=n, m=len(bg), domain=domain, columns=refs, fields=heads,
-                               atlas=atlas_head), separators=(",", ":")).encode()
+                               atlas=atlas_head, kd_node=KD_NODE), separators=(",", ":")).encode()
 
     base = 0  # the header's length moves the columns: iterate to its fixed point
     while True:
@@ -175,6 +182,32 @@ def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | 
     for _, column in columns:
         out.write(column.tobytes() + b"\0" * (_pad8(column.nbytes) - column.nbytes))
     return MapData(out.getvalue(), digest, n, len(bg), tuple(fields), domain, atlas_blob, atlas_digest)
+
+
+def kd_order(x: np.ndarray, y: np.ndarray, node_size: int = KD_NODE) -> np.ndarray:
+    """The order of the points (N,) in a static k-d tree as KDBush lays it out: within every range
+    [left, right] of more than ``node_size`` points, the middle point m = (left + right) // 2 splits it on
+    the range's axis (x, then y, in turns), no point before m above it, none after m below it. Each level
+    of the tree is one sort of every range on its axis (a million points: 1.6 s, once per map)."""
+    n = len(x)
+    ids = np.arange(n, dtype=np.int64)
+    coords = (np.asarray(x, np.float64), np.asarray(y, np.float64))
+    left, right, axis = np.array([0]), np.array([n - 1]), 0
+    while True:
+        keep = right - left > node_size
+        left, right = left[keep], right[keep]
+        if not len(left):
+            return ids
+        sizes = right - left + 1
+        starts = np.cumsum(sizes) - sizes
+        pos = np.repeat(left - starts, sizes) + np.arange(sizes.sum())  # every position of every range
+        values = coords[axis][ids[pos]]
+        low, span = values.min(), float(np.ptp(values)) or 1.0
+        # one sort for all ranges: the range's number, plus the value scaled into [0, 1)
+        key = np.repeat(np.arange(len(left)), sizes) + (values - low) / (span * (1 + 1e-9))
+        ids[pos] = ids[pos[np.argsort(key, kind="stable")]]
+        middle = (left + right) >> 1
+        left, right, axis = np.concatenate([left, middle + 1]), np.concatenate([middle - 1, right]), 1 - axis
 
 
 def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
