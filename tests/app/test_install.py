@@ -21,12 +21,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
 
-#: How many points of the split the map draws: its traces' x values, without the train map behind it,
-#: the grid of empty spots, placed images and the decoded spot.
-N_POINTS_JS = """() => { const gd = document.querySelector('.js-plotly-plot');
-  const other = ['train map', 'your images', 'decoded spot'];
-  return gd._fullData.filter(t => !other.includes(t.name) && t.hoverinfo !== 'none')
-    .reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }"""
+#: How many points of the split the map component drew (its first frame is drawn), else null.
+N_POINTS_JS = "() => window.__vqvizMap && window.__vqvizMap.drawnAt ? window.__vqvizMap.n : null"
 NO_PROGRESS_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -51,6 +47,8 @@ def test_the_wheel_holds_both_packages_and_what_the_app_ships(wheel):
     assert any(n.startswith("vqviz_app/checkpoints/seq-digits-lae2/weights-") for n in names)
     assert "vqviz_app/checkpoints/seq-digits-lae2/meta.json" in names
     assert "vqviz_app/results/mnist.json" in names and "vqviz_app/.streamlit/config.toml" in names
+    # the map component: its built frontend, and the manifest by which Streamlit finds it
+    assert {"vqviz/pyproject.toml", "vqviz/web/static/map.js", "vqviz/web/static/map.css"} <= set(names)
     assert not any(n.startswith(("tests/", "benchmarks/", "app.py")) for n in names)
 
 
@@ -79,8 +77,9 @@ def test_vqviz_app_from_the_installed_wheel_serves_the_explorer_on_the_bundled_d
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
-            page.wait_for_selector(".js-plotly-plot canvas", state="visible", timeout=120_000)
+            page.wait_for_function(N_POINTS_JS, timeout=120_000)
             page.wait_for_function(NO_PROGRESS_JS, timeout=120_000)  # the t-SNE map replaced PCA's
+            page.wait_for_function(N_POINTS_JS, timeout=60_000)
             points = page.evaluate(N_POINTS_JS)
             body = page.locator("body").inner_text()
             browser.close()
