@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from driving import ROOT, SHIPPED, array, figures, open_app, zipped
+from driving import ROOT, SHIPPED, array, figures, maps, open_app, zipped
 
 from vqviz_app import catalog
 from vqviz import checkpoints, workflow
@@ -54,7 +54,7 @@ def test_a_diverging_run_shows_an_error_and_the_app_goes_on(monkeypatch):
     assert not at.exception
     assert "the loss became nan" in at.error[0].value
     at.switch_page("vqviz_app/pages/latent_map.py").run()
-    assert not at.exception and not at.error and figures(at)
+    assert not at.exception and not at.error and maps(at)
 
 
 def _checkpoint_zip(folder="seq-digits-lae2", prefix="my-model/") -> bytes:

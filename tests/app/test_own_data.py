@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from driving import ROOT, SHIPPED, figures, open_app, zipped
+from driving import ROOT, SHIPPED, maps, open_app, zipped
 from PIL import Image, ImageDraw
 
 from vqviz_app import catalog
@@ -68,7 +68,7 @@ def test_a_folder_picked_by_path_is_trained_on_now_and_its_map_opens(tmp_path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="checkpoint").value == str(job.path)
     assert at.selectbox(key="dataset").value == name
-    assert at.title[0].value == "Latent map" and figures(at)
+    assert at.title[0].value == "Latent map" and maps(at)
 
 
 def test_a_checkpoint_of_another_data_set_is_shown_with_a_warning_and_training_offered(tmp_path, monkeypatch):
@@ -86,7 +86,7 @@ def test_a_checkpoint_of_another_data_set_is_shown_with_a_warning_and_training_o
     assert "label accuracy say nothing about folder shapes" in warning
     shown = dict((m.label, m.value) for m in at.metric)
     assert shown["Label accuracy"] == shown["Mean purity"] == "–"
-    assert figures(at)  # the map is still drawn: where the shapes land in the MNIST model's latent space
+    assert maps(at)  # the map is still drawn: where the shapes land in the MNIST model's latent space
     assert at.button(key="train_now").label == "Train one now"
 
 
