@@ -547,6 +547,11 @@ export class MapView {
     const cmd = props.select;
     if (!cmd || cmd.token === this.appliedSelect || !this.sp || !this.payload) return;
     this.appliedSelect = cmd.token;
+    // Python echoes the browser's own selection back after every click: selecting it again would
+    // cost a frame (0.5 s at a million points in software WebGL) before the panel is shown
+    const shown = this.rowsOf(this.sp.get("selectedPoints" as any) as number[]).sort((a, b) => a - b);
+    const wanted = [...cmd.rows].sort((a, b) => a - b);
+    if (shown.length === wanted.length && shown.every((r, i) => r === wanted[i])) return;
     const m = this.payload.header.m;
     if (cmd.rows.length) this.sp.select(cmd.rows.map((r) => r + m), { preventEvent: true } as any);
     else this.sp.deselect({ preventEvent: true } as any);

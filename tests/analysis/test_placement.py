@@ -114,6 +114,16 @@ def test_nearest_matches_a_brute_force_reference_and_can_leave_a_point_out():
         placement.nearest(z, q[:, :3])
 
 
+def test_nearest_by_blocks_of_latents_keeps_ties_in_row_order(monkeypatch):
+    monkeypatch.setattr(placement, "ROWS_A_BLOCK", 7)  # 300 latents in 43 blocks
+    z = np.repeat(np.arange(60, dtype=np.float32)[:, None], 5, axis=0).repeat(2, axis=1)  # each point 5 times
+    near = placement.nearest(z, np.array([[10.2, 10.2], [0.0, 0.0]]), k=7)
+    # the 5 copies of 10 (rows 50-54), then the 5 of 11 by row: 55, 56
+    assert near.rows.tolist() == [[50, 51, 52, 53, 54, 55, 56], [0, 1, 2, 3, 4, 5, 6]]
+    np.testing.assert_allclose(near.distances[0, :5], np.hypot(0.2, 0.2), rtol=1e-6)
+    assert placement.nearest(z, z[:1], k=300).rows.shape == (1, 300)  # every latent: no partition
+
+
 def test_the_neighbours_of_a_digit_mostly_share_its_label(digits):
     _, test, table = digits
     rows = np.arange(len(table.labels))

@@ -153,33 +153,47 @@ class Neighbours(NamedTuple):
     distances: np.ndarray
 
 
+#: Latents converted to float64 at once by :func:`nearest` (32 MB of 64-dimensional latents).
+ROWS_A_BLOCK = 65_536
+
+
 def nearest(latents: np.ndarray, queries: np.ndarray, k: int = K_NEIGHBOURS,
             exclude: np.ndarray | None = None, chunk: int = 256) -> Neighbours:
     """The ``k`` nearest of (N, d) ``latents`` to each of (M, d) ``queries``, by Euclidean distance.
 
     ``exclude`` (M,), if given, is a row to leave out for each query (its own row, for the
-    neighbours of a point of the split; -1: none). Exact, by blocks of ``chunk`` queries.
+    neighbours of a point of the split; -1: none). Exact, in float64, ties to the lower row; by
+    blocks of at most ``chunk`` queries (fewer for a large N, so that a block's distances stay
+    within 256 MB) and of :data:`ROWS_A_BLOCK` latents (a million latents are never copied at once).
     """
-    z = np.asarray(latents, dtype=np.float64)
+    z = np.asarray(latents)
     q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
     if z.ndim != 2 or q.shape[1:] != z.shape[1:]:
         raise ConfigError(f"queries of shape {q.shape} do not fit latents of shape {z.shape}")
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
-    k = min(k, len(z) - (exclude is not None))
-    squares = (z ** 2).sum(1)
+    n = len(z)
+    k = min(k, n - (exclude is not None))
+    chunk = max(1, min(chunk, 2**25 // max(n, 1)))
     rows, dists = np.empty((len(q), k), np.int64), np.empty((len(q), k))
     for start in range(0, len(q), chunk):
         part = q[start:start + chunk]
         # (m, N) squared distances: |q|^2 - 2 q.z + |z|^2, clipped at 0 against rounding
-        d2 = np.maximum((part ** 2).sum(1)[:, None] - 2.0 * part @ z.T + squares[None], 0.0)
+        d2 = np.empty((len(part), n))
+        for b in range(0, n, ROWS_A_BLOCK):
+            zb = np.asarray(z[b:b + ROWS_A_BLOCK], dtype=np.float64)
+            d2[:, b:b + len(zb)] = (part ** 2).sum(1)[:, None] - 2.0 * part @ zb.T + (zb ** 2).sum(1)[None]
+        np.maximum(d2, 0.0, out=d2)
         if exclude is not None:
             own = np.asarray(exclude, dtype=np.int64)[start:start + chunk]
             valid = own >= 0
             d2[np.flatnonzero(valid), own[valid]] = np.inf
-        order = np.lexsort((np.broadcast_to(np.arange(len(z)), d2.shape), d2), axis=-1)[:, :k]
-        rows[start:start + chunk] = order
-        dists[start:start + chunk] = np.sqrt(np.take_along_axis(d2, order, 1))
+        # the k smallest: every row within the k-th distance (ties included), then sorted by distance and row
+        kth = np.partition(d2, k - 1, axis=1)[:, k - 1] if k < n else np.full(len(part), np.inf)
+        for i in range(len(part)):
+            candidates = np.flatnonzero(d2[i] <= kth[i])
+            order = candidates[np.lexsort((candidates, d2[i, candidates]))][:k]
+            rows[start + i], dists[start + i] = order, np.sqrt(d2[i, order])
     return Neighbours(rows, dists)
 
 
