@@ -4,14 +4,13 @@
  * spot). Selections and clicks on empty spots go back to Python through the component's state.
  */
 import createScatterplot from "regl-scatterplot";
+import { el, linear, type Scale } from "./dom";
+import { cardLines, drawThumbnail } from "./card";
+import { renderLegend } from "./legend";
+import { type Mark, paintMarks } from "./overlay";
 import { get, hasAtlas, spatialIndex, type Payload } from "./payload";
 
-export interface Mark {
-  x: number;
-  y: number;
-  label: string;
-  title?: string;
-}
+export type { Mark };
 
 export interface ViewProps {
   store: string;
@@ -38,44 +37,6 @@ const TIP_SCALE = 4; // a 28 px thumbnail is shown at 112 px, pixelated
 const TIP_MIN = 96;
 const MISSING_AFTER_MS = 1500;
 const ATLAS_MISSING_AFTER_MS = 10000; // the atlas may be 13 MB on a slow link: wait longer before asking again
-
-/** The subset of the D3 linear scale that regl-scatterplot uses, plus invert: data <-> pixels. */
-interface Scale {
-  (v: number): number;
-  domain(): number[];
-  domain(d: number[]): Scale;
-  range(): number[];
-  range(r: number[]): Scale;
-  invert(p: number): number;
-  copy(): Scale;
-}
-
-function linear(d: number[], r: number[] = [0, 1]): Scale {
-  let domain = [d[0], d[1]];
-  let range = [r[0], r[1]];
-  const s = ((v: number) =>
-    range[0] + ((v - domain[0]) / (domain[1] - domain[0])) * (range[1] - range[0])) as Scale;
-  s.domain = ((v?: number[]) => {
-    if (v === undefined) return domain.slice();
-    domain = [v[0], v[1]];
-    return s;
-  }) as Scale["domain"];
-  s.range = ((v?: number[]) => {
-    if (v === undefined) return range.slice();
-    range = [v[0], v[1]];
-    return s;
-  }) as Scale["range"];
-  s.invert = (p: number) => domain[0] + ((p - range[0]) / (range[1] - range[0])) * (domain[1] - domain[0]);
-  s.copy = () => linear(domain, range);
-  return s;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent?: Node): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  e.className = cls;
-  parent?.appendChild(e);
-  return e;
-}
 
 /** The measurement hooks a browser test reads (window.__vqvizMap): the latest map on the page. */
 export interface Probe {
@@ -408,32 +369,10 @@ export class MapView {
 
   // ----- legend: click a category to hide or show its points (in the browser only) -----
   private renderLegend(name: string, continuous: boolean): void {
-    this.legend.replaceChildren();
-    const p = this.payload!;
-    const field = p.fields.get(name);
-    if (!field) return;
-    const names = field.header.names;
-    if (continuous) {
-      const r = field.header.range ?? [0, 1];
-      const bar = el("div", "vqm-ramp", this.legend);
-      bar.style.background = `linear-gradient(to right, ${field.header.colours.join(",")})`;
-      el("span", "vqm-ramp-label", this.legend).textContent = `${name}: ${r[0].toPrecision(3)} … ${r[1].toPrecision(3)}`;
-      return;
-    }
-    if (names.length > (this.props?.legend_max ?? 40)) {
-      el("span", "vqm-legend-note", this.legend).textContent = `${names.length} ${name} values: hover a point to see its own`;
-      return;
-    }
-    const pal = field.header.colours;
-    names.forEach((label, code) => {
-      const item = el("button", "vqm-legend-item", this.legend);
-      item.type = "button";
-      item.dataset.code = String(code);
-      const sw = el("span", "vqm-swatch", item);
-      sw.style.background = pal[code % pal.length];
-      el("span", "vqm-legend-label", item).textContent = label;
-      item.addEventListener("click", () => this.toggleCategory(code, item));
-    });
+    const field = this.payload!.fields.get(name);
+    renderLegend(this.legend, field?.header, continuous, this.props?.legend_max ?? 40, (code, item) =>
+      this.toggleCategory(code, item),
+    );
   }
 
   private toggleCategory(code: number, item: HTMLElement): void {
@@ -563,47 +502,16 @@ export class MapView {
     if (!p) return;
     this.hovered = i;
     const m = p.header.m;
-    const lines: string[] = [];
-    const ctx = this.tipImage.getContext("2d")!;
+    let lines: string[];
     if (i < m) {
-      lines.push("train map point");
+      lines = ["train map point"];
       this.tipImage.hidden = true;
     } else {
       const row = i - m;
-      lines.push(`#${row.toLocaleString()}`);
-      for (const name of this.props?.hover ?? []) {
-        const f = p.fields.get(name);
-        if (!f) continue;
-        const v = f.codes[row];
-        const r = f.header.range ?? [0, 1];
-        lines.push(
-          `${name}: ${f.header.kind === "continuous" ? (r[0] + Number(v) * (r[1] - r[0])).toPrecision(3) : f.header.names[v] ?? v}`,
-        );
-      }
-      const a = p.header.atlas;
-      if (a && this.atlas) {
-        const [tw, th] = a.thumb;
-        const scale = Math.max(TIP_SCALE, Math.ceil(TIP_MIN / Math.max(tw, th)));
-        if (this.tipImage.width !== tw * scale) this.tipImage.width = tw * scale;
-        if (this.tipImage.height !== th * scale) this.tipImage.height = th * scale;
-        const cell = p.thumb ? p.thumb[row] : row;
-        ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(
-          this.atlas,
-          (cell % a.cols) * tw,
-          Math.floor(cell / a.cols) * th,
-          tw,
-          th,
-          0,
-          0,
-          tw * scale,
-          th * scale,
-        );
-        this.tipImage.hidden = false;
-      } else {
-        this.tipImage.hidden = true;
-        if (a) lines.push("(image loading…)");
-      }
+      lines = cardLines(p, row, this.props?.hover ?? []);
+      this.tipImage.hidden = !(p.header.atlas && this.atlas);
+      if (p.header.atlas && this.atlas) drawThumbnail(this.tipImage, this.atlas, p, row, TIP_SCALE, TIP_MIN);
+      else if (p.header.atlas) lines.push("(image loading…)");
       this.probe.hoverRow = row;
     }
     this.tipText.textContent = lines.join("\n");
@@ -647,36 +555,8 @@ export class MapView {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
     if (!this.xScale || !this.yScale || !this.props) return;
-    const xs = this.xScale;
-    const ys = this.yScale;
     this.probe.marks = this.props.marks.length;
-    ctx.font = "bold 12px sans-serif";
-    ctx.textAlign = "center";
-    for (const mark of this.props.marks) {
-      const cx = xs(mark.x);
-      const cy = ys(mark.y);
-      star(ctx, cx, cy, 9, 4);
-      ctx.fillStyle = "#ffd60a";
-      ctx.strokeStyle = "#222";
-      ctx.lineWidth = 1.5;
-      ctx.fill();
-      ctx.stroke();
-      ctx.fillStyle = "#222";
-      ctx.fillText(mark.label, cx, cy - 13);
-    }
-    const spot = this.spotShown;
-    if (spot) {
-      const cx = xs(spot[0]);
-      const cy = ys(spot[1]);
-      ctx.strokeStyle = "#d62728";
-      ctx.lineWidth = 3;
-      ctx.beginPath();
-      ctx.moveTo(cx - 7, cy - 7);
-      ctx.lineTo(cx + 7, cy + 7);
-      ctx.moveTo(cx + 7, cy - 7);
-      ctx.lineTo(cx - 7, cy + 7);
-      ctx.stroke();
-    }
+    paintMarks(ctx, this.xScale, this.yScale, this.props.marks, this.spotShown);
   }
 
   destroy(): void {
@@ -686,17 +566,4 @@ export class MapView {
     this.root.remove();
     if (window.__vqvizMap === this.probe) delete window.__vqvizMap;
   }
-}
-
-function star(ctx: CanvasRenderingContext2D, cx: number, cy: number, outer: number, inner: number): void {
-  ctx.beginPath();
-  for (let k = 0; k < 10; k++) {
-    const r = k % 2 ? inner : outer;
-    const a = -Math.PI / 2 + (k * Math.PI) / 5;
-    const x = cx + r * Math.cos(a);
-    const y = cy + r * Math.sin(a);
-    if (k) ctx.lineTo(x, y);
-    else ctx.moveTo(x, y);
-  }
-  ctx.closePath();
 }
