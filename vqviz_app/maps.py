@@ -253,9 +253,9 @@ def payload(loaded: Loaded, at: Shown) -> MapData:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _payload(key: MapKey, _xy: np.ndarray, _table: analysis.PointTable, _classes: tuple,
              _background: np.ndarray | None = None) -> MapData:
-    atlas, size, cols = thumbnails(key.view.dataset, key.view.split) or (None, 1, None)
+    atlas, size, cols, shrunk = thumbnails(key.view.dataset, key.view.split) or (None, 1, None, 1)
     return web.pack(_xy[:, 0], _xy[:, 1], fields(_table, _classes), atlas=atlas, thumb_size=size, atlas_cols=cols,
-                    background=_background)
+                    shrunk=shrunk, background=_background)
 
 
 def fields(table: analysis.PointTable, classes: tuple) -> dict[str, web.Field]:
@@ -278,11 +278,12 @@ def fields(table: analysis.PointTable, classes: tuple) -> dict[str, web.Field]:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Making the map's thumbnails...")
-def thumbnails(name: str, split: str) -> tuple[bytes, tuple[int, int], int] | None:
+def thumbnails(name: str, split: str) -> tuple[bytes, tuple[int, int], int, int] | None:
     """Every image of the split as one PNG atlas for the hover card: the atlas, a thumbnail's (width,
-    height) and the thumbnails a row; None for a file of latents without images. Images larger than
-    :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows, for a very large split) are shrunk by an
-    integer factor, averaging blocks of pixels."""
+    height), the thumbnails a row and how many times the images were shrunk; None for a file of latents
+    without images. Images larger than :data:`THUMB_MAX` (or than :data:`ATLAS_PIXELS` allows, for a very
+    large split: a million 28-pixel digits become 7-pixel thumbnails) are shrunk by an integer factor,
+    averaging blocks of pixels."""
     if not has_images(name, split):
         return None
     images = cache.dataset(name, split).images  # (N, C, H, W) in [0, 1]
@@ -293,7 +294,7 @@ def thumbnails(name: str, split: str) -> tuple[bytes, tuple[int, int], int] | No
         h, w = h // f * f, w // f * f
         images = images[:, :, :h, :w].reshape(n, images.shape[1], h // f, f, w // f, f).mean((3, 5))
     png, cols = web.atlas_png(np.moveaxis(images, 1, -1))
-    return png, (w // f, h // f), cols
+    return png, (w // f, h // f), cols, f
 
 
 def has_images(name: str, split: str) -> bool:

@@ -131,7 +131,8 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
     return _selection(result.get("selection") if result is not None else None)
 
 
-def selection_value(element: str, name: str) -> Any:
+def _state_value(element: str, name: str) -> Any:
+    """A value the component set for ``element`` (its key), as the session holds it."""
     state = st.session_state.get(element)
     return state.get(name) if isinstance(state, dict) else None
 
@@ -139,7 +140,7 @@ def selection_value(element: str, name: str) -> Any:
 def selection_of(key: str, generation: int = 0) -> Selection:
     """The selection of the map ``key`` as the session holds it: for an ``on_change`` callback, which
     runs before the script (and so before :func:`map_view` returns)."""
-    return _selection(selection_value(f"{key}-{generation}", "selection"))
+    return _selection(_state_value(f"{key}-{generation}", "selection"))
 
 
 def _nothing() -> None:

@@ -1,9 +1,12 @@
 /** The hover card's content: a point's fields as text, and its thumbnail cut from the atlas. */
 import type { Payload } from "./payload";
 
-/** "#row", then "name: value" for each of ``fields`` the payload has. */
+/** "#row", then "name: value" for each of ``fields`` the payload has (and a note when the
+ * thumbnails are the images shrunk). */
 export function cardLines(p: Payload, row: number, fields: string[]): string[] {
   const lines = [`#${row.toLocaleString()}`];
+  const shrunk = p.header.atlas?.shrunk ?? 1;
+  if (shrunk > 1) lines.push(`(the image at 1/${shrunk} of its size)`);
   for (const name of fields) {
     const f = p.fields.get(name);
     if (!f) continue;

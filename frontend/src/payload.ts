@@ -47,6 +47,7 @@ export interface Header {
     mime: string;
     thumb: [number, number]; // width, height of one thumbnail, px
     cols: number; // thumbnails per atlas row
+    shrunk?: number; // the thumbnails are the images shrunk this many times
   };
 }
 

@@ -58,7 +58,7 @@ def test_hovering_a_point_shows_its_own_image_from_the_atlas():
     at = open_app()
     (drawn,) = maps(at)
     atlas = drawn.head["atlas"]
-    assert atlas["thumb"] == [8, 8] and atlas["mime"] == "image/png"
+    assert atlas["thumb"] == [8, 8] and atlas["mime"] == "image/png" and atlas["shrunk"] == 1
     # the atlas travels apart from the points, after them: "VQA1", its digest, the PNG
     blob = drawn.data.atlas
     assert blob[:4] == b"VQA1" and atlas["digest"].encode() in blob[:64]
@@ -496,8 +496,8 @@ def test_thumbnails_of_large_images_shrink_by_a_whole_factor_and_keep_their_shap
     images = np.random.default_rng(0).random((5, 3, 64, 48)).astype(np.float32)  # RGB, taller than wide
     monkeypatch.setattr(cache, "dataset", lambda name, split: SimpleNamespace(images=images))
     app_maps.thumbnails.clear()
-    png, (w, h), cols = app_maps.thumbnails("tall", "test")
-    assert (w, h) == (24, 32) and cols == 3  # 64 px > THUMB_MAX: halved
+    png, (w, h), cols, shrunk = app_maps.thumbnails("tall", "test")
+    assert (w, h) == (24, 32) and cols == 3 and shrunk == 2  # 64 px > THUMB_MAX: halved
     grid = np.asarray(Image.open(io.BytesIO(png)))
     assert grid.shape == (2 * 32, 3 * 24, 3)
     want = images[4].reshape(3, 32, 2, 24, 2).mean((2, 4)).transpose(1, 2, 0)  # row 1, column 1

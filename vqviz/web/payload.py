@@ -11,7 +11,7 @@ and kept there by its digest (the frontend's ``src/payload.ts`` reads them):
                                                            # kd (the spatial index's order: kd_order),
                                                            # f0, f1, ... (a field each), thumb (optional)
                fields: [{name, column, names, colours, kind: "categorical" | "continuous", range}],
-               atlas: {digest, mime, thumb: [w, h], cols, length} | null}
+               atlas: {digest, mime, thumb: [w, h], cols, length, shrunk} | null}
 
 - the **atlas** (:attr:`MapData.atlas`): ``"VQA1" | u32 length | its digest (ASCII) | the image``, one
   PNG of every thumbnail in a row-major grid. It follows the points in the page, so that a map of
@@ -89,7 +89,7 @@ def _codes(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | None = None,
-         thumb_size: int | tuple[int, int] = 28, atlas_cols: int | None = None,
+         thumb_size: int | tuple[int, int] = 28, atlas_cols: int | None = None, shrunk: int = 1,
          thumb_index: np.ndarray | None = None, background: np.ndarray | None = None,
          pad: float = 0.08) -> MapData:
     """Pack N points into the map's payload.
@@ -100,6 +100,7 @@ def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | 
         PNG's width // the thumbnail's), each ``thumb_size`` pixels (see :func:`atlas_png`).
     thumb_index : (N,) the atlas cell of each row (default: the row itself), e.g. ``row % 70000`` for
         a split made of MNIST's images repeated.
+    shrunk : the thumbnails are the images shrunk this many times (the hover card says so).
     background : (M, 2) points drawn first, in grey, never selected (the train map under test points).
     pad : the margin around the points, as a fraction of their extent.
     """
@@ -153,7 +154,7 @@ def pack(x: np.ndarray, y: np.ndarray, fields: dict[str, Field], atlas: bytes | 
         tw, th = (thumb_size, thumb_size) if isinstance(thumb_size, int) else thumb_size
         atlas_digest = hashlib.blake2b(bytes(atlas), digest_size=16).hexdigest()
         atlas_head = dict(digest=atlas_digest, mime=_mime(atlas), thumb=[int(tw), int(th)],
-                          cols=int(atlas_cols or _png_width(atlas) // tw), length=len(atlas))
+                          cols=int(atlas_cols or _png_width(atlas) // tw), length=len(atlas), shrunk=int(shrunk))
         atlas_blob = ATLAS_MAGIC + struct.pack("<I", len(atlas_digest)) + atlas_digest.encode() + bytes(atlas)
 
     hasher = hashlib.blake2b(digest_size=16)
