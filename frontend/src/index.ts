@@ -24,15 +24,16 @@ const views = new WeakMap<object, MapView>();
 
 export default function mount(args: Args): () => void {
   const { data, parentElement } = args;
-  performance.mark(data instanceof Uint8Array ? "vqm:store-mount" : "vqm:view-mount");
-  if (data instanceof Uint8Array && isAtlas(data)) {
-    putAtlas(data);
+  const bytes = ArrayBuffer.isView(data) ? (data as Uint8Array) : null; // a payload, not the view's props
+  performance.mark(bytes ? "vqm:payload-received" : "vqm:view-received");
+  if (bytes && isAtlas(bytes)) {
+    putAtlas(bytes);
     return () => {};
   }
-  if (data instanceof Uint8Array) {
-    // the store: decoding is views on the buffer (a copy only when it is misaligned)
-    const digest = peekDigest(data);
-    if (!digest || !has(digest)) put(decode(data));
+  if (bytes) {
+    // the points: decoding is views on the buffer (a copy only when it is misaligned)
+    const digest = peekDigest(bytes);
+    if (!digest || !has(digest)) put(decode(bytes));
     return () => {};
   }
   let view = views.get(parentElement);

@@ -17,7 +17,7 @@ import pytest
 from browsing import (ARTIFACTS, EMPTY_SPOT_JS, HOVER_JS, HOVER_PIXELS_JS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT,  # noqa: F401
                       SHARED_DATA, page, sync_api)
 
-from vqviz.bench.ui import streamlit_server
+from vqviz.bench.serve import streamlit_server
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from browsing import ARTIFACTS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT, SHARED_D
 
 import vqviz
 from vqviz import checkpoints, data
-from vqviz.bench.ui import streamlit_server
+from vqviz.bench.serve import streamlit_server
 from vqviz.train import TrainConfig, Trainer
 from vqviz.utils import set_seed
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vqviz import data
-from vqviz.bench.ui import free_port, serving
+from vqviz.bench.serve import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

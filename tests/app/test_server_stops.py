@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vqviz.bench.ui import free_port
+from vqviz.bench.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The most seconds a server may take to exit after the signal.
