@@ -36,6 +36,7 @@ const BACKGROUND_COLOUR = "#c8c8c8";
 const TIP_SCALE = 4; // a 28 px thumbnail is shown at 112 px, pixelated
 const TIP_MIN = 96;
 const MISSING_AFTER_MS = 1500;
+const MISSING_MOST_MS = 12000;
 const ATLAS_MISSING_AFTER_MS = 10000; // the atlas may be 13 MB on a slow link: wait longer before asking again
 
 /** The measurement hooks a browser test reads (window.__vqvizMap): the latest map on the page. */
@@ -199,11 +200,20 @@ export class MapView {
     this.plot.style.height = `${props.height}px`;
     if (!this.payload || this.payload.header.digest !== props.store) {
       this.status.textContent = "Loading the map…";
-      // the payload comes once per session, in its own element; if this page lacks it (evicted,
-      // or the element was left out), ask Python to send it again
-      const timer = setTimeout(() => this.setTrigger("missing", props.store), MISSING_AFTER_MS);
+      // the payload comes once per session, in its own element; if this page lacks it (evicted, or
+      // its element went before it was mounted), ask Python to send it again, and again, less and
+      // less often, until it is here: a request can be lost in a rerun too
+      let wait = MISSING_AFTER_MS;
+      let timer = 0;
+      const ask = () => {
+        if (this.props !== props) return;
+        this.setTrigger("missing", props.store);
+        wait = Math.min(2 * wait, MISSING_MOST_MS);
+        timer = window.setTimeout(ask, wait);
+      };
+      timer = window.setTimeout(ask, wait);
       const payload = await get(props.store);
-      clearTimeout(timer);
+      window.clearTimeout(timer);
       performance.mark("vqm:payload");
       if (this.props !== props) return; // newer props arrived while waiting
       await this.drawing;
