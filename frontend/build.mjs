@@ -17,3 +17,9 @@ await build({
   logLevel: "info",
 });
 copyFileSync("src/map.css", `${out}map.css`);
+// onnxruntime-web's WebAssembly build, imported by decoder.ts only when a page decodes in the browser:
+// its module, the Emscripten glue it imports, and the binary (single-threaded use; no JSEP, no WebGPU)
+const ort = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).pathname;
+mkdirSync(`${out}ort`, { recursive: true });
+for (const name of ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"])
+  copyFileSync(`${ort}${name}`, `${out}ort/${name}`);

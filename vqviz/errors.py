@@ -21,6 +21,10 @@ class TrainingError(VqvizError):
     """Training cannot go on, e.g. the loss became NaN or infinite."""
 
 
+class ExportError(VqvizError):
+    """A model cannot be exported (e.g. its decoder to ONNX): the exporter could not trace its code."""
+
+
 class ConfigError(VqvizError, ValueError):
     """An argument or configuration value is out of its allowed range."""
 

@@ -339,10 +339,12 @@ def keep_selection(generation: int):
     return callback
 
 
-def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, float] | None) -> None:
+def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, float] | None,
+         decode: bool = False) -> None:
     """The map, with the user's placed images (stars) and a decoded spot (a cross) on top; a click, a box
     or a lasso is kept by :func:`keep_selection`. The browser keeps the points: a rerun sends only what
-    changed (colour, marks, the selection restored from the URL)."""
+    changed (colour, marks, the selection restored from the URL). ``decode``: decode under the cursor,
+    in the browser."""
     data = payload(loaded, at)
     rows, _ = selected(loaded, at)
     marks = [mapview.Mark(float(p.xy[0]), float(p.xy[1]), str(i + 1), name)
@@ -350,7 +352,8 @@ def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, fl
     hover = [f for f in HOVER if f in data.fields] + (["entropy"] if colour == "entropy" else [])
     generation = session.map_generation
     mapview.map_view(data, key=MAP, generation=generation, colour=colour if colour in data.fields else "label",
-                     hover=hover, marks=marks, spot=spot, selected=rows.tolist(), on_change=keep_selection(generation))
+                     hover=hover, marks=marks, spot=spot, selected=rows.tolist(), on_change=keep_selection(generation),
+                     decode=_under_cursor(loaded, at, generation) if decode else None)
     xy = at.xy
     if at.background is not None:
         st.caption(f"The {len(xy):,} test points placed, by {projection.METHODS[at.key.method]}'s transform, on the "
@@ -358,6 +361,19 @@ def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, fl
                    "whose latents are most like its own.")
     if colour == "entropy" and loaded.table.entropy is not None and not loaded.model.is_soft:
         st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
+
+
+def _under_cursor(loaded: Loaded, at: Shown, generation: int) -> mapview.Decode | None:
+    """What decoding under the cursor needs, or None (and the page says why the server decodes)."""
+    from vqviz_app import decoding
+
+    sent = decoding.decoder(loaded)
+    why = sent.why or mapview.browser_error(MAP, generation)
+    if why:
+        st.caption(f":material/dns: Decoding under the cursor is off: {why}. A click on an empty spot decodes "
+                   "it on the server.")
+        return None
+    return decoding.under_cursor(at.key, map_model(loaded, at, fitted=at.key.method == "umap"), sent.blob)
 
 
 def draw_picker(loaded: Loaded, colour: str, picked: np.ndarray, rows: Field, keep: int = 3) -> None:

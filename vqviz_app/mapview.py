@@ -11,6 +11,10 @@ Each map is three elements in one gap-less container:
 - the *atlas* store, the thumbnails, sent once like the points but after the view, so that the map is
   drawn before its hover images arrive.
 
+With decoding under the cursor on, two blobs (:mod:`vqviz.web.blobs`) travel likewise before the view: the
+decoder and, for a map without an exact inverse, the map's points and latents. The style mixer
+(:func:`mixer_view`) is a view of the same component, sent its decoder the same way.
+
 If the page lacks a payload it was not sent again (the browser keeps the last three), the view asks
 for it (its ``missing`` trigger) and the next run sends it. The built frontend is ``vqviz/web/static``
 (its source: the repository's ``frontend/``).
@@ -25,7 +29,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 import streamlit as st
 
-from vqviz.web import MapData
+from vqviz.web import Blob, MapData
 
 #: The component's name: "<distribution>.<component>" of the manifest vqviz/pyproject.toml.
 COMPONENT = "vqviz.map"
@@ -43,6 +47,16 @@ class Mark(NamedTuple):
     y: float
     label: str
     title: str = ""
+
+
+class Decode(NamedTuple):
+    """What decoding under the cursor needs in the browser: the decoder's blob, the way back from the
+    map (``inverse``: PCA's {kind: "pca", mean, components, offset, d, how}, or {kind: "mix", k, how}
+    over ``latents``, the blob of the map's points and latents)."""
+
+    decoder: Blob
+    inverse: dict
+    latents: Blob | None = None
 
 
 class Selection(NamedTuple):
@@ -86,7 +100,8 @@ def packed(digest: str) -> MapData | None:
 def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None = None,
              hover: Sequence[str] | None = None, marks: Sequence[Mark] = (), spot: tuple[float, float] | None = None,
              selected: Sequence[int] | None = None, height: int = 620, point_size: float | None = None,
-             legend_max: int = 40, on_change: Callable[[], None] | None = None) -> Selection:
+             legend_max: int = 40, decode: Decode | None = None,
+             on_change: Callable[[], None] | None = None) -> Selection:
     """Draw the packed map ``data`` and return its :class:`Selection`.
 
     key : the map's key; its elements are keyed "<key>-store", "<key>-atlas" and "<key>-<generation>".
@@ -97,6 +112,8 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
     marks : stars drawn on the map; ``spot``: a cross (a decoded empty spot).
     selected : rows to select in the browser, applied once per distinct list (e.g. from the URL, or the
         mixer's picked latents); None leaves the browser's selection alone.
+    decode : decode under the cursor, in the browser (None: off). Why the browser could not is
+        :func:`browser_error` of the view's element.
     on_change : called (as a widget callback) when the selection changes; read it there with
         :func:`selection_of`.
     """
@@ -111,7 +128,10 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
                  hover=list(hover if hover is not None else data.fields),
                  marks=[dict(x=float(m.x), y=float(m.y), label=str(m.label), title=str(m.title)) for m in marks],
                  spot=[float(spot[0]), float(spot[1])] if spot is not None else None, select=select,
-                 height=int(height), point_size=point_size, legend_max=int(legend_max))
+                 height=int(height), point_size=point_size, legend_max=int(legend_max), decode=None)
+    if decode is not None:
+        inverse = dict(decode.inverse, latents=decode.latents.digest) if decode.latents else dict(decode.inverse)
+        props["decode"] = dict(decoder=decode.decoder.digest, inverse=inverse)
     sent = st.session_state.setdefault(SENT, {})
     mine = sent.setdefault(key, set())
 
@@ -123,12 +143,65 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
         if data.digest not in mine:
             component(key=f"{key}-store", data=data.blob)
             mine.add(data.digest)
+        if decode is not None:
+            for name, blob in (("decoder", decode.decoder), ("latents", decode.latents)):
+                if blob is not None and blob.digest not in mine:
+                    component(key=f"{key}-{name}", data=blob.data)
+                    mine.add(blob.digest)
         result = component(key=f"{key}-{generation}", data=props, on_selection_change=on_change or _nothing,
-                           on_missing_change=missing)
+                           on_missing_change=missing, on_browser_error_change=_nothing)
         if data.atlas is not None and data.atlas_digest not in mine:
             component(key=f"{key}-atlas", data=data.atlas)
             mine.add(data.atlas_digest)
     return _selection(result.get("selection") if result is not None else None)
+
+
+def mixer_view(*, key: str, latents: np.ndarray, shape: tuple[int, int, int], scale: int,
+               alpha: tuple[float, float], step: float, decoder: Blob | None, why: str = "",
+               image: str | None = None, on_change: Callable[[], None] | None = None) -> None:
+    """The style mixer's sliders and mixture, decoded in the browser by ``decoder`` (sent once per session).
+
+    latents : (3, d) z1, z2, z3; ``shape``: (C, H, W) of a decoded image, shown ``scale`` times enlarged.
+    alpha : the weights (a1, a2) to show; ``step``: the sliders' step.
+    decoder : the decoder's blob; None: the server decodes, for the reason ``why``, and ``image`` (a data
+        URL) is its picture of the mixture at ``alpha``.
+    on_change : called (as a widget callback) when the sliders rest at new weights, or when the browser
+        could not decode; read them there with :func:`mixer_state`.
+    """
+    sent = st.session_state.setdefault(SENT, {})
+    mine = sent.setdefault(key, set())
+
+    def missing() -> None:
+        mine.clear()
+
+    component = _component()
+    props = dict(kind="mixer", decoder=decoder.digest if decoder else None,
+                 latents=np.asarray(latents, dtype=np.float32).tolist(), shape=[int(s) for s in shape],
+                 scale=int(scale), alpha=[float(alpha[0]), float(alpha[1])], step=float(step), image=image,
+                 why=why or None)
+    with st.container(gap=None):
+        if decoder is not None and decoder.digest not in mine:
+            component(key=f"{key}-decoder", data=decoder.data)
+            mine.add(decoder.digest)
+        component(key=key, data=props, on_alpha_change=on_change or _nothing,
+                  on_browser_error_change=on_change or _nothing, on_missing_change=missing)
+
+
+def mixer_state(key: str) -> tuple[tuple[float, float] | None, str | None]:
+    """The weights the mixer's sliders rest at (None before the first move), and why the browser could
+    not decode (None if it could), as the session holds them."""
+    raw, why = _state_value(key, "alpha"), _state_value(key, "browser_error")
+    try:
+        alpha = (float(raw[0]), float(raw[1])) if raw is not None else None
+    except (TypeError, ValueError, IndexError):
+        alpha = None
+    return alpha, str(why)[:300] if why else None
+
+
+def browser_error(key: str, generation: int = 0) -> str | None:
+    """Why the map ``key``'s browser could not decode under the cursor (None if it could, or has not said)."""
+    why = _state_value(f"{key}-{generation}", "browser_error")
+    return str(why)[:300] if why else None
 
 
 def _state_value(element: str, name: str) -> Any:

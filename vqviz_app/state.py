@@ -179,6 +179,8 @@ class Session:
     n_neighbors: int = Field()
     min_dist: float = Field()
     on_train: bool = Field(False)  # place the test points on the train map
+    decode_hover: bool = Field(False)  # decode under the cursor on the Latent map
+    mixer_alpha: tuple | None = Field()  # (a1, a2) where the mixer's sliders rest, as the browser said
     place_upload = Field()  # the user's own images to place
     map_selection: dict | None = Field()  # {"rows", "kind"} or {"rows": [], "spot": [x, y]}
     map_of: tuple[str, str, str] | None = Field()  # (checkpoint, data set, split) the selection belongs to
@@ -193,8 +195,6 @@ class Session:
     mix_rows: list[int] = Field(factory=list)  # the three rows mixed
     mix_of: tuple[str, str, str] | None = Field()  # (checkpoint, data set, split) the rows belong to
     mix_for: tuple | None = Field()  # (source, choice, seed) the rows were drawn for
-    alpha1: float = Field()
-    alpha2: float = Field()
 
     # --- cluster styles
     styles_class: int = Field()

@@ -6,10 +6,14 @@
  * serves three roles, told apart by their data:
  *  - the store: `data` is the points' binary payload (a Uint8Array), decoded once and kept by its digest;
  *  - the atlas store: `data` is the thumbnails' payload (a Uint8Array starting "VQA1"), kept likewise;
- *  - the view: `data` is small JSON (ViewProps) naming the payload by digest; it draws the map.
+ *  - a blob store: `data` is a blob (a Uint8Array starting "VQB1"): a decoder, or a map's latents;
+ *  - the view: `data` is small JSON (ViewProps) naming the payload by digest; it draws the map;
+ *  - the mixer: `data` is JSON with kind "mixer" (MixerProps): the style mixer's sliders and mixture.
  */
 import { decode, has, isAtlas, put, putAtlas } from "./payload";
+import { isBlob, putBlob } from "./blobs";
 import { MapView, type ViewProps } from "./map";
+import { MixerView, type MixerProps } from "./mixer";
 
 interface Args {
   data: unknown;
@@ -21,11 +25,29 @@ interface Args {
 }
 
 const views = new WeakMap<object, MapView>();
+const mixers = new WeakMap<object, MixerView>();
 
 export default function mount(args: Args): () => void {
   const { data, parentElement } = args;
   const bytes = data instanceof Uint8Array ? data : null; // a payload, not the view's props
   performance.mark(bytes ? "vqm:payload-received" : "vqm:view-received");
+  if (bytes && isBlob(bytes)) {
+    putBlob(bytes);
+    return () => {};
+  }
+  if (!bytes && (data as { kind?: string })?.kind === "mixer") {
+    let mixer = mixers.get(parentElement);
+    if (!mixer) {
+      mixer = new MixerView(parentElement);
+      mixers.set(parentElement, mixer);
+    }
+    mixer.update(data as MixerProps, args.setStateValue, args.setTriggerValue);
+    const mine = mixer;
+    return () => {
+      if (mixers.get(parentElement) === mine) mixers.delete(parentElement);
+      mine.destroy();
+    };
+  }
   if (bytes && isAtlas(bytes)) {
     putAtlas(bytes);
     return () => {};

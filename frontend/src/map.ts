@@ -6,6 +6,8 @@
 import createScatterplot from "regl-scatterplot";
 import { el, linear, type Scale } from "./dom";
 import { cardLines, drawThumbnail } from "./card";
+import { paint } from "./decoder";
+import { type Decoded, type DecodeProps, HoverDecoding, type HoverProbe } from "./hover";
 import { renderLegend } from "./legend";
 import { type Mark, paintMarks } from "./overlay";
 import { get, hasAtlas, spatialIndex, type Payload } from "./payload";
@@ -22,6 +24,7 @@ export interface ViewProps {
   height: number;
   point_size: number | null;
   legend_max: number;
+  decode?: DecodeProps | null; // decoding under the cursor, when it is on
 }
 
 export type Selection =
@@ -59,6 +62,7 @@ export interface Probe {
   dataAt(clientX: number, clientY: number): [number, number] | null;
   selected(): number[]; // the rows selected in the browser now
   selection: Selection | null;
+  decoding: HoverProbe;
 }
 
 declare global {
@@ -76,6 +80,8 @@ export class MapView {
   private tip: HTMLDivElement;
   private tipImage: HTMLCanvasElement;
   private tipText: HTMLDivElement;
+  private tipDecoded: HTMLCanvasElement;
+  private hoverDecoding: HoverDecoding;
   private status: HTMLDivElement;
   private buttons = new Map<string, HTMLButtonElement>();
 
@@ -129,7 +135,13 @@ export class MapView {
     this.tip = el("div", "vqm-tip", this.plot);
     this.tip.hidden = true;
     this.tipImage = el("canvas", "vqm-tip-image", this.tip);
+    this.tipDecoded = el("canvas", "vqm-tip-decoded", this.tip);
+    this.tipDecoded.hidden = true;
     this.tipText = el("div", "vqm-tip-text", this.tip);
+    this.hoverDecoding = new HoverDecoding(
+      (text) => (this.status.textContent = text),
+      (d) => this.showDecoded(d),
+    );
     this.legend = el("div", "vqm-legend", this.root);
     this.buttons.get("pan")!.classList.add("vqm-on");
 
@@ -144,6 +156,10 @@ export class MapView {
         this.mouse = [e.clientX - r.left, e.clientY - r.top];
         this.probe.moveAt = e.timeStamp;
         if (!this.tip.hidden) this.placeTip();
+        if (this.hovered < 0 && e.buttons === 0 && this.hoverDecoding.ready && this.sp?.get("mouseMode" as any) === "panZoom") {
+          const at = this.dataAt(e.clientX, e.clientY);
+          if (at) this.hoverDecoding.request(at[0], at[1], e.timeStamp);
+        }
       },
       { capture: true },
     );
@@ -166,6 +182,7 @@ export class MapView {
       store: null,
       marks: 0,
       selection: null,
+      decoding: this.hoverDecoding.probe,
       value(field: string, row: number) {
         const f = self.payload?.fields.get(field);
         return f && row >= 0 && row < self.payload!.header.n ? Number(f.codes[row]) : null;
@@ -231,6 +248,11 @@ export class MapView {
       this.spotShown = props.spot;
     }
     this.paintOverlay();
+    this.hoverDecoding.configure(
+      props.decode,
+      (why) => this.setState("browser_error", why),
+      (digest) => this.setTrigger("missing", digest),
+    );
   }
 
   private scatterplot(): ReturnType<typeof createScatterplot> {
@@ -511,6 +533,8 @@ export class MapView {
     const p = this.payload;
     if (!p) return;
     this.hovered = i;
+    this.hoverDecoding.cancel();
+    this.tipDecoded.hidden = true;
     const m = p.header.m;
     let lines: string[];
     if (i < m) {
@@ -537,7 +561,26 @@ export class MapView {
 
   private hideTip(): void {
     this.hovered = -1;
+    this.hoverDecoding.cancel();
     this.tip.hidden = true;
+  }
+
+  /** The card of a spot decoded under the cursor: its image and where it came from. */
+  private showDecoded(d: Decoded): void {
+    if (this.hovered >= 0) return; // the cursor is on a point: its own card shows
+    paint(this.tipDecoded, d.image, d.shape, Math.max(TIP_SCALE, Math.ceil(TIP_MIN / Math.max(d.shape[1], d.shape[2]))));
+    this.tipDecoded.hidden = false;
+    this.tipImage.hidden = true;
+    const how = this.props?.decode?.inverse.how ?? "";
+    this.tipText.textContent = [`decoded at (${d.xy[0].toFixed(2)}, ${d.xy[1].toFixed(2)})`, how].join("\n");
+    this.tip.hidden = false;
+    this.placeTip();
+    const probe = this.hoverDecoding.probe;
+    probe.shownAt = performance.now();
+    requestAnimationFrame(() => {
+      probe.paintedAt = performance.now();
+      probe.latencies.push(probe.paintedAt - d.movedAt);
+    });
   }
 
   private placeTip(): void {

@@ -161,15 +161,21 @@ const waiting = new Map<string, Array<(p: Payload) => void>>();
 const atlases = new Map<string, Uint8Array>();
 const atlasWaiting = new Map<string, Array<(p: Uint8Array) => void>>();
 
-function keep<T>(map: Map<string, T>, queue: Map<string, Array<(v: T) => void>>, digest: string, value: T): void {
+export function keep<T>(
+  map: Map<string, T>,
+  queue: Map<string, Array<(v: T) => void>>,
+  digest: string,
+  value: T,
+  most = KEEP,
+): void {
   map.delete(digest);
   map.set(digest, value);
-  while (map.size > KEEP) map.delete(map.keys().next().value as string);
+  while (map.size > most) map.delete(map.keys().next().value as string);
   for (const resolve of queue.get(digest) ?? []) resolve(value);
   queue.delete(digest);
 }
 
-function wait<T>(map: Map<string, T>, queue: Map<string, Array<(v: T) => void>>, digest: string): Promise<T> {
+export function wait<T>(map: Map<string, T>, queue: Map<string, Array<(v: T) => void>>, digest: string): Promise<T> {
   const found = map.get(digest);
   if (found) return Promise.resolve(found);
   return new Promise((resolve) => {

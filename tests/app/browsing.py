@@ -47,11 +47,19 @@ HOVER_PIXELS_JS = """([w, h]) => { const c = document.querySelector('.vqm-tip-im
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
     out.push(d[4 * (Math.floor((y + 0.5) * s) * c.width + Math.floor((x + 0.5) * s))]);
   return out; }"""
-MIXTURE_SRC_JS = """() => {
-  const figs = [...document.querySelectorAll('[data-testid="stImage"]')];
-  const fig = figs.find(f => f.innerText.includes('mixture'));
-  return fig ? fig.querySelector('img').src : null;
-}"""
+#: The style mixer is ready: decoding in the browser, or the server's picture shown.
+MIXER_READY_JS = "() => !!(window.__vqvizMixer && window.__vqvizMixer.mode !== 'loading' && window.__vqvizMixer.shownAt)"
+#: The mixture the mixer decoded last, in the browser: its pixels.
+MIXTURE_JS = "() => window.__vqvizMixer.image"
+#: The mixture on screen, wherever it was decoded: the browser's pixels, or the server's picture.
+MIXTURE_SHOWN_JS = """() => window.__vqvizMixer.mode === 'browser' ? JSON.stringify(window.__vqvizMixer.image)
+  : document.querySelector('.vqx-picture').src"""
+#: The server holds the mixer's weights: its download's label names them (arg: a part of that label).
+SERVER_ALPHA_JS = """(part) => [...document.querySelectorAll('[data-testid="stDownloadButton"]')]
+  .some(b => b.innerText.includes(part))"""
+#: The hover card shows a spot decoded under the cursor.
+DECODED_CARD_JS = """() => { const t = document.querySelector('.vqm-tip'), c = document.querySelector('.vqm-tip-decoded');
+  return !!(t && !t.hidden && c && !c.hidden); }"""
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,8 @@ def maps(at) -> list[Drawn]:
         if proto.component_name != mapview.COMPONENT or not proto.json:
             continue  # a store element: the payload itself
         props = json.loads(proto.json)
+        if props.get("kind") == "mixer":
+            continue  # the style mixer's view, not a map
         data = mapview.packed(props["store"])
         assert data is not None, "the view names a payload that was never packed"
         head, columns = web.unpack(data.blob)

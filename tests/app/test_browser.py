@@ -14,10 +14,14 @@ import statistics
 import time
 
 import pytest
-from browsing import (ARTIFACTS, EMPTY_SPOT_JS, HOVER_JS, HOVER_PIXELS_JS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT,  # noqa: F401
-                      SHARED_DATA, page, sync_api)
+from browsing import (ARTIFACTS, DECODED_CARD_JS, EMPTY_SPOT_JS, HOVER_JS, HOVER_PIXELS_JS, MAP_JS, MIXER_READY_JS,  # noqa: F401
+                      MIXTURE_JS, POINT_JS, ROOT, SERVER_ALPHA_JS, SHARED_DATA, page, sync_api)
 
 from vqviz.bench.serve import streamlit_server
+
+
+#: The server's process id, to pause it.
+SERVER: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,8 @@ def server(tmp_path_factory):
                OMP_NUM_THREADS="1", VQVIZ_CHECKPOINTS="",
                VQVIZ_DATA=str(SHARED_DATA if (SHARED_DATA / "mnist").is_dir() else home / "no-data"))
     started = time.perf_counter()
-    with streamlit_server(ROOT / "app.py", env, home, ROOT) as (url, _):
+    with streamlit_server(ROOT / "app.py", env, home, ROOT) as (url, proc):
+        SERVER["pid"] = proc.pid
         print(f"\nstreamlit run -> server up {time.perf_counter() - started:.1f} s", end="")
         yield url, started
 
@@ -60,29 +65,137 @@ def test_click_a_point_then_mix_styles(server, page):
     page.wait_for_timeout(500)
     page.screenshot(path=ARTIFACTS / "02-cluster-panel.png")
 
-    # The style mixer: each step of a slider redraws the decoded mixture, and only it.
+    # The style mixer: each step of a slider is decoded in the browser, and the server learns where the
+    # sliders rest (its download follows them).
     page.get_by_role("link", name="Style mixer").click()
-    page.get_by_text("α1, the weight of z1").wait_for(timeout=30_000)
-    page.wait_for_function(MIXTURE_SRC_JS, timeout=30_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function(MIXER_READY_JS, timeout=60_000)
+    assert page.evaluate("() => window.__vqvizMixer.mode") == "browser", page.locator(".vqx-where").inner_text()
+    page.wait_for_timeout(300)
     page.screenshot(path=ARTIFACTS / "03-style-mixer.png", full_page=True)
-    thumb = page.get_by_role("slider").first
+    thumb = page.locator(".vqx-range").first
     latencies = []
     for i in range(20):
-        before = page.evaluate(MIXTURE_SRC_JS)
+        before = page.evaluate(MIXTURE_JS)
         thumb.focus()
         t0 = time.perf_counter()
         page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-        page.wait_for_function(f"(before) => ({MIXTURE_SRC_JS})() !== before", arg=before, timeout=30_000)
+        page.wait_for_function(f"(before) => JSON.stringify(({MIXTURE_JS})()) !== JSON.stringify(before)",
+                               arg=before, timeout=30_000)
         latencies.append(time.perf_counter() - t0)
+    in_page = page.evaluate("() => window.__vqvizMixer.latencies")
     page.keyboard.press("ArrowRight")
-    page.wait_for_timeout(800)
+    page.get_by_text("mixture 0.26 z1").wait_for(timeout=10_000)
     page.screenshot(path=ARTIFACTS / "04-style-mixer-moved.png")
-    assert "0.26" in page.locator('[data-testid="stMain"]').inner_text()
+    # the server was told 0.26 (a keyboard step is a slider coming to rest): its download says so
+    page.wait_for_function(SERVER_ALPHA_JS, arg="Download 0.26 z1", timeout=30_000)
 
     print(f"\nbrowser timings: streamlit run -> first map {first_map:.1f} s; click -> cluster panel "
-          f"{click_to_panel:.2f} s; slider step -> new image median {statistics.median(latencies) * 1000:.0f} ms "
-          f"(min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}, n=20)")
+          f"{click_to_panel:.2f} s; slider step -> new mixture median {statistics.median(latencies) * 1000:.0f} ms "
+          f"(min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}, n=20; in the page, event to "
+          f"painted frame: median {statistics.median(in_page):.1f} ms)")
+
+
+def test_the_mixer_decodes_with_the_server_paused(server, page):
+    """After the first load, each slider step is decoded in the browser: with the server stopped (SIGSTOP)
+    the mixture still changes at every step, and the weights reach the server once it runs again."""
+    import signal
+
+    url, _ = server
+    page.goto(f"{url}/?page=style_mixer")
+    page.wait_for_function(MIXER_READY_JS, timeout=60_000)
+    assert page.evaluate("() => window.__vqvizMixer.mode") == "browser"
+    thumb = page.locator(".vqx-range").nth(1)
+    os.kill(SERVER["pid"], signal.SIGSTOP)
+    try:
+        seen = [page.evaluate(MIXTURE_JS)]
+        for _ in range(5):
+            thumb.focus()
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function(f"(before) => JSON.stringify(({MIXTURE_JS})()) !== JSON.stringify(before)",
+                                   arg=seen[-1], timeout=10_000)
+            seen.append(page.evaluate(MIXTURE_JS))
+        caption = page.locator(".vqx-caption").inner_text()
+        page.screenshot(path=ARTIFACTS / "04c-mixer-server-paused.png")
+    finally:
+        os.kill(SERVER["pid"], signal.SIGCONT)
+    assert len({str(s) for s in seen}) == 6  # six different mixtures, none from the server
+    assert caption.startswith("mixture 0.25 z1 + 0.20 z2"), caption
+    page.wait_for_function(SERVER_ALPHA_JS, arg="0.20 z2", timeout=60_000)  # told once it runs again
+
+
+def test_without_webassembly_the_server_decodes_and_says_so(server, page):
+    url, _ = server
+    context = page.context.browser.new_context(viewport={"width": 1500, "height": 1100})
+    context.add_init_script("delete window.WebAssembly")
+    plain = context.new_page()
+    try:
+        plain.goto(f"{url}/?page=style_mixer")
+        plain.wait_for_function("() => window.__vqvizMixer && window.__vqvizMixer.mode === 'server'", timeout=60_000)
+        plain.get_by_text("Decoded on the server: this browser has no WebAssembly").wait_for(timeout=30_000)
+        picture = plain.locator(".vqx-picture")
+        picture.wait_for(timeout=30_000)
+        before = picture.get_attribute("src")
+        plain.locator(".vqx-range").first.focus()
+        plain.keyboard.press("ArrowRight")
+        plain.wait_for_function("(before) => document.querySelector('.vqx-picture').src !== before", arg=before,
+                                timeout=30_000)  # the server's picture of the new mixture
+        plain.screenshot(path=ARTIFACTS / "04d-mixer-no-wasm.png")
+    finally:
+        context.close()
+
+
+def test_hovering_an_empty_spot_decodes_under_the_cursor_as_the_server_does(server, page):
+    """With "Decode under the cursor" on, the decoded image follows the cursor over empty space; the
+    browser's decoding of a spot equals the server's (the same mix of the same map points, decoded by the
+    ONNX export) within 1e-4, and a click still opens the server's panel of that spot."""
+    import numpy as np
+
+    from vqviz import checkpoints, data, projection
+    from vqviz_app import catalog
+
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=120_000)
+    page.wait_for_function(MAP_JS, timeout=60_000)
+    page.get_by_text("Decode under the cursor").click()
+    page.wait_for_function("() => ['ready', 'failed'].includes(window.__vqvizMap.decoding.state)", timeout=60_000)
+    assert page.evaluate("() => window.__vqvizMap.decoding.state") == "ready", \
+        page.evaluate("() => window.__vqvizMap.decoding.why")
+    x, y, _ = page.evaluate(EMPTY_SPOT_JS)
+    shown = []
+    for dx in (0, 12):
+        before = page.evaluate("() => JSON.stringify(window.__vqvizMap.decoding.last)")
+        page.mouse.move(x + dx - 3, y)
+        page.mouse.move(x + dx, y)
+        page.wait_for_function("(before) => JSON.stringify(window.__vqvizMap.decoding.last) !== before", arg=before,
+                               timeout=10_000)
+        page.wait_for_timeout(200)  # the last move's decoding
+        page.wait_for_function(DECODED_CARD_JS, timeout=10_000)
+        shown.append(page.evaluate("() => window.__vqvizMap.decoding.last"))
+        at = np.array(page.evaluate("([x, y]) => [window.__vqvizMap.dataAt(x, y), window.__vqvizMap.dataAt(x + 1, y + 1)]",
+                                    [x + dx, y]))
+        np.testing.assert_allclose(shown[-1]["xy"], at[0], atol=np.abs(at[1] - at[0]).max())  # under the cursor
+    page.screenshot(path=ARTIFACTS / "06b-decode-under-cursor.png")
+    assert shown[0]["image"] != shown[1]["image"]  # the decoding follows the cursor
+    latencies = page.evaluate("() => window.__vqvizMap.decoding.latencies")
+
+    # the server's decoding of the same spot: the same mix of the map's latents, decoded by PyTorch
+    last = shown[1]
+    ckpt = checkpoints.load(catalog.BUNDLED_DIR / "seq-digits-cae4")
+    test = data.load("digits", "test")
+    latents = ckpt.model.encode_array(test.images)
+    map_xy = np.array(page.evaluate("() => window.__vqvizMap.decoding.mapXY()"), np.float32).reshape(-1, 2)
+    mix = projection.interpolate(np.float32(last["xy"]), map_xy, latents, 8)
+    assert mix.rows[0].tolist() == last["rows"]
+    np.testing.assert_allclose(last["latent"], mix.latents[0], atol=1e-5)
+    server_image = ckpt.model.decode_array(mix.latents)[0]
+    assert np.abs(np.array(last["image"]) - server_image.ravel()).max() <= 1e-4
+
+    page.mouse.click(x + 12, y)  # the click pins the spot: the server's panel of it
+    page.get_by_text("the map points mixed, with their weights").wait_for(timeout=30_000)
+    print(f"\ndecoding under the cursor: mouse event to painted card median {statistics.median(latencies):.1f} ms "
+          f"(n={len(latencies)})")
+    page.get_by_text("Decode under the cursor").click()  # off again, for the tests after this one
 
 
 MARKS_JS = "() => window.__vqvizMap ? window.__vqvizMap.marks : 0"
@@ -225,7 +338,7 @@ def test_the_mixers_map_picks_a_latent_with_a_click(server, page):
     page.screenshot(path=ARTIFACTS / "04b-mixer-map.png")
 
 
-def test_the_map_and_its_hover_images_work_with_every_other_host_blocked(server, page):
+def test_the_map_its_hover_images_and_decoding_work_with_every_other_host_blocked(server, page):
     from urllib.parse import urlparse
 
     url, _ = server
@@ -254,9 +367,25 @@ def test_the_map_and_its_hover_images_work_with_every_other_host_blocked(server,
         offline.mouse.click(x, y)
         offline.get_by_text("decoded centroid ·").first.wait_for(timeout=30_000)
         offline.screenshot(path=ARTIFACTS / "12-offline.png")
+        # decoding in the browser: the runtime and the decoder come from the server too
+        offline.get_by_text("Decode under the cursor").click()
+        offline.wait_for_function("() => ['ready', 'failed'].includes(window.__vqvizMap.decoding.state)", timeout=60_000)
+        assert offline.evaluate("() => window.__vqvizMap.decoding.state") == "ready"
+        x, y, _ = offline.evaluate(EMPTY_SPOT_JS)
+        offline.mouse.move(x, y)
+        offline.wait_for_function(DECODED_CARD_JS, timeout=10_000)
+        offline.get_by_role("link", name="Style mixer").click()
+        offline.wait_for_function(MIXER_READY_JS, timeout=60_000)
+        before = offline.evaluate(MIXTURE_JS)
+        offline.locator(".vqx-range").first.focus()
+        offline.keyboard.press("ArrowRight")
+        offline.wait_for_function(f"(before) => JSON.stringify(({MIXTURE_JS})()) !== JSON.stringify(before)",
+                                  arg=before, timeout=10_000)
+        assert offline.evaluate("() => window.__vqvizMixer.mode") == "browser"
     finally:
         context.close()
     assert any("/_stcore/bidi-components/vqviz.map/map.js" in u for u in served)  # the bundle, from the server
+    assert any(u.endswith("/vqviz.map/ort/ort-wasm-simd-threaded.wasm") for u in served)  # and the runtime
     assert not failed, failed
     assert not blocked, f"the page asked other hosts for: {blocked}"
     print(f"\noffline: {len(served)} requests to the server, {len(blocked)} to other hosts blocked: {blocked[:5]}")

@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from browsing import ARTIFACTS, MAP_JS, MIXTURE_SRC_JS, POINT_JS, ROOT, SHARED_DATA, page  # noqa: F401  (fixture)
+from browsing import ARTIFACTS, MAP_JS, MIXER_READY_JS, MIXTURE_SHOWN_JS, POINT_JS, ROOT, SHARED_DATA, page  # noqa: F401  (fixture)
 
 import vqviz
 from vqviz import checkpoints, data
@@ -104,12 +104,11 @@ def test_a_wrapped_vector_quantize_pytorch_vqvae_on_mnist(wrapped, server, page)
 
     # The style mixer: three latents, and a slider step redraws their mixture.
     page.get_by_role("link", name="Style mixer").click()
-    page.get_by_text("α1, the weight of z1").wait_for(timeout=60_000)
-    page.wait_for_function(MIXTURE_SRC_JS, timeout=60_000)
-    before = page.evaluate(MIXTURE_SRC_JS)
-    page.get_by_role("slider").first.focus()
+    page.wait_for_function(MIXER_READY_JS, timeout=120_000)
+    before = page.evaluate(MIXTURE_SHOWN_JS)
+    page.locator(".vqx-range").first.focus()
     page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"(before) => ({MIXTURE_SRC_JS})() !== before", arg=before, timeout=30_000)
+    page.wait_for_function(f"(before) => ({MIXTURE_SHOWN_JS})() !== before", arg=before, timeout=30_000)
     page.screenshot(path=ARTIFACTS / "own-model-3-mixer.png", full_page=True)
 
     # The codebook's use on the test split, and over training.

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 from driving import images, maps, open_app, reference
+
+from vqviz import data
+from vqviz_app import catalog, mapview
 
 
 def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
@@ -22,10 +28,6 @@ def test_cluster_styles_shows_every_centroid_and_the_subclasses_of_a_class():
 
 
 def test_a_one_member_cluster_reads_1_member():
-    import numpy as np
-
-    from vqviz_app import catalog
-
     ckpt, _, idx = reference("seq-digits-lae2")
     sizes = np.bincount(idx, minlength=ckpt.model.k)
     k = int(np.flatnonzero(sizes == 1)[0])  # LAE-2 has clusters of one test image
@@ -42,26 +44,68 @@ def test_a_one_member_cluster_reads_1_member():
     assert all(m.endswith(" cluster") == (" 1 cluster" in m) for m in shown)  # "1 cluster", "3 clusters"
 
 
-def test_moving_a_slider_changes_the_decoded_mixture():
+def mixer(at) -> dict:
+    """The props of the style mixer's element, as its browser is told them."""
+    views = [json.loads(el.proto.json) for el in at.get("bidi_component")
+             if el.proto.component_name == mapview.COMPONENT and el.proto.json]
+    return next(v for v in views if v.get("kind") == "mixer")
+
+
+def sent_blobs(at) -> list[bytes]:
+    """The blobs (decoders, a map's latents) this run sent to the browser."""
+    return [el.proto.bytes for el in at.get("bidi_component")
+            if el.proto.component_name == mapview.COMPONENT and el.proto.bytes[:4] == b"VQB1"]
+
+
+def test_the_mixer_sends_its_latents_and_decoder_to_the_browser_and_keeps_the_weights():
+    from vqviz import checkpoints
+    from vqviz.web import unpack_blob
+
     at = open_app("style_mixer")
     assert at.title[0].value == "Style mixer"
     assert not at.error
-    before = images(at)
-    mix = next(c for c in before if c.startswith("mixture"))
-    assert mix == "mixture 0.25 z1 + 0.25 z2 + 0.50 z3"
-    assert [c[:2] for c in before if c.startswith("z")] == ["z1", "z2", "z3"]
-    assert at.download_button[0].label == "Download as PNG"
-    at.slider(key="alpha1").set_value(0.5).run()
-    assert not at.exception
-    after = images(at)
-    assert "mixture 0.50 z1 + 0.25 z2 + 0.25 z3" in after
-    assert after["mixture 0.50 z1 + 0.25 z2 + 0.25 z3"] != before[mix]
-    assert [m.value for m in at.metric] == ["0.25"]  # a3 = 1 - a1 - a2
-    at.slider(key="alpha1").set_value(0.25).run()
-    assert images(at)[mix] == before[mix]  # the same weights, the same picture
-    at.slider(key="alpha1").set_value(1.0).run()  # z1 alone; alpha2 is held at 1 - alpha1 and the page says so
-    assert "mixture 1.00 z1 + 0.00 z2 + 0.00 z3" in images(at)
-    assert any("α2 is taken as 1 − α1 = 0.00" in c.value for c in at.caption)
+    props = mixer(at)
+    rows = [int(c.split("sample ")[1].split(" ")[0]) for c in images(at) if c.startswith("z")]
+    ckpt = checkpoints.load(catalog.BUNDLED_DIR / "seq-digits-cae4")
+    table = ckpt.model.encode_array(data.load("digits", "test").images)
+    np.testing.assert_allclose(props["latents"], table[rows], rtol=1e-6)  # z1, z2, z3 of the three samples shown
+    assert props["alpha"] == [0.25, 0.25] and props["decoder"] and props["image"] is None
+    assert props["shape"] == [1, 8, 8]
+    # the decoder's blob, sent once per session in its own element: the ONNX export of this checkpoint's decoder
+    at.session_state[mapview.SENT] = {}  # a new browser session
+    at.run()
+    blobs = sent_blobs(at)
+    head, onnx = unpack_blob(blobs[0])
+    assert head["digest"] == props["decoder"] and head["kind"] == "decoder" and onnx[:1] == b"\x08"  # a ModelProto
+    assert at.download_button[0].label == "Download 0.25 z1 + 0.25 z2 + 0.50 z3 as PNG"
+    before = at.download_button[0].proto.url
+
+    # where the browser's sliders come to rest (its state, kept by the callback): the server's download follows
+    at.session_state["mixer_alpha"] = (0.5, 0.25)
+    at.run()
+    assert mixer(at)["alpha"] == [0.5, 0.25]
+    assert at.download_button[0].label == "Download 0.50 z1 + 0.25 z2 + 0.25 z3 as PNG"
+    assert at.download_button[0].proto.url != before
+    assert at.download_button[1].label == "Download as PNG"  # the Fig. 5 triangle
+    assert not sent_blobs(at)  # the decoder is not sent again
+
+
+def test_a_decoder_too_large_for_the_browser_is_decoded_on_the_server(monkeypatch):
+    from vqviz import export
+    from vqviz_app import decoding
+
+    monkeypatch.setattr(export, "MAX_BROWSER_BYTES", 1000)
+    decoding._decoder.clear()
+    try:
+        at = open_app("style_mixer")
+        props = mixer(at)
+        assert props["decoder"] is None and "more than the 1 kB sent to a browser" in props["why"]
+        assert props["image"].startswith("data:image/png;base64,")
+        at.session_state["mixer_alpha"] = (1.0, 0.0)
+        at.run()
+        assert mixer(at)["image"] != props["image"]  # the server's picture of the new mixture
+    finally:
+        decoding._decoder.clear()
 
 
 def test_the_mixer_takes_its_latents_from_a_cluster_at_random_or_from_the_map():

@@ -20,7 +20,7 @@ def render(ctx: Context) -> None:
                f"**{ctx.entry.label}** and laid out in 2-D. Click a point, or draw a lasso or a box, "
                "to open its cluster.")
 
-    bar = st.columns([2, 3, 2], vertical_alignment="bottom")
+    bar = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
     method = bar[0].segmented_control("Projection", list(METHODS), format_func=METHODS.get, default="tsne",
                                       required=True, key=Session.method.key, persist_state="session")
     params = {}
@@ -43,15 +43,20 @@ def render(ctx: Context) -> None:
                                   "unseen samples land among the training clusters. Only for the test split.")
     if bar[2].button("Clear selection", icon=":material/deselect:", width="stretch"):
         maps.clear_selection()
+    decode = loaded.model.has_decoder and bar[3].toggle(
+        "Decode under the cursor", key=Session.decode_hover.key, persist_state="session",
+        help="Hovering over an empty spot decodes the latent there, in this browser, as the cursor moves: "
+             "PCA's exact inverse, or (t-SNE, UMAP) a mix of the latents of the nearest map points. A click "
+             "still pins the spot and opens its panel.")
 
     key = MapKey.of(loaded.view, method, params, on_train=on_train and ctx.split == "test")
     maps.follow(key)
     pending = maps.pending(loaded, key)
     # while the map is computed in the background, the fragment polls it every second
-    st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, loaded, key, pending)
+    st.fragment(_map_and_panel, run_every=1.0 if pending else None)(ctx, loaded, key, pending, decode)
 
 
-def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool) -> None:
+def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool, decode: bool) -> None:
     """The map and the panels of the selection, in a fragment: a click reruns only this, and
     re-sends no map."""
     at = maps.shown(loaded, key, wait=0.0)  # render() has waited already
@@ -64,7 +69,7 @@ def _map_and_panel(ctx: Context, loaded: Loaded, key: MapKey, pending: bool) -> 
         map_slot = st.container()
         own = maps.place_own(loaded, at)
         with map_slot:
-            maps.draw(loaded, at, ctx.colour, own, spot)
+            maps.draw(loaded, at, ctx.colour, own, spot, decode)
         if own.placed:
             widgets.decoder_warning(loaded)
             panel.show_placed(loaded, own.placed, own.names)

@@ -1,4 +1,9 @@
-"""Style mixer: decoded convex mixtures α1 z1 + α2 z2 + α3 z3 of three latents (the SEQ paper's Fig. 5)."""
+"""Style mixer: decoded convex mixtures α1 z1 + α2 z2 + α3 z3 of three latents (the SEQ paper's Fig. 5).
+
+The sliders and the mixture are the map component's mixer view: the three latents and the decoder go to
+the browser once, and each slider step is decoded there (:mod:`vqviz_app.decoding`)."""
+
+import base64
 
 import numpy as np
 import streamlit as st
@@ -6,14 +11,17 @@ import streamlit as st
 from vqviz import analysis
 from vqviz.images import framed, png_bytes
 
-from vqviz_app import cache, maps, sidebar, widgets
-from vqviz_app.cache import View
-from vqviz_app.state import Context, Session, session
+from vqviz_app import cache, decoding, mapview, maps, sidebar, widgets
+from vqviz_app.state import Context, Loaded, Session, session
 
 SOURCES = {"clusters of one class": "Styles of one class", "one cluster": "One cluster", "random": "At random",
            "map": "Click in the map"}
-#: The sliders' range and step: every mixture they reach is decoded at once when a triplet is chosen.
+#: The sliders' range and step: every mixture they reach is decoded at once when a triplet is chosen
+#: (the server's pictures, where the browser cannot decode, and the download).
 TOP, STEP = 1.0, 0.01
+DEFAULT_ALPHA = (0.25, 0.25)
+#: The mixer's element (its key).
+MIXER = "mixer"
 
 
 def render(ctx: Context) -> None:
@@ -69,7 +77,7 @@ def render(ctx: Context) -> None:
             r = rows[i]
             where = f" · cluster {table.clusters[r]}" if table.has_clusters else ""
             col.image(picture, caption=f"z{i + 1} · {classes[table.labels[r]]} · sample {r}{where}")
-        _mixer(loaded.view, tuple(int(r) for r in rows), cache.scale_for(h, 160))
+        _mixer(loaded, tuple(int(r) for r in rows), cache.scale_for(h, 160))
     with right:
         steps = st.slider("Mixtures along each side of the triangle", 3, 11, 6, key=Session.mix_steps.key,
                           persist_state="session")
@@ -81,19 +89,33 @@ def render(ctx: Context) -> None:
 
 
 @st.fragment
-def _mixer(view: View, rows: tuple[int, ...], scale: int) -> None:
-    """Only this part reruns while a slider moves; each step picks one of the mixtures decoded beforehand."""
-    left, right = st.columns([3, 2], vertical_alignment="center")
-    with left:
-        a1 = st.slider("α1, the weight of z1", 0.0, TOP, 0.25, STEP, key=Session.alpha1.key, persist_state="session")
-        a2 = st.slider("α2, the weight of z2", 0.0, TOP, 0.25, STEP, key=Session.alpha2.key, persist_state="session")
-        if a1 + a2 > 1 + STEP / 2:  # a mixture's weights are at most 1 in all: z3's cannot be negative
-            a2 = round(1 - a1, 2)
-            st.caption(f"α1 + α2 is at most 1, so that z3's weight is not negative: α2 is taken as "
-                       f"1 − α1 = {a2:.2f}.")
-        st.metric("α3 = 1 − α1 − α2, the weight of z3", f"{abs(1 - a1 - a2):.2f}")
-    images = cache.slider_grid(view, rows)
+def _mixer(loaded: Loaded, rows: tuple[int, ...], scale: int) -> None:
+    """The sliders and their mixture, in the browser: each step is decoded there. Only this part reruns
+    when the sliders come to rest (the server keeps the weights, for the download and the next visit),
+    or, where the server decodes, at each step."""
+    sent = decoding.decoder(loaded)
+    _, failed = mapview.mixer_state(MIXER)
+    why = sent.why or failed
+    a1, a2 = session.mixer_alpha or DEFAULT_ALPHA
+    images = cache.slider_grid(loaded.view, rows)
     image = images[round(a1 / STEP), round(a2 / STEP)]
-    big = image.repeat(scale, 0).repeat(scale, 1)
-    right.image(big, caption=f"mixture {a1:.2f} z1 + {a2:.2f} z2 + {abs(1 - a1 - a2):.2f} z3")
+    picture = None
+    if why:  # the server decodes: its picture of the mixture at the weights it holds
+        picture = "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
+    mapview.mixer_view(key=MIXER, latents=loaded.table.latents[list(rows)], shape=loaded.data.images.shape[1:],
+                       scale=scale, alpha=(a1, a2), step=STEP, decoder=None if why else sent.blob, why=why,
+                       image=picture, on_change=_keep_alpha)
+    big = image.repeat(4, 0).repeat(4, 1)
+    st.download_button(f"Download {a1:.2f} z1 + {a2:.2f} z2 + {abs(1 - a1 - a2):.2f} z3 as PNG", png_bytes(big),
+                       file_name="vqviz-mixture.png", mime="image/png", icon=":material/download:", key="mixture_png",
+                       help="The mixture where the sliders last came to rest, decoded on the server.")
 
+
+def _keep_alpha() -> None:
+    """The browser's weights, where its sliders rest: kept (a2 at most 1 - a1, on the sliders' steps)."""
+    alpha, _ = mapview.mixer_state(MIXER)
+    if alpha is None:
+        return
+    a1 = min(max(round(alpha[0] / STEP) * STEP, 0.0), TOP)
+    a2 = min(max(round(alpha[1] / STEP) * STEP, 0.0), round(1 - a1, 2))
+    session.mixer_alpha = (round(a1, 2), round(a2, 2))
