@@ -3,7 +3,8 @@ server decodes instead; and what decoding under the cursor needs on the Latent m
 
 A decoder goes to the browser when the model has one, it exports to ONNX, and the file is at most
 :data:`vqviz.export.MAX_BROWSER_BYTES`. The export is written beside the checkpoint on first use and
-read back after; a page that could not run it says so (:func:`note`) and the server decodes as before.
+read back after. Where no decoder can be sent, or the browser could not run it, the page says why and
+the server decodes as before.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from vqviz_app import cache
 from vqviz_app.mapview import Decode
 from vqviz_app.state import Loaded
 
-#: Map points mixed for a spot without an exact inverse: as the server mixes them on a click.
-K_MIX = 8
+#: Map points mixed for a spot without an exact inverse: as many as the server mixes on a click.
+K_MIX = placement.K_NEIGHBOURS
+#: The most bytes of map points and latents sent for decoding under the cursor (a million 64-dimensional
+#: latents are 264 MB: past this, a click decodes on the server).
+MAX_LATENT_BYTES = 64 * 2**20
 
 
 class InBrowser(NamedTuple):
@@ -60,10 +64,10 @@ def _size(n: int) -> str:
     return f"{n / 2**20:,.0f} MB" if n >= 2**20 else f"{n / 2**10:,.0f} kB"
 
 
-def under_cursor(key: object, model: placement.MapModel, blob: Blob) -> Decode:
+def under_cursor(key: object, model: placement.MapModel, blob: Blob) -> Decode | str:
     """What decoding under the cursor needs for the shown map ``model`` (a
     :class:`~vqviz.analysis.placement.MapModel`): PCA's exact inverse when the server has it, else the map's
-    points and latents, mixed as the server mixes them for a click."""
+    points and latents, mixed as the server mixes them for a click; or why it cannot be sent."""
     if model.projector is not None and model.method == "pca":
         pca, fit = model.projector.model_, model.projector
         d = int(fit.n_features_in_)
@@ -71,9 +75,13 @@ def under_cursor(key: object, model: placement.MapModel, blob: Blob) -> Decode:
                        offset=[float(v) for v in fit.offset_], d=d,
                        how="PCA's exact inverse")
         return Decode(blob, inverse)
+    size = len(model.latents) * (model.latents.shape[1] + 2) * 4
+    if size > MAX_LATENT_BYTES:
+        return (f"the map's {len(model.latents):,} latents are {_size(size)}, more than the "
+                f"{_size(MAX_LATENT_BYTES)} sent to a browser to mix them (PCA's map needs none of them)")
     how = f"a mix of the {K_MIX} nearest map points"
-    if model.method == "umap" and model.projector is not None:
-        how += " (a click decodes by UMAP's inverse_transform)"
+    if model.method == "umap":  # a click fits UMAP's model, where the map is small enough, to invert it
+        how += " (a click may decode by UMAP's inverse_transform)"
     return Decode(blob, dict(kind="mix", k=K_MIX, how=how), _latents(key, model.map_xy, model.latents))
 
 

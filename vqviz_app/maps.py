@@ -369,11 +369,12 @@ def _under_cursor(loaded: Loaded, at: Shown, generation: int) -> mapview.Decode 
 
     sent = decoding.decoder(loaded)
     why = sent.why or mapview.browser_error(MAP, generation)
-    if why:
-        st.caption(f":material/dns: Decoding under the cursor is off: {why}. A click on an empty spot decodes "
-                   "it on the server.")
+    decode = None if why else decoding.under_cursor(at.key, map_model(loaded, at, fitted=False), sent.blob)
+    if isinstance(decode, str) or why:
+        st.caption(f":material/dns: Decoding under the cursor is off: {why or decode}. A click on an empty spot "
+                   "decodes it on the server.")
         return None
-    return decoding.under_cursor(at.key, map_model(loaded, at, fitted=at.key.method == "umap"), sent.blob)
+    return decode
 
 
 def draw_picker(loaded: Loaded, colour: str, picked: np.ndarray, rows: Field, keep: int = 3) -> None:

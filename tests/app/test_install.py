@@ -1,6 +1,6 @@
-"""The explorer as a user installs it: a wheel built from this checkout, installed with the
-``app`` extra into a fresh virtual environment (no checkout on its path), then ``vqviz app``,
-which serves the explorer on the bundled digits in a real browser."""
+"""The explorer as a user installs it: a wheel built from this checkout, installed into a fresh virtual
+environment (no checkout on its path) whose packages meet the wheel's requirements with the ``app``
+extra, then ``vqviz app``, which serves the explorer on the bundled digits in a real browser."""
 
 from __future__ import annotations
 
@@ -49,15 +49,30 @@ def test_the_wheel_holds_both_packages_and_what_the_app_ships(wheel):
     assert "vqviz_app/results/mnist.json" in names and "vqviz_app/.streamlit/config.toml" in names
     # the map component: its built frontend, and the manifest by which Streamlit finds it
     assert {"vqviz/pyproject.toml", "vqviz/web/static/map.js", "vqviz/web/static/map.css"} <= set(names)
+    # the decoding runtime, served by the app itself (never a CDN)
+    assert {f"vqviz/web/static/ort/{n}" for n in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs",
+                                                  "ort-wasm-simd-threaded.wasm")} <= set(names)
+    assert not any(n.endswith(".onnx") for n in names)  # decoders are exported on first use, not shipped
     assert not any(n.startswith(("tests/", "benchmarks/", "app.py")) for n in names)
 
 
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
-    """A fresh virtual environment holding the wheel with its ``app`` extra, and nothing of the checkout."""
+    """A fresh virtual environment holding the wheel, and nothing of the checkout.
+
+    Its dependencies are this test environment's, seen through a .pth file, and ``pip check`` confirms
+    that they meet every requirement the wheel declares: this environment was itself installed from
+    pyproject.toml's requirements, fresh, by ``.ci/run`` (installing them all again would double that).
+    """
     venv = tmp_path_factory.mktemp("venv") / "env"
-    _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[app]"])
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])  # pip too is this environment's
+    python = venv / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).strip())
+    # plain paths (their own .pth files, like the checkout's editable install, are not run)
+    theirs = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (site / "test-environment.pth").write_text("\n".join(theirs) + "\n")
+    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)])
+    _run([str(python), "-m", "pip", "check"])
     return venv
 
 

@@ -503,3 +503,61 @@ def test_thumbnails_of_large_images_shrink_by_a_whole_factor_and_keep_their_shap
     want = images[4].reshape(3, 32, 2, 24, 2).mean((2, 4)).transpose(1, 2, 0)  # row 1, column 1
     np.testing.assert_allclose(grid[32:64, 24:48] / 255, want, atol=0.5 / 255 + 1e-6)
     app_maps.thumbnails.clear()
+
+
+def _blobs(at) -> dict[str, tuple[dict, bytes]]:
+    """The blobs this run sent to the browser, by kind: (header, body)."""
+    from vqviz.web import unpack_blob
+    from vqviz_app import mapview
+
+    out = {}
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == mapview.COMPONENT and el.proto.bytes[:4] == b"VQB1":
+            head, body = unpack_blob(el.proto.bytes)
+            out[head["kind"]] = head, body
+    return out
+
+
+def test_decoding_under_the_cursor_sends_the_way_back_from_the_map_as_the_server_takes_it():
+    from vqviz import projection
+    from vqviz_app import mapview
+
+    at = open_app()
+    assert maps(at)[0].props["decode"] is None  # off by default: nothing more is sent
+    at.session_state[mapview.SENT] = {}  # a new browser session: everything is sent again
+    at.toggle(key="decode_hover").set_value(True).run()
+    (drawn,) = maps(at)
+    decode = drawn.props["decode"]
+    blobs = _blobs(at)
+    assert decode["decoder"] == blobs["decoder"][0]["digest"]
+    # t-SNE: the map's own points and latents, which the browser mixes as the server does for a click
+    inverse = decode["inverse"]
+    assert inverse["kind"] == "mix" and inverse["k"] == 8 and inverse["latents"] == blobs["latents"][0]["digest"]
+    head, body = blobs["latents"]
+    xy = np.frombuffer(body, "<f4", 2 * head["n"]).reshape(-1, 2)
+    z = np.frombuffer(body, "<f4", offset=8 * head["n"]).reshape(head["n"], head["d"])
+    np.testing.assert_allclose(xy, drawn.xy, atol=1e-4)  # the map drawn
+    ckpt, ds, _ = reference()
+    np.testing.assert_allclose(z, ckpt.model.encode_array(ds.images), atol=1e-5)  # its latents
+
+    # PCA: its exact inverse, sent as numbers: (x + offset) C + mean is the server's inverse
+    at.button_group(key="method").set_value("pca").run()
+    (drawn,) = maps(at)
+    inverse = drawn.props["decode"]["inverse"]
+    assert inverse["kind"] == "pca" and "latents" not in _blobs(at)
+    spots = np.array([[0.5, -1.25], [3.0, 2.0]], np.float32)
+    mine = (spots + np.array(inverse["offset"])) @ np.array(inverse["components"]) + np.array(inverse["mean"])
+    fit = projection.Projector("pca").fit(ckpt.model.encode_array(ds.images))
+    np.testing.assert_allclose(mine[:, :inverse["d"]], fit.inverse(spots), atol=1e-5)
+
+
+def test_decoding_under_the_cursor_says_why_the_server_decodes_when_the_latents_are_too_many(monkeypatch):
+    from vqviz_app import decoding
+
+    monkeypatch.setattr(decoding, "MAX_LATENT_BYTES", 1000)
+    at = open_app()
+    at.toggle(key="decode_hover").set_value(True).run()
+    assert maps(at)[0].props["decode"] is None
+    shown = " ".join(c.value for c in at.caption)
+    assert "Decoding under the cursor is off: the map's 360 latents are" in shown
+    assert "A click on an empty spot decodes it on the server." in shown

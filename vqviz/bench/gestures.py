@@ -1,5 +1,6 @@
 """The gestures ``bench ui`` times in Chromium (through Playwright), and the page scripts that tell when
-each has completed: slider steps, fresh tabs, clicks on the map and hovers over it."""
+each has completed: slider steps, fresh tabs, clicks on the map, hovers over it, and the decoding in the
+browser (the mixer's steps, the map's spots under the cursor)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,21 @@ HOVERED_JS = """() => { const m = window.__vqvizMap, t = document.querySelector(
   return m.hoverRow !== null && !t.hidden && m.hoverPaintedAt > m.moveAt
     ? [m.hoverRow, m.hoverShownAt - m.moveAt, m.hoverPaintedAt - m.moveAt,
        !document.querySelector('.vqm-tip-image').hidden] : null; }"""
+# the style mixer (frontend/src/mixer.ts): ready, its mode ("browser" or "server"), the server's picture
+MIXER_READY_JS = "() => !!(window.__vqvizMixer && window.__vqvizMixer.mode !== 'loading' && window.__vqvizMixer.shownAt)"
+MIXER_PICTURE_JS = "() => { const i = document.querySelector('.vqx-picture'); return i && !i.hidden && i.complete ? i.src : null; }"
+# an empty spot of the map, about 40 px from every point: [x, y, distance]
+EMPTY_SPOT_JS = """() => {
+  const m = window.__vqvizMap, c = document.querySelector('.vqm-canvas').getBoundingClientRect();
+  const pts = Array.from({length: m.n}, (_, i) => m.screenPosition(i));
+  let best = null, far = -1;
+  for (let a = c.left + 30; a < c.right - 30; a += 6) for (let b = c.top + 30; b < c.bottom - 30; b += 6) {
+    let d = Infinity;
+    for (const [x, y] of pts) d = Math.min(d, Math.hypot(a - x, b - y));
+    if (best === null || Math.abs(d - 40) < Math.abs(far - 40)) { far = d; best = [a, b]; }
+  }
+  return [best[0], best[1], far];
+}"""
 SETTLED_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
 TITLE_JS = """(title) => [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === title)
   && [...document.querySelectorAll('[data-testid="stMain"] img')].every(i => i.complete)"""
@@ -130,3 +146,49 @@ def hover(page, samples, what, n, timeout_ms) -> None:
         samples.setdefault(f"map: hover -> {kind} in the page ({what})", []).append(shown / 1000)
         samples.setdefault(f"map: hover -> {kind} painted ({what})", []).append(painted / 1000)
     page.mouse.move(5, 5)
+
+
+def mixer_steps(page, samples, what, n, timeout_ms) -> None:
+    """n steps of the mixer's first slider, decoded in the browser: each timed in the page, from the key's
+    event to the frame after the mixture was drawn (no round trip of Playwright's counted)."""
+    page.wait_for_function(MIXER_READY_JS, timeout=timeout_ms)
+    thumb = page.locator(".vqx-range").first
+    for i in range(n):
+        done = page.evaluate("() => window.__vqvizMixer.latencies.length")
+        thumb.focus()
+        page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        page.wait_for_function("(k) => window.__vqvizMixer.latencies.length > k", arg=done, timeout=timeout_ms)
+        page.wait_for_timeout(50)
+    for ms in page.evaluate("() => window.__vqvizMixer.latencies")[-n:]:
+        samples.setdefault(f"mixer: slider -> mixture painted ({what})", []).append(ms / 1000)
+
+
+def mixer_server_steps(page, samples, name, counter, n, timeout_ms) -> None:
+    """n steps of the mixer's first slider where the server decodes: each until its new picture is loaded."""
+    page.wait_for_function(MIXER_PICTURE_JS, timeout=timeout_ms)
+    thumb = page.locator(".vqx-range").first
+    for i in range(n):
+        before = page.evaluate(MIXER_PICTURE_JS)
+        thumb.focus()
+        timed(samples, name, counter, lambda: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft"),
+              lambda: page.wait_for_function(f"(b) => {{ const s = ({MIXER_PICTURE_JS})(); return s && s !== b; }}",
+                                             arg=before, timeout=timeout_ms))
+
+
+def decode_hover(page, samples, what, n, timeout_ms) -> None:
+    """Turn on decoding under the cursor, then move the cursor over an empty spot n times, a few pixels a
+    step: each step timed in the page, from the mouse event to the frame after its decoding was drawn."""
+    page.get_by_text("Decode under the cursor").click()
+    page.wait_for_function("() => ['ready', 'failed'].includes(window.__vqvizMap.decoding.state)", timeout=timeout_ms)
+    if page.evaluate("() => window.__vqvizMap.decoding.state") != "ready":
+        print(f"decoding under the cursor ({what}) failed: {page.evaluate('() => window.__vqvizMap.decoding.why')}")
+        return
+    x, y, _ = page.evaluate(EMPTY_SPOT_JS)
+    for i in range(n):
+        done = page.evaluate("() => window.__vqvizMap.decoding.latencies.length")
+        page.mouse.move(x + (i % 2) * 6, y + (i % 3) * 4)
+        page.wait_for_function("(k) => window.__vqvizMap.decoding.latencies.length > k", arg=done, timeout=timeout_ms)
+        page.wait_for_timeout(50)
+    for ms in page.evaluate("() => window.__vqvizMap.decoding.latencies")[-n:]:
+        samples.setdefault(f"map: hover empty spot -> decoding painted ({what})", []).append(ms / 1000)
+    page.get_by_text("Decode under the cursor").click()

@@ -10,10 +10,14 @@ them with Chromium through Playwright. It prints the median, min and max of each
 each median as a ratio to the floor's measured in the same run:
 
 - the floor: slider step -> new image loaded; fresh tab -> image loaded;
-- the style mixer: slider step -> the new mixture loaded;
+- the style mixer: slider step -> the new mixture painted, decoded in the browser (timed in the page,
+  from the key's event); and, with WebAssembly taken away so that the server decodes, slider step ->
+  the server's new picture loaded;
 - the latent map: a click on a point -> the cluster panel with its images loaded;
 - the latent map: hovering a point -> its image in the hover card (the card in the page, and the
-  next frame painted; timed in the page, from the mouse event);
+  next frame painted; timed in the page, from the mouse event); with decoding under the cursor on,
+  moving over an empty spot -> its decoding painted beside the cursor (timed likewise); and whether a
+  fresh tab's map fetched the decoding runtime (it should not: it loads when a page decodes);
 - a fresh tab on the warm server (the map cached) -> the page's title, and the map drawn (its first
   WebGL frame); on MNIST's test split too when its files are there, with the shipped
   ``vqviz_app/checkpoints/seq-mnist-lae2`` (or ``--mnist-checkpoint``): once on a fresh server (a link
@@ -43,7 +47,8 @@ from pathlib import Path
 
 from .. import checkpoints, data, flags
 from ..errors import ConfigError
-from .gestures import IMG_JS, MAP_JS, SETTLED_JS, TITLE_JS, Bytes, clicks, fresh_tab, hover, slider, timed
+from .gestures import (IMG_JS, MAP_JS, SETTLED_JS, TITLE_JS, Bytes, clicks, decode_hover, fresh_tab, hover,
+                       mixer_server_steps, mixer_steps, slider, timed)
 from .host import machine
 from .serve import rss_mb, streamlit_server
 from .ui_points import measure_generated
@@ -112,10 +117,26 @@ def _measure_app(browser, url, samples, n, timeout_ms, pid, memory) -> None:
                    lambda: page.wait_for_function(ready, arg=title, timeout=timeout_ms))
             if title == "Latent map":
                 page.wait_for_function(MAP_JS, timeout=timeout_ms)
+    decode_hover(page, samples, "digits", n, timeout_ms)
     page.get_by_role("link", name="Style mixer").click()
-    page.wait_for_function(f"() => {{ const g = ({IMG_JS})('mixture'); return g !== null && g[1]; }}",
-                           timeout=timeout_ms * 2)
-    slider(page, samples, "mixer: slider -> mixture loaded", "mixture", counter, n, timeout_ms)
+    mixer_steps(page, samples, "in the browser", n, timeout_ms)
+    page.close()
+    # where the browser cannot decode (here: WebAssembly taken away), the server decodes each step
+    plain = browser.new_context(viewport={"width": 1500, "height": 1100})
+    plain.add_init_script("delete window.WebAssembly")
+    page = plain.new_page()
+    counter = Bytes(page)
+    page.goto(f"{url}/?page=style_mixer")
+    mixer_server_steps(page, samples, "mixer: slider -> mixture loaded (server decodes)", counter, n, timeout_ms)
+    plain.close()
+    # a fresh tab's map never fetches the decoding runtime: it is loaded when a page decodes
+    runtime: list[str] = []
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.on("request", lambda r: runtime.append(r.url) if "/ort/" in r.url else None)
+    page.goto(url)
+    page.wait_for_function(MAP_JS, timeout=timeout_ms)
+    page.wait_for_timeout(1000)
+    memory["runtime_fetched_by_fresh_map"] = len(runtime)
     page.close()
     fresh_tab(browser, url, samples, "map: fresh tab -> map drawn (digits)", MAP_JS, None, n, timeout_ms,
                first=("map: fresh tab -> title, before the map", "() => !!document.querySelector('h1')"))
@@ -145,7 +166,7 @@ def _summary(samples: dict) -> dict:
         out[name] = {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
     floors = {"slider": out.get("floor: slider -> image"), "tab": out.get("floor: fresh tab -> image")}
     for name, row in out.items():
-        if name.endswith(")") and not name.endswith(("digits)", "test)", "points)")) \
+        if name.endswith(")") and not name.endswith(("digits)", "test)", "points)", "browser)", "decodes)")) \
                 or name.startswith("floor") or "hover" in name or "frames" in name:
             continue
         floor = floors["tab"] if "fresh tab" in name else floors["slider"]
@@ -231,6 +252,7 @@ def main(args: argparse.Namespace) -> int:
             browser.close()
     summary = _summary(samples)
     _print(summary)
+    print(f"decoding runtime requests by a fresh tab's map: {memory.get('runtime_fetched_by_fresh_map', '?')}")
     print(f"server memory (RSS): {memory.get('first_map_mb') or 0:.0f} MB after the first map, "
           f"{memory.get('end_mb') or 0:.0f} MB after every gesture")
     for key, mb in memory.items():
