@@ -353,7 +353,7 @@ def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, fl
     generation = session.map_generation
     mapview.map_view(data, key=MAP, generation=generation, colour=colour if colour in data.fields else "label",
                      hover=hover, marks=marks, spot=spot, selected=rows.tolist(), on_change=keep_selection(generation),
-                     decode=_under_cursor(loaded, at, generation) if decode else None)
+                     decode=_under_cursor(loaded, at) if decode else None)
     xy = at.xy
     if at.background is not None:
         st.caption(f"The {len(xy):,} test points placed, by {projection.METHODS[at.key.method]}'s transform, on the "
@@ -363,12 +363,12 @@ def draw(loaded: Loaded, at: Shown, colour: str, own: Own, spot: tuple[float, fl
         st.caption("Every assignment of this model is hard (one-hot), so every entropy is 0.")
 
 
-def _under_cursor(loaded: Loaded, at: Shown, generation: int) -> mapview.Decode | None:
+def _under_cursor(loaded: Loaded, at: Shown) -> mapview.Decode | None:
     """What decoding under the cursor needs, or None (and the page says why the server decodes)."""
     from vqviz_app import decoding
 
     sent = decoding.decoder(loaded)
-    why = sent.why or mapview.browser_error(MAP, generation)
+    why = sent.why
     decode = None if why else decoding.under_cursor(at.key, map_model(loaded, at, fitted=False), sent.blob)
     if isinstance(decode, str) or why:
         st.caption(f":material/dns: Decoding under the cursor is off: {why or decode}. A click on an empty spot "

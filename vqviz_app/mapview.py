@@ -112,8 +112,8 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
     marks : stars drawn on the map; ``spot``: a cross (a decoded empty spot).
     selected : rows to select in the browser, applied once per distinct list (e.g. from the URL, or the
         mixer's picked latents); None leaves the browser's selection alone.
-    decode : decode under the cursor, in the browser (None: off). Why the browser could not is
-        :func:`browser_error` of the view's element.
+    decode : decode under the cursor, in the browser (None: off). Where the browser cannot, the map's
+        toolbar says so, and a click decodes on the server as ever.
     on_change : called (as a widget callback) when the selection changes; read it there with
         :func:`selection_of`.
     """
@@ -149,7 +149,7 @@ def map_view(data: MapData, *, key: str, generation: int = 0, colour: str | None
                     component(key=f"{key}-{name}", data=blob.data)
                     mine.add(blob.digest)
         result = component(key=f"{key}-{generation}", data=props, on_selection_change=on_change or _nothing,
-                           on_missing_change=missing, on_browser_error_change=_nothing)
+                           on_missing_change=missing)
         if data.atlas is not None and data.atlas_digest not in mine:
             component(key=f"{key}-atlas", data=data.atlas)
             mine.add(data.atlas_digest)
@@ -183,25 +183,19 @@ def mixer_view(*, key: str, latents: np.ndarray, shape: tuple[int, int, int], sc
         if decoder is not None and decoder.digest not in mine:
             component(key=f"{key}-decoder", data=decoder.data)
             mine.add(decoder.digest)
-        component(key=key, data=props, on_alpha_change=on_change or _nothing,
-                  on_browser_error_change=on_change or _nothing, on_missing_change=missing)
+        component(key=key, data=props, on_mixer_change=on_change or _nothing, on_missing_change=missing)
 
 
 def mixer_state(key: str) -> tuple[tuple[float, float] | None, str | None]:
     """The weights the mixer's sliders rest at (None before the first move), and why the browser could
     not decode (None if it could), as the session holds them."""
-    raw, why = _state_value(key, "alpha"), _state_value(key, "browser_error")
+    state = _state_value(key, "mixer")
+    raw, why = (state.get("alpha"), state.get("error")) if isinstance(state, dict) else (None, None)
     try:
         alpha = (float(raw[0]), float(raw[1])) if raw is not None else None
     except (TypeError, ValueError, IndexError):
         alpha = None
     return alpha, str(why)[:300] if why else None
-
-
-def browser_error(key: str, generation: int = 0) -> str | None:
-    """Why the map ``key``'s browser could not decode under the cursor (None if it could, or has not said)."""
-    why = _state_value(f"{key}-{generation}", "browser_error")
-    return str(why)[:300] if why else None
 
 
 def _state_value(element: str, name: str) -> Any:

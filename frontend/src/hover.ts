@@ -60,8 +60,8 @@ export class HoverDecoding {
     return this.decoder !== null && this.spots !== null;
   }
 
-  /** Turn decoding on (with what it needs), or off (null). ``failed`` reports why it cannot run here. */
-  configure(props: DecodeProps | null | undefined, failed: (why: string) => void, missing: (digest: string) => void): void {
+  /** Turn decoding on (with what it needs), or off (null); ``missing`` asks for a blob the page lacks. */
+  configure(props: DecodeProps | null | undefined, missing: (digest: string) => void): void {
     const key = JSON.stringify(props ?? null);
     if (key === this.key) return;
     this.key = key;
@@ -76,7 +76,6 @@ export class HoverDecoding {
       this.probe.state = "failed";
       this.probe.why = why;
       this.onState(`Decoding under the cursor is off: ${why}; a click decodes the spot on the server.`);
-      failed(why);
     };
     const why = unavailable();
     if (why) return fail(why);

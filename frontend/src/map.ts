@@ -248,11 +248,8 @@ export class MapView {
       this.spotShown = props.spot;
     }
     this.paintOverlay();
-    this.hoverDecoding.configure(
-      props.decode,
-      (why) => this.setState("browser_error", why),
-      (digest) => this.setTrigger("missing", digest),
-    );
+    // where this browser cannot decode, the toolbar says so, and a click decodes on the server as ever
+    this.hoverDecoding.configure(props.decode, (digest) => this.setTrigger("missing", digest));
   }
 
   private scatterplot(): ReturnType<typeof createScatterplot> {

@@ -61,6 +61,7 @@ export class MixerView {
   private lastPropAlpha = "";
   private lastLatents = "";
   private sent: string[] = []; // the weights last sent to the server
+  private error: string | null = null; // why this browser cannot decode
   readonly probe: MixerProbe;
 
   constructor(parent: HTMLElement | ShadowRoot) {
@@ -150,7 +151,7 @@ export class MixerView {
     this.probe.mode = "server";
     decodeProbe.error = why;
     this.where.textContent = `Decoded on the server: ${why}.`;
-    this.setState("browser_error", why); // the server sends its pictures from now on
+    this.tell(why); // the server sends its pictures from now on
   }
 
   private alpha(): [number, number] {
@@ -196,10 +197,13 @@ export class MixerView {
     if (this.decoder) this.tell(); // the server learns where the sliders rest
   }
 
-  private tell(): void {
+  /** Tell the server the weights (and why this browser cannot decode, once it cannot): one state value,
+   * since each value a component declares costs a fresh tab a rerun's worth of time. */
+  private tell(error: string | null = this.error): void {
     const alpha = this.alpha();
+    this.error = error;
     this.sent = [...this.sent.slice(-15), JSON.stringify(alpha)];
-    this.setState("alpha", alpha);
+    this.setState("mixer", { alpha, error });
   }
 
   /** Decode the sliders' mixture and draw it; while a decode runs, only the latest step waits. */

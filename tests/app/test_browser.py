@@ -120,6 +120,15 @@ def test_the_mixer_decodes_with_the_server_paused(server, page):
         os.kill(SERVER["pid"], signal.SIGCONT)
     assert len({str(s) for s in seen}) == 6  # six different mixtures, none from the server
     assert caption.startswith("mixture 0.25 z1 + 0.20 z2"), caption
+    # the browser's picture of its last mixture is PyTorch's, within 1e-4
+    import numpy as np
+
+    from vqviz import checkpoints
+    from vqviz_app import catalog
+
+    model = checkpoints.load(catalog.BUNDLED_DIR / "seq-digits-cae4").model
+    z, image = page.evaluate("() => [window.__vqvizMixer.latent, window.__vqvizMixer.image]")
+    assert np.abs(model.decode_array(np.float32([z])).ravel() - np.array(image)).max() <= 1e-4
     page.wait_for_function(SERVER_ALPHA_JS, arg="0.20 z2", timeout=60_000)  # told once it runs again
 
 

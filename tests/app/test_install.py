@@ -23,6 +23,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 #: How many points of the split the map component drew (its first frame is drawn), else null.
 N_POINTS_JS = "() => window.__vqvizMap && window.__vqvizMap.drawnAt ? window.__vqvizMap.n : null"
+#: What the map component holds, for the message of a map that was not drawn.
+PROBE_JS = """() => { const m = window.__vqvizMap; return m ? {n: m.n, drawnAt: m.drawnAt, store: m.store,
+  status: (document.querySelector('.vqm-status') || {}).textContent} : null; }"""
 NO_PROGRESS_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -93,16 +96,16 @@ def test_vqviz_app_from_the_installed_wheel_serves_the_explorer_on_the_bundled_d
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url)
             expected = len(data.load("digits", "test").labels)
-            page.wait_for_function(N_POINTS_JS, timeout=120_000)
             # The t-SNE map replaces PCA's in a later run, and the map is drawn again: wait for the map of
             # every test digit with no run in progress, rather than read a map that is being replaced.
             try:
                 page.wait_for_function(f"() => ({NO_PROGRESS_JS})() && ({N_POINTS_JS})() === {expected}",
                                        timeout=120_000)
             except sync_api.TimeoutError:
-                pass  # the assertion below says what was drawn instead
+                page.screenshot(path=tmp_path / "no-map.png")  # the assertion below says what was drawn instead
             points = page.evaluate(N_POINTS_JS)
+            probe = page.evaluate(PROBE_JS)
             body = page.locator("body").inner_text()
             browser.close()
-        assert points == expected, points  # the map of the bundled digits
+        assert points == expected, (points, probe, body[:1000], (tmp_path / "app.log").read_text()[-2000:])
         assert "Latent map" in body and "Traceback" not in body and "Error" not in body, body[:2000]

@@ -22,7 +22,7 @@ each median as a ratio to the floor's measured in the same run:
   WebGL frame); on MNIST's test split too when its files are there, with the shipped
   ``vqviz_app/checkpoints/seq-mnist-lae2`` (or ``--mnist-checkpoint``): once on a fresh server (a link
   naming the data set, to the map drawn: the data read, the split encoded, the shipped map read),
-  then on fresh tabs, with hover;
+  then on fresh tabs, with hover, decoding under the cursor and the mixer's steps;
 - ``--points N``: a generated file of N latents (MNIST's latents, encoded by that checkpoint, repeated
   with jitter; their codes as clusters; no images), opened as a checkpoint of latents on its PCA map:
   fresh tab -> map drawn, pan and zoom frames a second, click -> panel, the server's memory;
@@ -242,6 +242,9 @@ def main(args: argparse.Namespace) -> int:
                     page.wait_for_function(MAP_JS, timeout=timeout_ms)
                     page.wait_for_function("() => window.__vqvizMap.atlasAt", timeout=timeout_ms)
                     hover(page, samples, "MNIST test", n, timeout_ms)
+                    decode_hover(page, samples, "MNIST test", n, timeout_ms)
+                    page.goto(f"{deep}&page=style_mixer")
+                    mixer_steps(page, samples, "MNIST test, in the browser", n, timeout_ms)
                     page.close()
                 if args.points:
                     measure_generated(browser, args.points, mnist, env_app, home, app, samples, memory, n,

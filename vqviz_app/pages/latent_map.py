@@ -43,11 +43,13 @@ def render(ctx: Context) -> None:
                                   "unseen samples land among the training clusters. Only for the test split.")
     if bar[2].button("Clear selection", icon=":material/deselect:", width="stretch"):
         maps.clear_selection()
-    decode = loaded.model.has_decoder and bar[3].toggle(
-        "Decode under the cursor", key=Session.decode_hover.key, persist_state="session",
+    has_decoder = loaded.model.has_decoder
+    decode = bar[3].toggle(
+        "Decode under the cursor", key=Session.decode_hover.key, persist_state="session", disabled=not has_decoder,
         help="Hovering over an empty spot decodes the latent there, in this browser, as the cursor moves: "
              "PCA's exact inverse, or (t-SNE, UMAP) a mix of the latents of the nearest map points. A click "
-             "still pins the spot and opens its panel.")
+             "still pins the spot and opens its panel." if has_decoder else
+             "This model has no decoder: no spot of the map can be decoded.") and has_decoder
 
     key = MapKey.of(loaded.view, method, params, on_train=on_train and ctx.split == "test")
     maps.follow(key)
