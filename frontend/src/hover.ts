@@ -38,7 +38,7 @@ export class HoverDecoding {
   readonly probe: HoverProbe;
 
   constructor(
-    private onState: (text: string) => void,
+    private onState: (text: string | null) => void, // the toolbar's line (null: the map's own)
     private onDecoded: (d: Decoded) => void,
   ) {
     const self = this;
@@ -50,8 +50,8 @@ export class HoverDecoding {
       paintedAt: null,
       latencies: [],
       mapXY() {
-        const s = self.spots as unknown as { xy: Float32Array | null } | null;
-        return s?.xy ? Array.from(s.xy) : null;
+        const xy = self.spots?.points();
+        return xy ? Array.from(xy) : null;
       },
     };
   }
@@ -69,6 +69,7 @@ export class HoverDecoding {
     this.spots = null;
     this.wanted = null;
     if (!props) {
+      if (this.probe.state !== "off") this.onState(null);
       this.probe.state = "off";
       return;
     }

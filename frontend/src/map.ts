@@ -139,7 +139,7 @@ export class MapView {
     this.tipDecoded.hidden = true;
     this.tipText = el("div", "vqm-tip-text", this.tip);
     this.hoverDecoding = new HoverDecoding(
-      (text) => (this.status.textContent = text),
+      (text) => (this.status.textContent = text ?? this.pointsText()),
       (d) => this.showDecoded(d),
     );
     this.legend = el("div", "vqm-legend", this.root);
@@ -318,7 +318,7 @@ export class MapView {
     await this.recolour(true);
     this.probe.n = h.n;
     this.probe.payloadBytes = payload.bytes;
-    this.status.textContent = `${h.n.toLocaleString()} points${h.m ? ` on ${h.m.toLocaleString()} train points` : ""}`;
+    this.status.textContent = this.pointsText();
     void total;
     // decode the atlas after the first frame: hover images follow the map, they never delay it
     const a = h.atlas;
@@ -554,6 +554,12 @@ export class MapView {
     requestAnimationFrame(() => {
       if (this.hovered === i) this.probe.hoverPaintedAt = performance.now();
     });
+  }
+
+  /** The toolbar's line about the map: its points. */
+  private pointsText(): string {
+    const h = this.payload?.header;
+    return h ? `${h.n.toLocaleString()} points${h.m ? ` on ${h.m.toLocaleString()} train points` : ""}` : "";
   }
 
   private hideTip(): void {

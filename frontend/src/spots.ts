@@ -40,6 +40,11 @@ export class SpotLatents {
     return s;
   }
 
+  /** The map points a spot is mixed from (x0, y0, x1, ...), as the server sent them; null for PCA. */
+  points(): Float32Array | null {
+    return this.xy;
+  }
+
   /** The latent behind data coordinates (x, y). */
   at(x: number, y: number): Spot {
     const px = Math.fround(x);
