@@ -29,7 +29,8 @@ const mixers = new WeakMap<object, MixerView>();
 
 export default function mount(args: Args): () => void {
   const { data, parentElement } = args;
-  const bytes = data instanceof Uint8Array ? data : null; // a payload, not the view's props
+  // binary data is a store's (points, thumbnails, a blob); JSON is a view's
+  const bytes = data instanceof Uint8Array ? data : null;
   performance.mark(bytes ? "vqm:payload-received" : "vqm:view-received");
   if (bytes && isBlob(bytes)) {
     putBlob(bytes);
